@@ -1,0 +1,29 @@
+"""A synthetic camera: moving rectangles on a grey background, for tests and benchmarks."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from agent.config import SourceConfig
+from agent.types import Frame
+
+
+class SyntheticSource:
+    def __init__(self, cfg: SourceConfig) -> None:
+        self.cfg = cfg
+        self.width = cfg.width or 640
+        self.height = cfg.height or 480
+
+    def frames(self) -> Iterator[Frame]:
+        n = 0
+        while not self.cfg.max_frames or n < self.cfg.max_frames:
+            img = np.full((self.height, self.width, 3), 114, dtype=np.uint8)
+            x = int((n * 7) % max(1, self.width - 60))
+            img[self.height // 3 : self.height // 3 + 120, x : x + 50] = (200, 60, 60)
+            yield Frame(img, n / self.cfg.fps, n)
+            n += 1
+
+    def close(self) -> None:
+        pass

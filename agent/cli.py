@@ -1,0 +1,66 @@
+"""The `edge-agent` command: parse arguments, run a command, translate errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import NoReturn, Sequence
+
+from agent import __version__
+from agent.errors import AgentError
+
+# Each module has register(subparsers); its parsers set func(args) -> exit code.
+COMMAND_MODULES = (
+    "agent.commands.run",
+    "agent.commands.keys",
+    "agent.commands.verify",
+    "agent.commands.models",
+    "agent.commands.outbox",
+    "agent.commands.bench",
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="edge-agent",
+        description="Privacy-first video analytics: camera frames in, anonymized signed metadata events out.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (never payloads or frames)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AgentError as exc:
+        sys.stderr.write(f"edge-agent: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("edge-agent: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0

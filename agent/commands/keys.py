@@ -1,0 +1,30 @@
+"""`edge-agent keygen`: a device key (0600, never printed) and its enrolment record."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from agent import identity
+from agent.config import check_id
+from agent.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("keygen", help="create a device key and its enrolment record device.pub.json")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for device.key and device.pub.json")
+    p.add_argument("--device-id", default="edge-demo", help="device id (letters, digits, _ . -)")
+    p.add_argument("--site", default="demo-site", help="site id")
+    p.set_defaults(func=cmd_keygen)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    for value, what in ((args.device_id, "--device-id"), (args.site, "--site")):
+        try:
+            check_id(value, what)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    rec = identity.keygen(Path(args.out), args.device_id, args.site)
+    print(json.dumps(rec.to_json(), indent=2))
+    return 0

@@ -1,0 +1,110 @@
+"""`edge-agent models list|fetch|import|verify` and `edge-agent samples fetch`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agent import manifest
+from agent.assets import install_checked, obtain, sha256_file
+from agent.commands import add_config_args, load_config
+from agent.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("models", help="list, fetch, import and verify models")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    q = msub.add_parser("list", help="known models and whether they are installed")
+    add_config_args(q)
+    q.set_defaults(func=cmd_list)
+
+    q = msub.add_parser("fetch", help="install a model: from --from DIR if there, else download; SHA-256 checked")
+    q.add_argument("model_id", metavar="ID")
+    q.add_argument("--from", dest="local", action="append", default=[], metavar="DIR",
+                   help="local folder to import from first (a USB stick; repeatable)")
+    q.add_argument("--offline", action="store_true", help="never download")
+    q.add_argument("--accept-unchecked-hash", action="store_true",
+                   help="allow a model whose pinned hash was never checked upstream (prints the hash seen)")
+    add_config_args(q)
+    q.set_defaults(func=cmd_fetch)
+
+    q = msub.add_parser("import", help="install a local model file after checking its SHA-256")
+    q.add_argument("file", metavar="FILE")
+    add_config_args(q)
+    q.set_defaults(func=cmd_import)
+
+    q = msub.add_parser("verify", help="check every installed model's SHA-256")
+    add_config_args(q)
+    q.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("samples", help="fetch sample clips for replay")
+    ssub = p.add_subparsers(dest="samples_command", metavar="ACTION", required=True)
+    q = ssub.add_parser("fetch", help="install a sample clip: from --from DIR if there, else download")
+    q.add_argument("sample_id", metavar="ID", nargs="?", default="one-by-one-person-detection")
+    q.add_argument("--from", dest="local", action="append", default=[], metavar="DIR")
+    q.add_argument("--offline", action="store_true")
+    q.add_argument("--dest", default="samples", metavar="DIR", help="where to put it (default ./samples)")
+    q.set_defaults(func=cmd_sample_fetch)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    for spec in manifest.models().values():
+        installed = (cfg.model_dir / spec.file).is_file()
+        print(f"{spec.id:40s} {spec.decoder:16s} {spec.licence:12s} {'installed' if installed else '-'}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    spec = manifest.model(args.model_id)
+    path = obtain(spec.pinned, cfg.model_dir, [Path(d) for d in args.local], not args.offline,
+                  args.accept_unchecked_hash)
+    print(f"{spec.id}: {path} (sha256 {spec.sha256[:16]}... ok)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    src = Path(args.file)
+    if not src.is_file():
+        raise UsageError(f"model file {args.file!r} not found")
+    seen = sha256_file(src)
+    matches = [m for m in manifest.models().values() if m.sha256 == seen]
+    if not matches:
+        same_name = [m for m in manifest.models().values() if m.file == src.name]
+        if same_name:
+            raise UsageError(
+                f"{src} has SHA-256 {seen}, but {same_name[0].id} must have {same_name[0].sha256}; refusing it"
+            )
+        raise UsageError(f"{src} (SHA-256 {seen}) is not a model in the manifest; refusing it")
+    spec = matches[0]
+    install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
+    print(f"{spec.id}: imported {src} -> {cfg.model_dir / spec.file}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    bad = 0
+    for spec in manifest.models().values():
+        path = cfg.model_dir / spec.file
+        if not path.is_file():
+            continue
+        seen = sha256_file(path)
+        if seen == spec.sha256:
+            print(f"{spec.id}: ok")
+        else:
+            bad += 1
+            print(f"{spec.id}: BAD {path} has SHA-256 {seen}, expected {spec.sha256}")
+    return 1 if bad else 0
+
+
+def cmd_sample_fetch(args: argparse.Namespace) -> int:
+    item = manifest.sample(args.sample_id)
+    path = obtain(item, Path(args.dest), [Path(d) for d in args.local], not args.offline)
+    print(f"{item.id}: {path} (sha256 ok)")
+    return 0
+
+

@@ -1,0 +1,73 @@
+"""`edge-agent run` (the configured camera) and `edge-agent replay VIDEO` (a file, same pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent import config
+from agent.commands import add_config_args, load_config
+from agent.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run the agent on the configured source")
+    add_config_args(p)
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: run until stopped)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="run the device pipeline on a video file and print a summary")
+    p.add_argument("video", help="video file or folder of images")
+    add_config_args(p)
+    p.add_argument("--events-out", metavar="FILE.jsonl", help="write every envelope, one per line, as published")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
+    p.add_argument("--realtime", action="store_true", help="replay at recorded speed")
+    p.set_defaults(func=cmd_replay)
+
+
+def say(text: str) -> None:
+    sys.stderr.write(f"edge-agent: {text}\n")
+
+
+def _run(cfg: config.Config, events_out: Path | None) -> int:
+    from agent.pipeline import assemble
+
+    asm = assemble(cfg, say, events_out)
+    sender = None
+    if cfg.mqtt is not None:
+        from agent.transport.mqtt import MqttSender
+
+        sender = MqttSender(cfg.mqtt, asm.outbox, f"{cfg.device.id}")
+        sender.start()
+    try:
+        summary = asm.pipeline.run()
+    finally:
+        if sender is not None:
+            sender.stop()
+        if asm.events_out is not None:
+            asm.events_out.close()  # type: ignore[attr-defined]
+    for line in summary.lines():
+        print(line)
+    stats = asm.outbox.stats()
+    print(f"outbox: {stats.rows} envelopes waiting in {cfg.state_dir / 'outbox.db'} (last seq {stats.last_seq})")
+    asm.outbox.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    if args.max_frames:
+        cfg = config.replace(cfg, source={"max_frames": args.max_frames})
+    return _run(cfg, None)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if args.max_frames < 0:
+        raise UsageError("--max-frames must be >= 0")
+    cfg = load_config(args)
+    cfg = config.replace(
+        cfg,
+        source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
+    )
+    return _run(cfg, Path(args.events_out) if args.events_out else None)

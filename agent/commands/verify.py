@@ -1,0 +1,54 @@
+"""`edge-agent verify FILE|- --registry FILE`: check envelopes, one result line each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from agent.errors import SignatureError, UsageError
+from agent.identity import load_registry
+from agent.verify import Verifier
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("verify", help="verify signed envelopes (one per line) against a registry")
+    p.add_argument("file", help="file of envelopes, one per line, or - for standard input")
+    p.add_argument("--registry", required=True, metavar="FILE", help="enrolment records (or one device.pub.json)")
+    p.add_argument("--quiet", action="store_true", help="print only problems and the summary")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    verifier = Verifier(load_registry(Path(args.registry)), from_first_seen=True)
+    if args.file == "-":
+        lines = sys.stdin.buffer.read().splitlines()
+    else:
+        try:
+            lines = Path(args.file).read_bytes().splitlines()
+        except FileNotFoundError:
+            raise UsageError(f"envelope file {args.file!r} not found") from None
+    bad = dupes = good = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            event, new = verifier.check(line)
+        except SignatureError as exc:
+            bad += 1
+            print(f"line {n}: BAD {exc}")
+            continue
+        if not new:
+            dupes += 1
+            print(f"line {n}: DUPLICATE {event['device']} seq {event['seq']}")
+            continue
+        good += 1
+        if not args.quiet:
+            print(f"line {n}: OK {json.dumps(event, sort_keys=True)}")
+    gaps = {d: p.gaps() for d, p in verifier.progress.items() if p.gaps()}
+    for device, ranges in gaps.items():
+        text = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
+        print(f"{device}: seq gaps {text}")
+    print(f"verified: {good} ok, {bad} bad, {dupes} duplicates, {sum(len(r) for r in gaps.values())} gaps")
+    return 1 if bad else 0

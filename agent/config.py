@@ -1,0 +1,331 @@
+"""TOML -> frozen config. Unknown keys are rejected with the closest valid one; every section optional.
+
+Each section is a frozen dataclass. A field's type annotation is the rule for its value and its
+`metadata["help"]` describes it. Checks that need more than a type live in `__post_init__` and
+raise ValueError, which the loader turns into one ConfigError line naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.errors import ConfigError
+
+ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+    if default is dataclasses.MISSING and "default_factory" not in kw:
+        return field(metadata={"help": text}, **kw)
+    if "default_factory" in kw:
+        return field(metadata={"help": text}, **kw)
+    return field(default=default, metadata={"help": text}, **kw)
+
+
+def check_id(value: str, what: str) -> None:
+    """Ids end up in MQTT topics: no '/', '+', '#', spaces; 1..64 characters."""
+    if not value or len(value) > 64 or not set(value) <= ID_CHARS:
+        raise ValueError(
+            f"{what} {value!r} must be 1-64 characters of letters, digits, '_', '.' or '-'"
+        )
+
+
+def default_state_dir() -> str:
+    env = os.environ.get("EDGE_AGENT_STATE")
+    if env:
+        return env
+    return str(Path.home() / ".local" / "state" / "edge-agent")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str = _help("Device id, used in topics and the enrolment record.", "edge-demo")
+    site: str = _help("Site id, used in topics.", "demo-site")
+    key: str = _help("Path to the device's Ed25519 private key (edge-agent keygen).", "")
+    state_dir: str = _help("Where the outbox, counters and throwaway keys live.", "")
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "device.id")
+        check_id(self.site, "device.site")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = _help("Frame source: replay, synthetic, v4l2, rtsp or picamera2.", "replay")
+    path: str = _help("Video file or image folder (replay); device path (v4l2); URL (rtsp).", "")
+    realtime: bool = _help("Replay at recorded speed instead of as fast as possible.", False)
+    loop: bool = _help("Start the replay again at its end.", False)
+    fps: float = _help("Frames per second (synthetic, or replay of an image folder).", 10.0)
+    width: int = _help("Frame width asked of the camera (0: its default).", 0)
+    height: int = _help("Frame height asked of the camera (0: its default).", 0)
+    max_frames: int = _help("Stop after this many frames (0: no limit).", 0)
+
+    def __post_init__(self) -> None:
+        kinds = ("replay", "synthetic", "v4l2", "rtsp", "picamera2")
+        if self.kind not in kinds:
+            raise ValueError(f"source.kind {self.kind!r} is not one of {', '.join(kinds)}")
+        if self.fps <= 0:
+            raise ValueError("source.fps must be > 0")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    model: str = _help("Model id from models/manifest.toml.", "ssd_mobilenet_v1_coco_quant")
+    model_dir: str = _help("Where installed models live (default: <state_dir>/models).", "")
+    threads: int = _help("CPU threads for the interpreter.", 2)
+    delegate: Literal["auto", "cpu", "edgetpu"] = _help("auto, cpu or edgetpu.", "auto")
+    on_missing_accelerator: Literal["fail", "cpu"] = _help(
+        "When the Edge TPU is configured but missing: fail, or run the CPU twin.", "fail"
+    )
+    score_threshold: float = _help("Drop detections scoring below this.", 0.5)
+    classes: tuple[str, ...] = _help(
+        "Class allow-list: every other class is dropped inside detection.",
+        default_factory=lambda: ("person",),
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise ValueError("detector.score_threshold must be between 0 and 1")
+        if self.threads < 1:
+            raise ValueError("detector.threads must be >= 1")
+
+
+Point = tuple[float, float]
+
+
+def _check_points(points: tuple[Point, ...], what: str, minimum: int) -> None:
+    if len(points) < minimum:
+        raise ValueError(f"{what} needs at least {minimum} points")
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"{what} point [{x}, {y}] is outside [0, 1] (normalized, origin top-left)")
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    id: str = _help("Zone id, used as the rule id in events.")
+    polygon: tuple[Point, ...] = _help("Polygon in normalized coordinates, origin top-left.")
+    classes: tuple[str, ...] = _help("Classes this zone counts.", default_factory=lambda: ("person",))
+    anchor: Literal["bottom_centre", "centre"] = _help("Point of the box tested.", "bottom_centre")
+    restricted: bool = _help("A restricted zone: loitering is reported.", False)
+    loiter_after_s: float = _help("Loitering after this many seconds (0: off).", 0.0)
+    report_every_s: float = _help("Periodic occupancy report interval (0: only on change).", 60.0)
+    gathering_threshold: int = _help("Gathering when at least this many are present (0: off).", 0)
+    gathering_rise: int = _help("Gathering when the count rises by this many ...", 0)
+    gathering_window_s: float = _help("... within this many seconds.", 10.0)
+    unattended_after_s: float = _help("Unattended object after this many seconds (0: off).", 0.0)
+    unattended_radius: float = _help("No person within this normalized distance.", 0.15)
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "zones.id")
+        _check_points(self.polygon, f"zone {self.id!r} polygon", 3)
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    id: str = _help("Line id, used as the rule id in events.")
+    points: tuple[Point, Point] = _help("Two points [a, b] in normalized coordinates.")
+    classes: tuple[str, ...] = _help("Classes this line counts.", default_factory=lambda: ("person",))
+    anchor: Literal["bottom_centre", "centre"] = _help("Point of the box tested.", "bottom_centre")
+    hysteresis: float = _help("Distance from the line a track must reach to count.", 0.02)
+    min_displacement: float = _help("Minimum travel across the line to count.", 0.05)
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "lines.id")
+        _check_points(self.points, f"line {self.id!r}", 2)
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    min_count_k: int = _help("Suppress periodic aggregate counts below k (0: off).", 0)
+    grid: int = _help("Coarse grid cells per side for positions (0: no positions leave).", 0)
+    masks: tuple[tuple[Point, ...], ...] = _help(
+        "Polygons blanked before inference (normalized coordinates).", default_factory=tuple
+    )
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    max_rows: int = _help("Most rows the outbox holds before the drop policy applies.", 100_000)
+    max_bytes: int = _help("Most envelope bytes the outbox holds.", 256 * 1024 * 1024)
+    ack: Literal["ingest", "broker"] = _help(
+        "When a row may leave: on the ingest's signed ack, or on the broker's PUBACK.", "broker"
+    )
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = _help("Broker host name.", "127.0.0.1")
+    port: int = _help("Broker port (8883 for TLS).", 1883)
+    topic_prefix: str = _help("Topic prefix.", "edge/v1")
+    tls: bool = _help("Use TLS.", False)
+    ca_file: str = _help("CA certificate (PEM) that signed the broker's certificate.", "")
+    cert_file: str = _help("Client certificate (PEM) for mutual TLS.", "")
+    key_file: str = _help("Client private key (PEM) for mutual TLS.", "")
+    credentials_file: str = _help("File holding the MQTT password (the username is the device id).", "")
+    keepalive_s: int = _help("MQTT keep-alive.", 30)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"mqtt.port {self.port} is not a TCP port")
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    heartbeat_s: float = _help("Seconds between heartbeat events.", 60.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    zones: tuple[ZoneConfig, ...] = ()
+    lines: tuple[LineConfig, ...] = ()
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    mqtt: MqttConfig | None = None
+    health: HealthConfig = field(default_factory=HealthConfig)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.device.state_dir or default_state_dir()).expanduser()
+
+    @property
+    def model_dir(self) -> Path:
+        if self.detector.model_dir:
+            return Path(self.detector.model_dir).expanduser()
+        return self.state_dir / "models"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (tuple, list):
+        return "a list"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, inner[0], where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} = {value!r}: must be {_type_name(tp)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
+        return _build(tp, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where} must have {len(args)} items, got {len(value)}")
+        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} = {value!r}: must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} = {value!r}: must be a whole number")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} = {value!r}: must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} = {value!r}: must be a string")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp!r}")  # a bug, not a user error
+
+
+def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
+            full = f"{where}.{key}" if where else key
+            raise ConfigError(f"unknown config key {full!r}{hint}")
+        kwargs[key] = _convert(value, hints[key], f"{where}.{key}" if where else key)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where or 'config'}: missing required key {missing[0]!r}")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
+
+
+def parse(table: dict[str, Any]) -> Config:
+    """Build a Config from a parsed TOML table."""
+    cfg: Config = _build(Config, table, "")
+    ids = [z.id for z in cfg.zones] + [ln.id for ln in cfg.lines]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ConfigError(f"zone/line id {dupes[0]!r} is used twice; ids must be unique")
+    return cfg
+
+
+def load(path: str | Path | None) -> Config:
+    """Read a TOML config file; None gives the embedded defaults."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(p)!r} not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {str(p)!r}: {exc.__class__.__name__}") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+    return parse(table)
+
+
+def replace(cfg: Config, **sections: Any) -> Config:
+    """A copy of cfg with some sections' fields replaced: replace(cfg, source={"path": "x"})."""
+    changes: dict[str, Any] = {}
+    for name, values in sections.items():
+        current = getattr(cfg, name)
+        if current is None:
+            current = typing.get_args(typing.get_type_hints(Config)[name])[0]()
+        try:
+            changes[name] = dataclasses.replace(current, **values)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return dataclasses.replace(cfg, **changes)

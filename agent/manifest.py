@@ -1,0 +1,95 @@
+"""The model manifest (models/manifest.toml): which models and samples exist and their pinned hashes."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from agent.assets import Pinned
+from agent.errors import ModelError, UsageError
+
+
+def models_dir() -> Path:
+    """models/ from the source tree, or the copy packed into the wheel as agent/_models."""
+    packed = Path(str(resources.files("agent"))) / "_models"
+    if packed.is_dir():
+        return packed
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    file: str
+    sha256: str
+    sha256_checked: bool
+    urls: tuple[str, ...]
+    input: tuple[int, int]  # width, height
+    dtype: str
+    quantization: tuple[float, int]
+    resize: str  # stretch | letterbox
+    decoder: str  # ssd_postprocess | yolov5 | yolov8
+    labels: str
+    licence: str
+    edgetpu: str = ""  # id of the Edge TPU twin
+    cpu_twin: str = ""  # for an _edgetpu model: its CPU twin
+    bundle_ok: bool = True
+
+    @property
+    def pinned(self) -> Pinned:
+        return Pinned(self.id, self.file, self.sha256, self.urls, self.sha256_checked)
+
+    @property
+    def labels_path(self) -> Path:
+        return models_dir() / self.labels
+
+    @property
+    def is_edgetpu(self) -> bool:
+        return self.id.endswith("_edgetpu")
+
+
+@lru_cache(maxsize=1)
+def _raw() -> dict[str, Any]:
+    path = models_dir() / "manifest.toml"
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def models() -> dict[str, ModelSpec]:
+    out = {}
+    for m in _raw().get("model", []):
+        known = {k: v for k, v in m.items() if k in ModelSpec.__dataclass_fields__}
+        known["urls"] = tuple(known.get("urls", ()))
+        known["input"] = tuple(known["input"])
+        known["quantization"] = tuple(known.get("quantization", (0.0, 0)))
+        out[m["id"]] = ModelSpec(**known)
+    return out
+
+
+def default_model() -> str:
+    return str(_raw()["default"])
+
+
+def model(model_id: str) -> ModelSpec:
+    table = models()
+    if model_id not in table:
+        raise ModelError(f"unknown model {model_id!r}; `edge-agent models list` shows the known ones")
+    return table[model_id]
+
+
+def samples() -> dict[str, Pinned]:
+    return {
+        s["id"]: Pinned(s["id"], s["file"], s["sha256"], tuple(s.get("urls", ())), s.get("sha256_checked", True))
+        for s in _raw().get("sample", [])
+    }
+
+
+def sample(sample_id: str) -> Pinned:
+    table = samples()
+    if sample_id not in table:
+        raise UsageError(f"unknown sample {sample_id!r}; known: {', '.join(table)}")
+    return table[sample_id]

@@ -1,0 +1,83 @@
+"""The command line: version, help, and user mistakes as one line with exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent import __version__
+from helpers import cli
+
+
+def one_clear_line(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_version() -> None:
+    r = cli("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"edge-agent {__version__}"
+
+
+def test_help_lists_commands() -> None:
+    r = cli("--help")
+    assert r.returncode == 0
+    for command in ("run", "replay", "keygen", "verify", "models", "bench"):
+        assert command in r.stdout
+
+
+def test_missing_video_file(tmp_path: Path) -> None:
+    line = one_clear_line(cli("replay", str(tmp_path / "nope.mp4"), "--state", str(tmp_path)))
+    assert "nope.mp4" in line and "not found" in line
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    line = one_clear_line(cli("run", "--config", str(tmp_path / "absent.toml")))
+    assert "absent.toml" in line and "not found" in line
+
+
+def test_unknown_config_key_names_the_closest(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[detector]\nthresold = 0.4\n')
+    line = one_clear_line(cli("run", "--config", str(cfg)))
+    assert "detector.thresold" in line
+
+
+@pytest.mark.parametrize(
+    "toml, needle",
+    [
+        ("[detector]\nthreads = 'two'\n", "detector.threads"),
+        ("[detector]\ndelegate = 'gpu'\n", "detector.delegate"),
+        ("[source]\nkind = 'webcam'\n", "source.kind"),
+        ("[[zones]]\nid = 'a'\npolygon = [[0, 0], [2, 0], [1, 1]]\n", "outside [0, 1]"),
+        ("[device]\nid = 'cam/1'\n", "device.id"),
+        ("not toml at all [", "not valid TOML"),
+    ],
+)
+def test_bad_config_values(tmp_path: Path, toml: str, needle: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    assert needle in one_clear_line(cli("run", "--config", str(cfg)))
+
+
+def test_bad_argument_is_one_line() -> None:
+    line = one_clear_line(cli("replay"))
+    assert "error" in line
+
+
+def test_model_not_installed(tmp_path: Path, clip: Path) -> None:
+    line = one_clear_line(cli("replay", str(clip), "--state", str(tmp_path)))
+    assert "models fetch" in line
+
+
+def test_corrupt_model_refused(tmp_path: Path, clip: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "detect.tflite").write_bytes(b"\0" * 1000)
+    line = one_clear_line(cli("replay", str(clip), "--state", str(tmp_path)))
+    assert "SHA-256" in line and "refusing" in line
