@@ -70,3 +70,11 @@ def test_privacy_report_for_people_and_as_json(tmp_path: Path) -> None:
     assert json.loads(body)["model"]["sha256"] in text.stdout
     signed = cli("privacy-report", "--config", str(cfg), "--signed")
     assert signed.returncode == 2 and signed.stderr.count("\n") == 1 and "no device key" in signed.stderr
+
+
+def test_the_field_table_in_the_docs_lists_every_schema_field() -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "event-schema.md").read_text()
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", doc, re.MULTILINE))
+    assert rows == set(PROPS) | set(PROPS["values"]["properties"])
