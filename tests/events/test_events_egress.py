@@ -129,3 +129,21 @@ def test_emitter_refuses_queues_an_alarm_and_loses_no_seq(device: Device, tmp_pa
     assert rows[0].topic == "edge/v1/lab/cam-1/event/alarm"
     assert not any(b"iVBOR" in base64.b64decode(json.loads(r.envelope)["payload"]) for r in rows)
     outbox.close()
+
+
+def test_seq_and_boot_continue_across_restarts(tmp_path: Path) -> None:
+    """seq grows by one over the device's life (the outbox owns it), boot counts the starts."""
+    from agent.privacy import Anonymizer, Identity
+    from conftest import MANIFEST_SHA, make_device
+
+    dev = make_device(seed=bytes(range(32)))
+    verifier = dev.verifier()
+    seen = []
+    for _ in range(3):  # three starts of the agent on the same state folder
+        outbox = Outbox(tmp_path / "outbox.db")
+        boot = outbox.start_boot()
+        anon = Anonymizer(Identity("cam-1", "lab", boot, "m", MANIFEST_SHA), ("person",))
+        em = Emitter(anon, dev.key, outbox, sink=lambda env: seen.append(verifier.check(env)[0]))
+        em.emit([Observation("occupancy", "z", "person", 0.0, {"count": n}) for n in range(2)])
+        outbox.close()
+    assert [(e["seq"], e["boot"]) for e in seen] == [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (6, 3)]
