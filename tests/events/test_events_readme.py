@@ -15,7 +15,7 @@ import pytest
 from agent import privacy_manifest as pm
 from agent.config import parse
 from agent.sign import MANIFEST_PAYLOAD_TYPE
-from conftest import Device
+from eventkit import Device
 from helpers import ROOT
 
 README = (ROOT / "README.md").read_text()

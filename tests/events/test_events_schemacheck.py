@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from agent.events import EVENT_TYPES, encode, schema
 from agent.schemacheck import errors
 from agent.types import Observation
-from conftest import make_device
+from eventkit import make_device
 
 VALIDATOR = jsonschema.Draft202012Validator(schema())
 PROPS = schema()["properties"]

@@ -15,7 +15,7 @@ from agent.identity import save_registry
 from agent.sign import MANIFEST_PAYLOAD_TYPE
 from agent.types import Observation
 from agent.verify import Verifier
-from conftest import Device, make_device
+from eventkit import Device, make_device
 from helpers import cli
 
 
