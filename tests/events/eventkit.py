@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from agent.events import encode
 from agent.identity import Enrolment, enrolment
 from agent.privacy import Anonymizer, Identity
