@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "agent.commands.run",
     "agent.commands.keys",
     "agent.commands.verify",
+    "agent.commands.privacy",
     "agent.commands.models",
     "agent.commands.outbox",
     "agent.commands.bench",

@@ -151,6 +151,13 @@ class PrivacyConfig:
         "Polygons blanked before inference (normalized coordinates).", default_factory=tuple
     )
 
+    def __post_init__(self) -> None:
+        # issue 5: the fields privacy.py uses (masks are checked by their owner)
+        if self.min_count_k < 0:
+            raise ValueError("privacy.min_count_k must be >= 0 (0: off)")
+        if not 0 <= self.grid <= 64:
+            raise ValueError("privacy.grid must be between 0 (no positions leave) and 64 cells per side")
+
 
 @dataclass(frozen=True)
 class OutboxConfig:

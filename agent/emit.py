@@ -1,16 +1,26 @@
-"""Observations -> anonymized event -> canonical bytes -> signed envelope -> outbox, in one step."""
+"""Observations -> anonymized event -> canonical bytes -> signed envelope -> guard -> outbox.
+
+The single path into the outbox. A payload the egress guard refuses is never queued: the
+outbox transaction rolls back (its seq is not consumed), the refusal is counted, and an
+"alarm" event with reason "egress_refused" (which passes the same guard) is queued instead,
+at most one per refusal reason per `alarm_every_ms`, carrying the running refusal count.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from typing import Callable, Iterable
 
+from agent.egress import EgressGuard, Refused
 from agent.events import encode
 from agent.outbox import PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, Outbox
 from agent.privacy import Anonymizer
 from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
+
+log = logging.getLogger(__name__)
 
 PRIORITY_BY_TYPE = {"alarm": PRIORITY_ALARM, "heartbeat": PRIORITY_PERIODIC, "occupancy": PRIORITY_PERIODIC}
 
@@ -30,6 +40,8 @@ class Emitter:
         topic_prefix: str = "edge/v1",
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         sink: Callable[[bytes], None] | None = None,
+        guard: EgressGuard | None = None,
+        alarm_every_ms: int = 60_000,
     ) -> None:
         self.anonymizer = anonymizer
         self.key = key
@@ -38,31 +50,67 @@ class Emitter:
         self.clock_ms = clock_ms
         self.sink = sink
         self.counts: Counter[str] = Counter()
+        self.guard = guard if guard is not None else EgressGuard()
+        self.alarm_every_ms = alarm_every_ms
+        self._last_alarm_ms: dict[str, int] = {}
+
+    @property
+    def egress_refused(self) -> int:
+        """Payloads the guard refused so far (for the heartbeat's egress_refused)."""
+        return self.guard.total_refused
 
     def emit(self, observations: Iterable[Observation]) -> list[int]:
+        """Queue what may leave of each observation; the seqs allocated, in order."""
         seqs = []
         for obs in observations:
-            ident = self.anonymizer.identity
-            topic = event_topic(self.topic_prefix, ident.site, ident.device, obs.type)
-            stored: list[bytes] = []
-
-            def build(seq: int, obs: Observation = obs, topic: str = topic) -> tuple[str, bytes]:
-                event = self.anonymizer.event(obs, seq, self.clock_ms())
-                if event is None:
-                    raise _Suppressed
-                envelope = self.key.envelope(EVENT_PAYLOAD_TYPE, encode(event))
-                stored.append(envelope)
-                return topic, envelope
-
             try:
-                seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT))
-            except _Suppressed:
-                continue
-            self.counts[obs.type] += 1
-            seqs.append(seq)
-            if self.sink is not None:
-                self.sink(stored[-1])
+                seq = self._queue(obs)
+            except Refused as exc:
+                seq = self._alarm(exc.reason)
+            if seq is not None:
+                seqs.append(seq)
         return seqs
+
+    def _queue(self, obs: Observation) -> int | None:
+        ident = self.anonymizer.identity
+        topic = event_topic(self.topic_prefix, ident.site, ident.device, obs.type)
+        stored: list[bytes] = []
+
+        def build(seq: int) -> tuple[str, bytes]:
+            event = self.anonymizer.event(obs, seq, self.clock_ms())
+            if event is None:
+                raise _Suppressed
+            body = encode(event)
+            envelope = self.key.envelope(EVENT_PAYLOAD_TYPE, body)
+            self.guard.check(EVENT_PAYLOAD_TYPE, body, envelope)  # raises Refused: rolled back
+            stored.append(envelope)
+            return topic, envelope
+
+        try:
+            seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT))
+        except _Suppressed:
+            return None
+        self.counts[obs.type] += 1
+        if self.sink is not None:
+            self.sink(stored[-1])
+        return seq
+
+    def _alarm(self, reason: str) -> int | None:
+        """Queue the egress_refused alarm for a refusal, unless one for this reason is recent."""
+        now = self.clock_ms()
+        last = self._last_alarm_ms.get(reason)
+        if last is not None and now - last < self.alarm_every_ms:
+            return None
+        self._last_alarm_ms[reason] = now
+        alarm = Observation(
+            "alarm", f"egress-{reason}", "", 0.0,
+            {"egress_refused": self.guard.total_refused}, reason="egress_refused",
+        )
+        try:
+            return self._queue(alarm)
+        except Refused:  # a bug in the alarm itself: never loop, the count still says it
+            log.error("the egress_refused alarm was itself refused; refusals are still counted")
+            return None
 
 
 class _Suppressed(Exception):

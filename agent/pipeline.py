@@ -52,26 +52,6 @@ def load_or_create_key(cfg: Config, say: Callable[[str], None]) -> SigningKey:
     return SigningKey.load(path)
 
 
-def privacy_manifest(cfg: Config, model_sha256: str) -> dict[str, object]:
-    """The privacy manifest document: what can leave the device, and how precise it is."""
-    from agent.events import schema
-
-    props = schema()["properties"]
-    return {
-        "v": 1,
-        "device": cfg.device.id,
-        "site": cfg.device.site,
-        "raw_video_egress": False,
-        "fields": sorted(props),
-        "value_fields": sorted(props["values"]["properties"]),
-        "model": {"id": cfg.detector.model, "sha256": model_sha256},
-        "classes": sorted(cfg.detector.classes),
-        "rules": sorted([z.id for z in cfg.zones] + [ln.id for ln in cfg.lines]) or ["scene"],
-        "topics": [f"{cfg.mqtt.topic_prefix if cfg.mqtt else 'edge/v1'}/{cfg.device.site}/{cfg.device.id}/#"],
-        "ack": cfg.outbox.ack,
-    }
-
-
 class Pipeline:
     """source -> detector -> rules -> emitter, one frame at a time."""
 
@@ -126,10 +106,12 @@ def assemble(cfg: Config, say: Callable[[str], None], events_out: Path | None = 
     key = load_or_create_key(cfg, say)
     outbox = Outbox(cfg.state_dir / "outbox.db")
     boot = outbox.start_boot()
-    body = manifest_body(privacy_manifest(cfg, model_sha))
+    from agent import privacy_manifest
+
+    body = manifest_body(privacy_manifest.build(cfg, model_sha))
     manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
     ident = Identity(cfg.device.id, cfg.device.site, boot, cfg.detector.model, manifest_hash(body))
-    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k)
+    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
     sink = None
     fh = None
     if events_out is not None:

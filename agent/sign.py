@@ -58,7 +58,13 @@ class SigningKey:
     def keyid(self) -> str:
         return key_id(self.public_key)
 
+    @property
+    def seed(self) -> bytes:
+        """The 32-byte private seed (RFC 8032 "secret key"). Never log or print it."""
+        return bytes(self._key)
+
     def sign_raw(self, message: bytes) -> bytes:
+        """Plain Ed25519 (RFC 8032, PureEdDSA) over message: 64 bytes."""
         return self._key.sign(message).signature
 
     def envelope(self, payload_type: str, body: bytes) -> bytes:
@@ -101,13 +107,30 @@ class SigningKey:
         return cls.from_seed(seed)
 
 
+def verify_raw(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Plain Ed25519 verification: True only for a valid 64-byte signature by public_key."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    try:
+        nacl.signing.VerifyKey(public_key).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError, TypeError):
+        return False
+    return True
+
+
 def _b64(value: object, what: str) -> bytes:
+    """Strict standard base64: one encoding per byte string (padding and spare bits checked)."""
     if not isinstance(value, str):
         raise SignatureError("malformed", f"{what} is not a string")
     try:
-        return base64.b64decode(value, validate=True)
+        raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise SignatureError("malformed", f"{what} is not standard base64") from None
+    # b64decode ignores non-zero spare bits ("YR==" and "YQ==" both give b"a"): accept only the
+    # canonical form, so every changed character of an envelope is a rejected envelope.
+    if base64.b64encode(raw) != value.encode("ascii"):
+        raise SignatureError("malformed", f"{what} is not canonical base64")
+    return raw
 
 
 def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -125,7 +148,8 @@ def _reject_constant(name: str) -> object:
 def strict_json(data: bytes | str) -> object:
     """Parse JSON rejecting duplicate keys and NaN/Infinity (both are ways to smuggle meaning)."""
     try:
-        return json.loads(data, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SignatureError("malformed", f"not JSON: {exc}") from None
     except RecursionError:
@@ -180,9 +204,8 @@ def verify_envelope(
         raise SignatureError("unknown-key", f"keyid {sigs[0][0][:16]}... is not enrolled")
     message = pae(ptype, body)
     for kid, sig in known:
-        try:
-            nacl.signing.VerifyKey(keys[kid]).verify(message, sig)
-        except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
-            continue
-        return Verified(ptype, body, kid)
+        if verify_raw(keys[kid], message, sig):
+            return Verified(ptype, body, kid)
+    if all(len(sig) != 64 for _, sig in known):
+        raise SignatureError("bad-signature", f"signature is {len(known[0][1])} bytes, not 64")
     raise SignatureError("bad-signature", "Ed25519 signature does not match payload")

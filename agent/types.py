@@ -91,8 +91,10 @@ class Track:
 class Observation:
     """What a rule saw. The privacy stage is the only path from an Observation to an Event.
 
-    `values` hold integers only (counts, dwell buckets); `direction` and `cell` are optional
-    coarse attributes that privacy may pass on when the config allows it.
+    `values` hold integers only (counts, dwell buckets); `direction` is an optional coarse
+    attribute. `position` (normalized, origin top-left) never leaves as such: privacy turns it
+    into a coarse grid cell when privacy.grid > 0 and drops it otherwise. `reason` is the
+    code of an alarm.
     """
 
     type: str
@@ -101,3 +103,5 @@ class Observation:
     t_s: float
     values: Mapping[str, int] = field(default_factory=dict)
     direction: str | None = None
+    position: tuple[float, float] | None = None
+    reason: str | None = None

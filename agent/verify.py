@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,14 @@ from agent.errors import SignatureError
 from agent.events import schema
 from agent.identity import Enrolment
 from agent.schemacheck import errors as schema_errors
-from agent.sign import EVENT_PAYLOAD_TYPE, open_envelope, strict_json, verify_envelope
+from agent.sign import (
+    EVENT_PAYLOAD_TYPE,
+    MANIFEST_PAYLOAD_TYPE,
+    Verified,
+    open_envelope,
+    strict_json,
+    verify_envelope,
+)
 
 
 @dataclass
@@ -50,16 +58,20 @@ class Verifier:
         self.active_keys = {r.keyid: r.public_key for r in registry if r.status == "active"}
         self.progress: dict[str, DeviceProgress] = {}
 
-    def verify(self, data: bytes, topic_device: str | None = None) -> dict[str, Any]:
-        """The event dict of a valid envelope, or SignatureError with the reason."""
+    def _signed(self, data: bytes, payload_type: str) -> Verified:
+        """The signature check, before anything of the body is parsed."""
         try:
-            v = verify_envelope(data, self.active_keys, EVENT_PAYLOAD_TYPE)
+            return verify_envelope(data, self.active_keys, payload_type)
         except SignatureError as exc:
             if exc.reason == "unknown-key":
                 _, _, sigs = open_envelope(data)
                 if any(k in self.by_keyid for k, _ in sigs):
                     raise SignatureError("revoked", f"key {sigs[0][0][:16]}... is revoked") from None
             raise
+
+    def verify(self, data: bytes, topic_device: str | None = None) -> dict[str, Any]:
+        """The event dict of a valid envelope, or SignatureError with the reason."""
+        v = self._signed(data, EVENT_PAYLOAD_TYPE)
         event = strict_json(v.body)
         problems = schema_errors(event, schema())
         if problems:
@@ -80,3 +92,22 @@ class Verifier:
             start = int(event["seq"]) - 1 if self.from_first_seen else 0
             prog = self.progress[event["device"]] = DeviceProgress(contiguous=start)
         return event, prog.add(int(event["seq"]))
+
+    def verify_manifest(self, data: bytes) -> tuple[dict[str, Any], str]:
+        """A signed privacy manifest: (document, SHA-256 of its body, as events cite it)."""
+        v = self._signed(data, MANIFEST_PAYLOAD_TYPE)
+        doc = strict_json(v.body)
+        if not isinstance(doc, dict) or doc.get("raw_video_egress") is not False:
+            raise SignatureError("schema", "a privacy manifest must be an object with raw_video_egress false")
+        rec = self.by_keyid[v.keyid]
+        if doc.get("device") != rec.device_id or doc.get("site") != rec.site:
+            raise SignatureError("key-binding", f"key of {rec.device_id!r} signed a manifest of {doc.get('device')!r}")
+        return doc, hashlib.sha256(v.body).hexdigest()
+
+
+def payload_type_of(data: bytes) -> str | None:
+    """The envelope's claimed payloadType (unverified: only to choose the check), or None."""
+    try:
+        return open_envelope(data)[0]
+    except SignatureError:
+        return None

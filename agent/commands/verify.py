@@ -9,7 +9,8 @@ from pathlib import Path
 
 from agent.errors import SignatureError, UsageError
 from agent.identity import load_registry
-from agent.verify import Verifier
+from agent.sign import MANIFEST_PAYLOAD_TYPE
+from agent.verify import Verifier, payload_type_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,11 +30,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
             lines = Path(args.file).read_bytes().splitlines()
         except FileNotFoundError:
             raise UsageError(f"envelope file {args.file!r} not found") from None
+        except (IsADirectoryError, PermissionError) as exc:
+            raise UsageError(f"cannot read envelope file {args.file!r}: {exc.__class__.__name__}") from None
     bad = dupes = good = 0
+    manifests: set[str] = set()
+    cited: dict[str, int] = {}
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
+            if payload_type_of(line) == MANIFEST_PAYLOAD_TYPE:
+                doc, sha = verifier.verify_manifest(line)
+                manifests.add(sha)
+                good += 1
+                print(f"line {n}: MANIFEST {doc['device']} sha256 {sha}")
+                continue
             event, new = verifier.check(line)
         except SignatureError as exc:
             bad += 1
@@ -44,11 +55,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"line {n}: DUPLICATE {event['device']} seq {event['seq']}")
             continue
         good += 1
+        cited[event["manifest"]] = cited.get(event["manifest"], 0) + 1
         if not args.quiet:
             print(f"line {n}: OK {json.dumps(event, sort_keys=True)}")
     gaps = {d: p.gaps() for d, p in verifier.progress.items() if p.gaps()}
     for device, ranges in gaps.items():
         text = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
         print(f"{device}: seq gaps {text}")
+    if manifests:  # with manifests in the input, every event must cite one of them
+        for sha, count in sorted(cited.items()):
+            if sha not in manifests:
+                bad += count
+                print(f"manifest {sha}: BAD cited by {count} event(s) but not among the verified manifests")
     print(f"verified: {good} ok, {bad} bad, {dupes} duplicates, {sum(len(r) for r in gaps.values())} gaps")
     return 1 if bad else 0

@@ -1,0 +1,56 @@
+"""`edge-agent privacy-report`: the privacy manifest in force for a config, for reviewers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent.commands import add_config_args, load_config
+from agent.config import Config
+from agent.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("privacy-report", help="print the privacy manifest: every field that can leave and how precise")
+    add_config_args(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the manifest body as JSON (the hashed bytes)")
+    fmt.add_argument("--signed", action="store_true", help="print the signed manifest envelope (one line)")
+    p.set_defaults(func=cmd_privacy_report)
+
+
+def model_sha256(cfg: Config) -> str:
+    """The installed model's SHA-256 (checked against its pin), else the pinned SHA-256."""
+    from agent.assets import sha256_file
+    from agent.detect.factory import model_path
+    from agent.manifest import model
+
+    spec = model(cfg.detector.model)
+    if (cfg.model_dir / spec.file).is_file():
+        return sha256_file(model_path(cfg, cfg.detector.model))
+    if not spec.sha256_checked:
+        raise UsageError(
+            f"model {spec.id!r} is not installed in {cfg.model_dir} and has no checked pin; install it first"
+        )
+    return spec.sha256
+
+
+def cmd_privacy_report(args: argparse.Namespace) -> int:
+    from agent import privacy_manifest
+    from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
+
+    cfg = load_config(args)
+    doc = privacy_manifest.build(cfg, model_sha256(cfg))
+    body = privacy_manifest.manifest_body(doc)
+    if args.json:
+        sys.stdout.write(body.decode("ascii") + "\n")
+    elif args.signed:
+        key_path = Path(cfg.device.key).expanduser() if cfg.device.key else cfg.state_dir / "device.key"
+        if not key_path.is_file():
+            raise UsageError(f"no device key at {key_path}; give --key FILE or create one with `edge-agent keygen`")
+        sys.stdout.write(SigningKey.load(key_path).envelope(MANIFEST_PAYLOAD_TYPE, body).decode("ascii") + "\n")
+    else:
+        for line in privacy_manifest.lines(doc, privacy_manifest.manifest_hash(body)):
+            print(line)
+    return 0
