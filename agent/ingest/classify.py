@@ -64,11 +64,12 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
 
 class Classifier:
     def __init__(self, verifier: Verifier, prefix: str = "edge/v1", max_bytes: int = 4096,
-                 raw_cap: int = 4096) -> None:
+                 raw_cap: int = 4096, worker: str = "") -> None:
         self.verifier = verifier
         self.prefix = prefix
         self.max_bytes = max_bytes
         self.raw_cap = raw_cap
+        self.worker = worker  # stored with each event: which ingest worker took it
 
     def reject(self, topic: str, device: str | None, reason: str, detail: str, payload: bytes,
                received_ms: int) -> QuarantineRow:
@@ -100,5 +101,6 @@ class Classifier:
             device=event["device"], seq=int(event["seq"]), site=event["site"], type=event["type"],
             boot=int(event["boot"]), ts_ms=int(event["ts_ms"]), event_id=event["id"],
             rule=event.get("rule"), label=event.get("label"), topic=topic, received_ms=received_ms,
+            worker=self.worker,
             body=json.dumps(event, sort_keys=True, separators=(",", ":")), envelope=bytes(payload),
         )

@@ -82,8 +82,9 @@ class IngestWorker:
         self.key = SigningKey.load(Path(cfg.key))
         self.registry = RegistryWatch(Path(cfg.registry))
         self.store = store or open_store(cfg.database)
+        client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
         self.classifier = Classifier(Verifier(self.registry.records), cfg.topic_prefix,
-                                     cfg.max_message_bytes, cfg.quarantine_raw_bytes)
+                                     cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id)
         self.pipeline = IngestPipeline(self.classifier, self.store)
         self.acks = AckScheduler(cfg.ack_interval_ms)
         self.inbox: queue.Queue[tuple[Message, int, int]] = queue.Queue()
@@ -91,7 +92,6 @@ class IngestWorker:
         self.hup = threading.Event()
         self.acks_sent = 0
         self._subscribed = threading.Event()
-        client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5, manual_ack=True)
         self.client.on_connect = self._on_connect

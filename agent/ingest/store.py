@@ -29,6 +29,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             label TEXT,
             topic TEXT NOT NULL,
             received_ms BIGINT NOT NULL,
+            worker TEXT NOT NULL,
             body TEXT NOT NULL,
             envelope {blob} NOT NULL,
             CONSTRAINT events_device_seq UNIQUE (device, seq)
@@ -58,7 +59,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 EVENT_COLUMNS = ("device", "seq", "site", "type", "boot", "ts_ms", "event_id", "rule", "label",
-                 "topic", "received_ms", "body", "envelope")
+                 "topic", "received_ms", "worker", "body", "envelope")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class EventRow:
     label: str | None
     topic: str
     received_ms: int
+    worker: str
     body: str
     envelope: bytes
 
@@ -394,7 +396,7 @@ class PostgresStore(Store):
     def _insert_events(self, cur: Any, rows: Sequence[EventRow]) -> set[tuple[str, int]]:
         # One round trip for the whole batch: arrays unnested, duplicates skipped, new rows returned.
         types = ("text", "bigint", "text", "text", "bigint", "bigint", "text", "text", "text",
-                 "text", "bigint", "text", "bytea")
+                 "text", "bigint", "text", "text", "bytea")
         columns = list(zip(*(r.values() for r in rows)))
         cur.execute(
             f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("
