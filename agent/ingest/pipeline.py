@@ -79,7 +79,8 @@ class IngestPipeline:
                 time.sleep(0.01 * (attempt + 1))
         result.stored = len(new)
         result.quarantined.update(q.reason for q in rejects)
-        result.quarantined["replayed"] += len(replayed)
+        if replayed:
+            result.quarantined["replayed"] += len(replayed)
         touched = {e.device for e in events}
         if touched:
             for attempt in range(self.retries + 1):
