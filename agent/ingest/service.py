@@ -23,7 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.config import IngestConfig
-from agent.errors import AgentError, BrokerError, UsageError
+from agent.errors import AgentError, BrokerError, StateError, UsageError
 from agent.identity import Enrolment, load_registry
 from agent.ingest.acks import AckScheduler, ack_envelope, ack_topic
 from agent.ingest.classify import Classifier
@@ -87,7 +87,7 @@ class IngestWorker:
                                      cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id)
         self.pipeline = IngestPipeline(self.classifier, self.store)
         self.acks = AckScheduler(cfg.ack_interval_ms)
-        self.inbox: queue.Queue[tuple[Message, int, int]] = queue.Queue()
+        self.inbox: queue.Queue[tuple[Message, int, int, int]] = queue.Queue()
         self.stop_event = threading.Event()
         self.hup = threading.Event()
         self.acks_sent = 0
@@ -98,12 +98,23 @@ class IngestWorker:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
+        for name in ("ca_file", "cert_file", "key_file", "password_file"):
+            value = getattr(cfg, name)
+            if value and not Path(value).is_file():
+                raise UsageError(f"ingest.{name} {value!r} not found")
         if cfg.username:
             password = Path(cfg.password_file).read_text().strip() if cfg.password_file else None
             self.client.username_pw_set(cfg.username, password)
         if cfg.tls:
-            self.client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
-                                keyfile=cfg.key_file or None)
+            try:
+                self.client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                                    keyfile=cfg.key_file or None)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"ingest TLS files cannot be used: {exc}") from None
+        # PUBACKs go out only for messages received on the current connection: after a reconnect
+        # a message id may name another message, and the old ones the broker has dropped anyway
+        # (the devices re-send what the ingest did not acknowledge).
+        self._connection = 0
 
     @property
     def topic_filter(self) -> str:
@@ -115,6 +126,7 @@ class IngestWorker:
         if rc.is_failure:
             log.error("broker refused the connection: %s", rc)
             return
+        self._connection += 1
         log.info("connected to %s; subscribing %s", self.cfg.broker, self.topic_filter)
         client.subscribe(self.topic_filter, qos=1)
 
@@ -129,7 +141,7 @@ class IngestWorker:
             log.warning("disconnected from the broker (%s); reconnecting", rc)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        self.inbox.put((Message(msg.topic, bytes(msg.payload), now_ms()), msg.mid, msg.qos))
+        self.inbox.put((Message(msg.topic, bytes(msg.payload), now_ms()), msg.mid, msg.qos, self._connection))
 
     # -- main loop
 
@@ -149,7 +161,7 @@ class IngestWorker:
             raise BrokerError(f"the broker at {self.cfg.broker} did not accept the subscription "
                               f"{self.topic_filter!r} (MQTT 5 shared subscriptions needed)")
 
-    def _next_batch(self) -> list[tuple[Message, int, int]]:
+    def _next_batch(self) -> list[tuple[Message, int, int, int]]:
         try:
             first = self.inbox.get(timeout=0.05)
         except queue.Empty:
@@ -168,9 +180,13 @@ class IngestWorker:
         """One batch: store, PUBACK, ack the devices that are due. Returns messages handled."""
         batch = self._next_batch()
         if batch:
-            result = self.pipeline.process(m for m, _, _ in batch)
-            for _, mid, qos in batch:
-                if qos > 0:
+            try:
+                result = self.pipeline.process(m for m, _, _, _ in batch)
+            except self.store.errors as exc:
+                # Nothing of this batch is acknowledged: the broker and the devices still hold it.
+                raise StateError(f"the ingest database failed: {str(exc).strip().splitlines()[0]}") from None
+            for _, mid, qos, conn in batch:
+                if qos > 0 and conn == self._connection:
                     self.client.ack(mid, qos)
             for mark in result.marks.values():
                 self.acks.mark(mark.device, mark.site, mark.contiguous)

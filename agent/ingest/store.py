@@ -113,6 +113,8 @@ class Store:
     blob = "BLOB"
     id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.conn: Any = None
@@ -379,6 +381,7 @@ class PostgresStore(Store):
             import psycopg
         except ImportError:
             raise UsageError("PostgreSQL needs psycopg: pip install 'edge-agent[postgres]'") from None
+        self.errors = (psycopg.Error,)
         try:
             self.conn = psycopg.connect(url, autocommit=False, connect_timeout=10)
         except psycopg.Error as exc:
