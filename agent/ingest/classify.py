@@ -96,6 +96,9 @@ class Classifier:
             return self.reject(topic, device, "topic-mismatch",
                                f"topic says {t.site}/{t.event_type}, event says {event['site']}/{event['type']}",
                                payload, received_ms)
+        values = event.get("values", {})
+        first, last = values.get("dropped_seq_first", 0), values.get("dropped_seq_last", 0)
+        dropped = (first, last) if event["type"] == "heartbeat" and 0 < first <= last < event["seq"] else None
         # The verified body is re-encoded for the parsed column; the envelope keeps the exact bytes.
         return EventRow(
             device=event["device"], seq=int(event["seq"]), site=event["site"], type=event["type"],
@@ -103,4 +106,5 @@ class Classifier:
             rule=event.get("rule"), label=event.get("label"), topic=topic, received_ms=received_ms,
             worker=self.worker,
             body=json.dumps(event, sort_keys=True, separators=(",", ":")), envelope=bytes(payload),
+            dropped=dropped,
         )

@@ -11,7 +11,9 @@ def report(store: Store) -> dict[str, Any]:
     devices: dict[str, Any] = {}
     for m in store.marks():
         gaps = store.gaps(m.device)
+        dropped = store.dropped(m.device)
         devices[m.device] = {
+            "dropped_by_device": [[a, b] for a, b in dropped],
             "site": m.site, "contiguous": m.contiguous, "max_seq": m.max_seq, "replayed": m.replayed,
             "gaps": [[a, b] for a, b in gaps], "missing": sum(b - a + 1 for a, b in gaps), "events": {},
         }
@@ -32,6 +34,9 @@ def lines(rep: dict[str, Any]) -> list[str]:
     for device, d in sorted(rep["devices"].items()):
         types = ", ".join(f"{t} {n}" for t, n in sorted(d["events"].items())) or "none"
         gaps = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in d.get("gaps", [])) or "none"
+        dropped = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in d.get("dropped_by_device", []))
+        if dropped:
+            gaps += f" (dropped by the device: {dropped})"
         out.append(f"  {device}: contiguous {d.get('contiguous', 0)}, highest {d.get('max_seq', 0)}, "
                    f"replayed {d.get('replayed', 0)}; {types}; gaps: {gaps}")
     out.append(f"rejects: {rep['rejected']}")

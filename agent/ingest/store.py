@@ -55,6 +55,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         )""",
         "CREATE INDEX quarantine_by_reason ON quarantine (reason)",
     ]),
+    # Seq ranges a device reports it dropped (heartbeat values dropped_seq_first/last, signed by
+    # the device): they will never arrive, so the contiguous mark may step over them.
+    (2, [
+        """CREATE TABLE dropped (
+            device TEXT NOT NULL,
+            first_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            reported_seq BIGINT NOT NULL,
+            CONSTRAINT dropped_range UNIQUE (device, first_seq, last_seq)
+        )""",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -80,6 +91,7 @@ class EventRow:
     worker: str
     body: str
     envelope: bytes
+    dropped: tuple[int, int] | None = None  # a heartbeat's report of seqs the device dropped
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EVENT_COLUMNS)
@@ -215,6 +227,13 @@ class Store:
                              "VALUES (?, ?, ?, ?, ?, ?, ?)"),
                     [(q.received_ms, q.topic, q.device, q.reason, q.detail, q.size, q.raw) for q in rows],
                 )
+            reports = [(e.device, e.dropped[0], e.dropped[1], e.seq) for e in new if e.dropped]
+            if reports:
+                cur.executemany(
+                    self.sql("INSERT INTO dropped (device, first_seq, last_seq, reported_seq) VALUES "
+                             "(?, ?, ?, ?) ON CONFLICT (device, first_seq, last_seq) DO NOTHING"),
+                    reports,
+                )
             per_device: dict[str, list[Any]] = {}
             for e in new:
                 d = per_device.setdefault(e.device, [e.site, 0, 0, 0])
@@ -254,19 +273,27 @@ class Store:
                 if row is None:
                     continue
                 site, start, max_seq, replayed = row[0], int(row[1]), int(row[2]), int(row[3])
-                mark = start
-                while mark < max_seq:
+                ranges = [(int(a), int(b)) for a, b in self._exec(
+                    "SELECT first_seq, last_seq FROM dropped WHERE device = ? AND last_seq > ?", (device, start)
+                ).fetchall()]
+                mark = _skip(start, ranges)
+                done = False
+                while not done and mark < max_seq:
                     seqs = [int(r[0]) for r in self._exec(
                         "SELECT seq FROM events WHERE device = ? AND seq > ? ORDER BY seq LIMIT 1000",
                         (device, mark),
                     ).fetchall()]
-                    moved = False
                     for s in seqs:
+                        mark = _skip(mark, ranges)
+                        if s <= mark:
+                            continue
                         if s != mark + 1:
+                            done = True
                             break
-                        mark, moved = s, True
-                    if not moved or len(seqs) < 1000 or seqs[-1] != mark:
-                        break
+                        mark = s
+                    else:
+                        mark = _skip(mark, ranges)
+                        done = len(seqs) < 1000
                 if mark > start:
                     self._exec(
                         f"UPDATE devices SET contiguous = {self.greatest}(contiguous, ?) WHERE device = ?",
@@ -280,6 +307,12 @@ class Store:
         return out
 
     # -- reading
+
+    def dropped(self, device: str) -> list[tuple[int, int]]:
+        rows = self._exec("SELECT first_seq, last_seq FROM dropped WHERE device = ? ORDER BY first_seq",
+                          (device,)).fetchall()
+        self._commit()
+        return [(int(a), int(b)) for a, b in rows]
 
     def marks(self) -> list[DeviceMark]:
         rows = self._exec(
@@ -326,6 +359,17 @@ class Store:
         ).fetchall()
         self._commit()
         return [QuarantineRow(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), bytes(r[6])) for r in rows]
+
+
+def _skip(mark: int, ranges: list[tuple[int, int]]) -> int:
+    """Step the mark over dropped ranges that start at or before mark + 1."""
+    moved = True
+    while moved:
+        moved = False
+        for a, b in ranges:
+            if a <= mark + 1 <= b:
+                mark, moved = b, True
+    return mark
 
 
 class SQLiteStore(Store):

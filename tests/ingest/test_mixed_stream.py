@@ -63,3 +63,27 @@ def test_mixed_stream_stores_valid_once_and_quarantines_the_rest(stream: Stream,
     assert valid_msgs and r.stored == 0 and r.quarantined == {"replayed": len(valid_msgs)}
     assert len(store.events()) == len(stream.valid)
     store.close()
+
+
+def test_a_signed_heartbeat_reporting_drops_lets_the_ack_move_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.events import encode
+    from agent.identity import enrolment
+    from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+    from ingest_streams import event, topic
+
+    key = SigningKey.from_seed(b"h" * 32)
+    store = open_store(f"sqlite:///{tmp_path / 'i.db'}")
+    pipe = IngestPipeline(Classifier(Verifier([enrolment(key, "dev-h", "s1")])), store)
+
+    def msg(seq: int, **kw: object) -> Message:
+        return Message(topic("dev-h", str(kw.get("type", "count"))),
+                       key.envelope(EVENT_PAYLOAD_TYPE, encode(event("dev-h", seq, **kw))), seq)
+
+    r = pipe.process([msg(1), msg(2), msg(6)])
+    assert r.marks["dev-h"].contiguous == 2
+    hb = msg(7, type="heartbeat", rule=None, label=None, direction=None,
+             values={"dropped_events": 3, "dropped_seq_first": 3, "dropped_seq_last": 5})
+    r = pipe.process([hb])
+    assert r.marks["dev-h"].contiguous == 7
+    assert report(store)["devices"]["dev-h"]["dropped_by_device"] == [[3, 5]]
+    store.close()

@@ -69,3 +69,35 @@ def test_quarantine_keeps_reason_detail_and_bytes(db_url: str) -> None:
     assert s.quarantined() == [q]
     assert s.reject_counts() == {"tampered": 1}
     s.close()
+
+
+def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import agent.ingest.store as st
+
+    monkeypatch.setattr(st, "MIGRATIONS", st.MIGRATIONS[:1])
+    old = open_store(db_url)
+    assert old.schema_version() == 1
+    old.store_batch([row("d", 1)], [])
+    old.close()
+    monkeypatch.undo()
+    s = open_store(db_url)
+    assert s.schema_version() == SCHEMA_VERSION == 2
+    assert len(s.events()) == 1 and s.dropped("d") == []
+    s.close()
+
+
+def test_seqs_the_device_reports_dropped_do_not_hold_the_mark_back(db_url: str) -> None:
+    import dataclasses
+
+    s = open_store(db_url)
+    s.store_batch([row("d", q) for q in (1, 2, 3, 8, 9)], [])
+    assert s.advance(["d"])["d"].contiguous == 3
+    # the device's heartbeat (seq 10) says it dropped 4-6 (outbox full): 7 is still missing
+    heartbeat = dataclasses.replace(row("d", 10), type="heartbeat", dropped=(4, 6))
+    s.store_batch([heartbeat], [])
+    assert s.advance(["d"])["d"].contiguous == 6  # 4-6 stepped over, 7 not stored yet
+    s.store_batch([row("d", 7)], [])
+    assert s.advance(["d"])["d"].contiguous == 10
+    assert s.dropped("d") == [(4, 6)]
+    assert s.gaps("d") == [(4, 6)]  # still shown as missing, and as dropped by the device
+    s.close()
