@@ -10,6 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from agent.identity import Enrolment, keygen, save_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,3 +95,24 @@ class Worker:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         return int(self.proc.returncode)
+
+
+def publish_all(host: str, port: int, messages: list[tuple[str, bytes]]) -> None:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-publisher", protocol=mqtt.MQTTv5)
+    c.connect(host, port)
+    c.loop_start()
+    infos = [c.publish(t, p, qos=1) for t, p in messages]
+    for info in infos:
+        info.wait_for_publish(20)
+        assert info.is_published()
+    c.disconnect()
+    c.loop_stop()
+
+
+def wait_for(check, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)

@@ -4,42 +4,18 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.errors import SignatureError
 from agent.ingest.store import open_store
 from agent.sign import ACK_PAYLOAD_TYPE, strict_json, verify_envelope
 from helpers import Collector, cli
-from ingest_env import IngestEnv
+from ingest_env import IngestEnv, publish_all, wait_for
 from ingest_resender import ingest_keys_of
 from ingest_streams import mixed_stream
-
-
-def publish_all(host: str, port: int, messages: list[tuple[str, bytes]]) -> None:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-publisher", protocol=mqtt.MQTTv5)
-    c.connect(host, port)
-    c.loop_start()
-    infos = [c.publish(t, p, qos=1) for t, p in messages]
-    for info in infos:
-        info.wait_for_publish(20)
-        assert info.is_published()
-    c.disconnect()
-    c.loop_stop()
-
-
-def wait_for(check, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 @pytest.mark.slow
