@@ -65,14 +65,14 @@ def test_mixed_stream_stores_valid_once_and_quarantines_the_rest(stream: Stream,
     store.close()
 
 
-def test_a_signed_heartbeat_reporting_drops_lets_the_ack_move_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_signed_heartbeat_reporting_drops_lets_the_ack_move_on(db_url: str) -> None:
     from agent.events import encode
     from agent.identity import enrolment
     from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
     from ingest_streams import event, topic
 
     key = SigningKey.from_seed(b"h" * 32)
-    store = open_store(f"sqlite:///{tmp_path / 'i.db'}")
+    store = open_store(db_url)
     pipe = IngestPipeline(Classifier(Verifier([enrolment(key, "dev-h", "s1")])), store)
 
     def msg(seq: int, **kw: object) -> Message:
@@ -85,5 +85,6 @@ def test_a_signed_heartbeat_reporting_drops_lets_the_ack_move_on(tmp_path) -> No
              values={"dropped_events": 3, "dropped_seq_first": 3, "dropped_seq_last": 5})
     r = pipe.process([hb])
     assert r.marks["dev-h"].contiguous == 7
-    assert report(store)["devices"]["dev-h"]["dropped_by_device"] == [[3, 5]]
+    rep = report(store)["devices"]["dev-h"]
+    assert rep["dropped_by_device"] == [[3, 5]] and rep["events"] == {"count": 3, "heartbeat": 1}
     store.close()
