@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--config", metavar="FILE", help="TOML config with an [ingest] section")
     p.add_argument("--database", metavar="URL", help="override ingest.database (sqlite:///PATH, postgresql://...)")
     p.set_defaults(func=cmd_ingest)
-    isub = p.add_subparsers(dest="ingest_command", metavar="ACTION")
+    isub = p.add_subparsers(dest="ingest_command", metavar="[ACTION]")
     q = isub.add_parser("stats", help="events per device and type, gaps, rejects by reason")
     q.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML config with [ingest]")
     q.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="override ingest.database")
