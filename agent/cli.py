@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "agent.commands.models",
     "agent.commands.outbox",
     "agent.commands.bench",
+    "agent.commands.ingest",
+    "agent.commands.registry",
 )
 
 

@@ -191,6 +191,54 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    broker: str = _help("Broker URL: mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS.", "mqtt://127.0.0.1:1883")
+    ca_file: str = _help("CA certificate (PEM) that signed the broker's certificate (mqtts).", "")
+    cert_file: str = _help("Client certificate (PEM) for mutual TLS.", "")
+    key_file: str = _help("Client private key (PEM) for mutual TLS.", "")
+    username: str = _help("MQTT user name (empty: none).", "")
+    password_file: str = _help("File holding the MQTT password.", "")
+    topic_prefix: str = _help("Topic prefix the devices publish under.", "edge/v1")
+    group: str = _help("Shared-subscription group: workers with the same group split the load.", "edge-ingest")
+    client_id: str = _help("MQTT client id (empty: ingest-HOST-PID).", "")
+    registry: str = _help("Registry file of enrolment records (edge-agent registry add).", "registry.json")
+    database: str = _help("sqlite:///PATH (embedded default) or postgresql://...", "sqlite:///ingest.db")
+    key: str = _help("The ingest's Ed25519 key that signs acks (edge-agent keygen ... device.key).", "")
+    max_message_bytes: int = _help("Messages larger than this are quarantined as oversized, unparsed.", 4096)
+    quarantine_raw_bytes: int = _help("At most this many raw bytes of a rejected message are kept.", 4096)
+    batch_size: int = _help("Most messages stored in one transaction.", 500)
+    batch_ms: int = _help("Longest wait to fill a batch, in milliseconds.", 50)
+    ack_interval_ms: int = _help("At most one ack per device per this many milliseconds.", 200)
+    keepalive_s: int = _help("MQTT keep-alive.", 30)
+
+    def __post_init__(self) -> None:
+        scheme, _, rest = self.broker.partition("://")
+        host, _, port = rest.rpartition(":")
+        if scheme not in ("mqtt", "mqtts") or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"ingest.broker {self.broker!r} must look like mqtt://HOST:PORT or mqtts://HOST:PORT")
+        if not self.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(f"ingest.database {self.database!r} must start with sqlite:/// or postgresql://")
+        check_id(self.group, "ingest.group")
+        for name in ("max_message_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms", "keepalive_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ingest.{name} must be >= 1")
+        if self.ack_interval_ms < 0:
+            raise ValueError("ingest.ack_interval_ms must be >= 0")
+
+    @property
+    def host(self) -> str:
+        return self.broker.partition("://")[2].rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.broker.rpartition(":")[2])
+
+    @property
+    def tls(self) -> bool:
+        return self.broker.startswith("mqtts://")
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -201,6 +249,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     mqtt: MqttConfig | None = None
     health: HealthConfig = field(default_factory=HealthConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
     @property
     def state_dir(self) -> Path:

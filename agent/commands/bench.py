@@ -9,6 +9,7 @@ import importlib
 BENCHES = {
     "pipeline": "agent.bench.pipeline",
     "events": "agent.bench.events",
+    "ingest": "agent.bench.ingest",
 }
 
 

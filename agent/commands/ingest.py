@@ -1,0 +1,54 @@
+"""`edge-agent ingest --config FILE` (a worker) and `edge-agent ingest stats` (the report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from agent import config
+from agent.config import IngestConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("ingest", help="central ingest: verify, dedupe, store and ack device events")
+    p.add_argument("--config", metavar="FILE", help="TOML config with an [ingest] section")
+    p.add_argument("--database", metavar="URL", help="override ingest.database (sqlite:///PATH, postgresql://...)")
+    p.set_defaults(func=cmd_ingest)
+    isub = p.add_subparsers(dest="ingest_command", metavar="[ACTION]")
+    q = isub.add_parser("stats", help="events per device and type, gaps, rejects by reason")
+    q.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML config with [ingest]")
+    q.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="override ingest.database")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.set_defaults(func=cmd_stats)
+
+
+def ingest_config(args: argparse.Namespace) -> IngestConfig:
+    cfg = config.load(getattr(args, "config", None))
+    if getattr(args, "database", None):
+        cfg = config.replace(cfg, ingest={"database": args.database})
+    return cfg.ingest
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from agent.ingest.service import IngestWorker
+
+    worker = IngestWorker(ingest_config(args))
+    worker.install_signals()
+    worker.run()
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from agent.ingest.stats import lines, report
+    from agent.ingest.store import open_store
+
+    store = open_store(ingest_config(args).database)
+    try:
+        rep = report(store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rep, sort_keys=True))
+    else:
+        print("\n".join(lines(rep)))
+    return 0

@@ -1,0 +1,51 @@
+"""Signed ingest acks (the BRIEF's contract) and their per-device rate limit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
+
+
+def ack_topic(prefix: str, site: str, device: str) -> str:
+    return f"{prefix}/{site}/{device}/ack"
+
+
+def ack_body(device: str, site: str, seq: int, ts_ms: int) -> bytes:
+    """Canonical JSON: sorted keys, no spaces."""
+    return json.dumps({"v": 1, "device": device, "site": site, "seq": int(seq), "ts_ms": int(ts_ms)},
+                      sort_keys=True, separators=(",", ":")).encode()
+
+
+def ack_envelope(key: SigningKey, device: str, site: str, seq: int, ts_ms: int) -> bytes:
+    return key.envelope(ACK_PAYLOAD_TYPE, ack_body(device, site, seq, ts_ms))
+
+
+@dataclass
+class AckScheduler:
+    """Remembers which devices need an ack and lets at most one out per device per interval.
+
+    A device marked after a batch is never forgotten: it is due as soon as its interval allows.
+    Marks of 0 (the device's seq 1 is not stored yet) give no ack: there is nothing to let go.
+    """
+
+    interval_ms: int = 200
+    pending: dict[str, tuple[str, int]] = field(default_factory=dict)
+    last_sent_ms: dict[str, int] = field(default_factory=dict)
+
+    def mark(self, device: str, site: str, contiguous: int) -> None:
+        if contiguous <= 0:
+            return
+        old = self.pending.get(device)
+        self.pending[device] = (site, max(contiguous, old[1] if old else 0))
+
+    def due(self, now_ms: int) -> list[tuple[str, str, int]]:
+        """(device, site, seq) to ack now; they leave the pending set."""
+        out = []
+        for device, (site, seq) in list(self.pending.items()):
+            if now_ms - self.last_sent_ms.get(device, -10**12) >= self.interval_ms:
+                out.append((device, site, seq))
+                self.last_sent_ms[device] = now_ms
+                del self.pending[device]
+        return out

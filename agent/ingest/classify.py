@@ -1,0 +1,110 @@
+"""One received message -> a verified EventRow, a quarantine reason, or an ignored non-event topic."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Union
+
+from agent.errors import SignatureError
+from agent.ingest.store import EventRow, QuarantineRow
+from agent.verify import Verifier
+
+# The issue's quarantine reasons. "replayed" is decided by the database (store.store_batch).
+REASONS = ("tampered", "replayed", "unknown-key", "revoked", "topic-mismatch", "malformed",
+           "oversized", "unknown-payload-type")
+
+# agent.verify reasons -> quarantine reasons. A correctly signed body that breaks the schema is
+# "malformed"; a key that signs for another device ("key-binding") is a device mismatch, which
+# the issue files with the topic/device mismatch.
+VERIFY_TO_REASON = {
+    "malformed": "malformed",
+    "schema": "malformed",
+    "unknown-payload-type": "unknown-payload-type",
+    "unknown-key": "unknown-key",
+    "revoked": "revoked",
+    "bad-signature": "tampered",
+    "key-binding": "topic-mismatch",
+    "topic-mismatch": "topic-mismatch",
+}
+
+# Device topics that are not events: the device's own status/manifest/health, our acks, and
+# operator commands. They are counted and not stored (status and manifest are retained on the
+# broker, which is their store).
+IGNORED_KINDS = ("status", "manifest", "health", "ack", "cmd")
+
+
+@dataclass(frozen=True)
+class Ignored:
+    kind: str
+
+
+Outcome = Union[EventRow, QuarantineRow, Ignored]
+
+
+@dataclass(frozen=True)
+class Topic:
+    site: str
+    device: str
+    kind: str
+    event_type: str | None
+
+
+def parse_topic(prefix: str, topic: str) -> Topic | None:
+    """{prefix}/{site}/{device}/event/{type} or {prefix}/{site}/{device}/{kind}; None otherwise."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    parts = topic[len(prefix) + 1:].split("/")
+    if len(parts) == 4 and parts[2] == "event" and all(parts):
+        return Topic(parts[0], parts[1], "event", parts[3])
+    if len(parts) == 3 and all(parts):
+        return Topic(parts[0], parts[1], parts[2], None)
+    return None
+
+
+class Classifier:
+    def __init__(self, verifier: Verifier, prefix: str = "edge/v1", max_bytes: int = 4096,
+                 raw_cap: int = 4096, worker: str = "") -> None:
+        self.verifier = verifier
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+        self.raw_cap = raw_cap
+        self.worker = worker  # stored with each event: which ingest worker took it
+
+    def reject(self, topic: str, device: str | None, reason: str, detail: str, payload: bytes,
+               received_ms: int) -> QuarantineRow:
+        return QuarantineRow(received_ms, topic[:512], device, reason, detail[:300], len(payload),
+                             bytes(payload[: self.raw_cap]))
+
+    def classify(self, topic: str, payload: bytes, received_ms: int) -> Outcome:
+        t = parse_topic(self.prefix, topic)
+        device = t.device if t else None
+        if t is not None and t.kind in IGNORED_KINDS:
+            return Ignored(t.kind)
+        # Size first: an oversized message is never parsed.
+        if len(payload) > self.max_bytes:
+            return self.reject(topic, device, "oversized", f"{len(payload)} bytes > {self.max_bytes}",
+                               payload, received_ms)
+        if t is None or t.kind != "event":
+            return self.reject(topic, device, "topic-mismatch", "not an event topic", payload, received_ms)
+        try:
+            event = self.verifier.verify(bytes(payload), t.device)
+        except SignatureError as exc:
+            return self.reject(topic, device, VERIFY_TO_REASON.get(exc.reason, "malformed"), str(exc),
+                               payload, received_ms)
+        if event["site"] != t.site or event["type"] != t.event_type:
+            return self.reject(topic, device, "topic-mismatch",
+                               f"topic says {t.site}/{t.event_type}, event says {event['site']}/{event['type']}",
+                               payload, received_ms)
+        values = event.get("values", {})
+        first, last = values.get("dropped_seq_first", 0), values.get("dropped_seq_last", 0)
+        dropped = (first, last) if event["type"] == "heartbeat" and 0 < first <= last < event["seq"] else None
+        # The verified body is re-encoded for the parsed column; the envelope keeps the exact bytes.
+        return EventRow(
+            device=event["device"], seq=int(event["seq"]), site=event["site"], type=event["type"],
+            boot=int(event["boot"]), ts_ms=int(event["ts_ms"]), event_id=event["id"],
+            rule=event.get("rule"), label=event.get("label"), topic=topic, received_ms=received_ms,
+            worker=self.worker,
+            body=json.dumps(event, sort_keys=True, separators=(",", ":")), envelope=bytes(payload),
+            dropped=dropped,
+        )

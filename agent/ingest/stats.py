@@ -1,0 +1,45 @@
+"""`edge-agent ingest stats`: events per device and type, marks and gaps, rejects by reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.ingest.store import Store
+
+
+def report(store: Store) -> dict[str, Any]:
+    devices: dict[str, Any] = {}
+    for m in store.marks():
+        gaps = store.gaps(m.device)
+        dropped = store.dropped(m.device)
+        devices[m.device] = {
+            "dropped_by_device": [[a, b] for a, b in dropped],
+            "site": m.site, "contiguous": m.contiguous, "max_seq": m.max_seq, "replayed": m.replayed,
+            "gaps": [[a, b] for a, b in gaps], "missing": sum(b - a + 1 for a, b in gaps), "events": {},
+        }
+    for device, etype, n in store.event_counts():
+        devices.setdefault(device, {"events": {}})["events"][etype] = n
+    rejects = store.reject_counts()
+    return {
+        "schema_version": store.schema_version(),
+        "events": sum(sum(d["events"].values()) for d in devices.values()),
+        "devices": devices,
+        "rejects": rejects,
+        "rejected": sum(rejects.values()),
+    }
+
+
+def lines(rep: dict[str, Any]) -> list[str]:
+    out = [f"events stored: {rep['events']} from {len(rep['devices'])} devices"]
+    for device, d in sorted(rep["devices"].items()):
+        types = ", ".join(f"{t} {n}" for t, n in sorted(d["events"].items())) or "none"
+        gaps = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in d.get("gaps", [])) or "none"
+        dropped = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in d.get("dropped_by_device", []))
+        if dropped:
+            gaps += f" (dropped by the device: {dropped})"
+        out.append(f"  {device}: contiguous {d.get('contiguous', 0)}, highest {d.get('max_seq', 0)}, "
+                   f"replayed {d.get('replayed', 0)}; {types}; gaps: {gaps}")
+    out.append(f"rejects: {rep['rejected']}")
+    for reason, n in sorted(rep["rejects"].items()):
+        out.append(f"  {reason}: {n}")
+    return out

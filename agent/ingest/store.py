@@ -1,0 +1,474 @@
+"""The ingest database: one schema and one migration list for SQLite and PostgreSQL.
+
+Events are deduplicated by the database (UNIQUE (device, seq)); each device's contiguous
+high-water mark is advanced in a separate transaction after the events are committed, so two
+workers writing the same device at once always leave the right mark behind.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from agent.errors import StateError, UsageError
+
+# (version, statements). {blob} and {id} differ per backend; everything else is shared SQL.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, [
+        """CREATE TABLE events (
+            device TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            site TEXT NOT NULL,
+            type TEXT NOT NULL,
+            boot BIGINT NOT NULL,
+            ts_ms BIGINT NOT NULL,
+            event_id TEXT NOT NULL,
+            rule TEXT,
+            label TEXT,
+            topic TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            worker TEXT NOT NULL,
+            body TEXT NOT NULL,
+            envelope {blob} NOT NULL,
+            CONSTRAINT events_device_seq UNIQUE (device, seq)
+        )""",
+        "CREATE INDEX events_by_type ON events (device, type)",
+        """CREATE TABLE devices (
+            device TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            contiguous BIGINT NOT NULL DEFAULT 0,
+            max_seq BIGINT NOT NULL DEFAULT 0,
+            replayed BIGINT NOT NULL DEFAULT 0,
+            last_received_ms BIGINT NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE quarantine (
+            id {id},
+            received_ms BIGINT NOT NULL,
+            topic TEXT NOT NULL,
+            device TEXT,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            raw {blob} NOT NULL
+        )""",
+        "CREATE INDEX quarantine_by_reason ON quarantine (reason)",
+    ]),
+    # Seq ranges a device reports it dropped (heartbeat values dropped_seq_first/last, signed by
+    # the device): they will never arrive, so the contiguous mark may step over them.
+    (2, [
+        """CREATE TABLE dropped (
+            device TEXT NOT NULL,
+            first_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            reported_seq BIGINT NOT NULL,
+            CONSTRAINT dropped_range UNIQUE (device, first_seq, last_seq)
+        )""",
+    ]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+EVENT_COLUMNS = ("device", "seq", "site", "type", "boot", "ts_ms", "event_id", "rule", "label",
+                 "topic", "received_ms", "worker", "body", "envelope")
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A verified event ready to store: the parsed columns plus the exact envelope bytes."""
+
+    device: str
+    seq: int
+    site: str
+    type: str
+    boot: int
+    ts_ms: int
+    event_id: str
+    rule: str | None
+    label: str | None
+    topic: str
+    received_ms: int
+    worker: str
+    body: str
+    envelope: bytes
+    dropped: tuple[int, int] | None = None  # a heartbeat's report of seqs the device dropped
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in EVENT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    received_ms: int
+    topic: str
+    device: str | None
+    reason: str
+    detail: str
+    size: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class DeviceMark:
+    device: str
+    site: str
+    contiguous: int
+    max_seq: int
+    replayed: int
+
+
+class Store:
+    """Backend-neutral logic; subclasses supply the connection and a few dialect details."""
+
+    placeholder = "?"
+    greatest = "MAX"
+    blob = "BLOB"
+    id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: Any = None
+
+    # -- dialect hooks
+
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        self.conn.commit()
+
+    def _rollback(self) -> None:
+        self.conn.rollback()
+
+    def _insert_events(self, cur: Any, rows: Sequence[EventRow]) -> set[tuple[str, int]]:
+        raise NotImplementedError
+
+    def retryable(self, exc: BaseException) -> bool:
+        """A transient conflict between workers (deadlock, busy database): run the batch again."""
+        return False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    # -- shared
+
+    def sql(self, text: str) -> str:
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+    def _exec(self, text: str, params: Sequence[Any] = ()) -> Any:
+        cur = self.conn.cursor()
+        cur.execute(self.sql(text), params)
+        return cur
+
+    def migrate(self) -> int:
+        """Apply every migration above the stored schema_version, each in its own transaction."""
+        self._begin()
+        try:
+            self._exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            self._commit()
+        except Exception:
+            self._rollback()
+            raise
+        for version, statements in MIGRATIONS:
+            self._begin()
+            try:
+                row = self._exec("SELECT MAX(version) FROM schema_version").fetchone()
+                current = row[0] or 0
+                if version <= current:
+                    self._commit()
+                    continue
+                for stmt in statements:
+                    self._exec(stmt.format(blob=self.blob, id=self.id_column))
+                self._exec("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                self._commit()
+            except Exception:
+                self._rollback()
+                raise
+        return self.schema_version()
+
+    def schema_version(self) -> int:
+        row = self._exec("SELECT MAX(version) FROM schema_version").fetchone()
+        self._commit()
+        return int(row[0] or 0)
+
+    def store_batch(
+        self, events: Sequence[EventRow], quarantine: Sequence[QuarantineRow], raw_cap: int = 4096
+    ) -> tuple[list[EventRow], list[EventRow]]:
+        """Store a batch in ONE transaction: events (the unique constraint skips duplicates, which
+        are quarantined as 'replayed' in the same transaction) and the quarantine rows.
+
+        Returns (new events, replayed events).
+        """
+        self._begin()
+        try:
+            cur = self.conn.cursor()
+            inserted = self._insert_events(cur, events) if events else set()
+            new: list[EventRow] = []
+            replayed: list[EventRow] = []
+            for e in events:
+                key = (e.device, e.seq)
+                if key in inserted:
+                    inserted.discard(key)  # a second copy in the same batch is a replay
+                    new.append(e)
+                else:
+                    replayed.append(e)
+            rows = [*quarantine, *(
+                QuarantineRow(e.received_ms, e.topic, e.device, "replayed",
+                              f"seq {e.seq} of {e.device} is already stored", len(e.envelope),
+                              e.envelope[:raw_cap])
+                for e in replayed)]
+            if rows:
+                cur.executemany(
+                    self.sql("INSERT INTO quarantine (received_ms, topic, device, reason, detail, size, raw) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    [(q.received_ms, q.topic, q.device, q.reason, q.detail, q.size, q.raw) for q in rows],
+                )
+            reports = [(e.device, e.dropped[0], e.dropped[1], e.seq) for e in new if e.dropped]
+            if reports:
+                cur.executemany(
+                    self.sql("INSERT INTO dropped (device, first_seq, last_seq, reported_seq) VALUES "
+                             "(?, ?, ?, ?) ON CONFLICT (device, first_seq, last_seq) DO NOTHING"),
+                    reports,
+                )
+            per_device: dict[str, list[Any]] = {}
+            for e in new:
+                d = per_device.setdefault(e.device, [e.site, 0, 0, 0])
+                d[1], d[3] = max(d[1], e.seq), max(d[3], e.received_ms)
+            for e in replayed:
+                d = per_device.setdefault(e.device, [e.site, 0, 0, 0])
+                d[2], d[3] = d[2] + 1, max(d[3], e.received_ms)
+            for device, (site, mx, dup, last) in sorted(per_device.items()):
+                cur.execute(
+                    self.sql("INSERT INTO devices (device, site, max_seq, replayed, last_received_ms) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+                             f"max_seq = {self.greatest}(devices.max_seq, excluded.max_seq), "
+                             "replayed = devices.replayed + excluded.replayed, "
+                             f"last_received_ms = {self.greatest}(devices.last_received_ms, "
+                             "excluded.last_received_ms)"),
+                    (device, site, mx, dup, last),
+                )
+            self._commit()
+        except Exception:
+            self._rollback()
+            raise
+        return new, replayed
+
+    def advance(self, devices: Iterable[str]) -> dict[str, DeviceMark]:
+        """Move each device's contiguous mark over the seqs now stored; return the marks.
+
+        Call after the batch is committed, so a mark never counts an uncommitted event and the
+        later of two concurrent workers always sees both workers' events.
+        """
+        out: dict[str, DeviceMark] = {}
+        self._begin()
+        try:
+            for device in sorted(set(devices)):
+                row = self._exec(
+                    "SELECT site, contiguous, max_seq, replayed FROM devices WHERE device = ?", (device,)
+                ).fetchone()
+                if row is None:
+                    continue
+                site, start, max_seq, replayed = row[0], int(row[1]), int(row[2]), int(row[3])
+                ranges = [(int(a), int(b)) for a, b in self._exec(
+                    "SELECT first_seq, last_seq FROM dropped WHERE device = ? AND last_seq > ?", (device, start)
+                ).fetchall()]
+                mark = _skip(start, ranges)
+                done = False
+                while not done and mark < max_seq:
+                    seqs = [int(r[0]) for r in self._exec(
+                        "SELECT seq FROM events WHERE device = ? AND seq > ? ORDER BY seq LIMIT 1000",
+                        (device, mark),
+                    ).fetchall()]
+                    for s in seqs:
+                        mark = _skip(mark, ranges)
+                        if s <= mark:
+                            continue
+                        if s != mark + 1:
+                            done = True
+                            break
+                        mark = s
+                    else:
+                        mark = _skip(mark, ranges)
+                        done = len(seqs) < 1000
+                if mark > start:
+                    self._exec(
+                        f"UPDATE devices SET contiguous = {self.greatest}(contiguous, ?) WHERE device = ?",
+                        (mark, device),
+                    )
+                out[device] = DeviceMark(device, site, mark, max_seq, replayed)
+            self._commit()
+        except Exception:
+            self._rollback()
+            raise
+        return out
+
+    # -- reading
+
+    def dropped(self, device: str) -> list[tuple[int, int]]:
+        rows = self._exec("SELECT first_seq, last_seq FROM dropped WHERE device = ? ORDER BY first_seq",
+                          (device,)).fetchall()
+        self._commit()
+        return [(int(a), int(b)) for a, b in rows]
+
+    def marks(self) -> list[DeviceMark]:
+        rows = self._exec(
+            "SELECT device, site, contiguous, max_seq, replayed FROM devices ORDER BY device"
+        ).fetchall()
+        self._commit()
+        return [DeviceMark(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def gaps(self, device: str, limit: int = 100) -> list[tuple[int, int]]:
+        """Missing seq ranges (inclusive) between 1 and the highest stored seq."""
+        rows = self._exec(
+            "SELECT seq, next_seq FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS next_seq "
+            "FROM events WHERE device = ?) AS t WHERE next_seq > seq + 1 ORDER BY seq LIMIT ?",
+            (device, limit),
+        ).fetchall()
+        first = self._exec("SELECT MIN(seq) FROM events WHERE device = ?", (device,)).fetchone()[0]
+        self._commit()
+        out = [(1, int(first) - 1)] if first is not None and int(first) > 1 else []
+        return out + [(int(a) + 1, int(b) - 1) for a, b in rows]
+
+    def event_counts(self) -> list[tuple[str, str, int]]:
+        rows = self._exec(
+            "SELECT device, type, COUNT(*) FROM events GROUP BY device, type ORDER BY device, type"
+        ).fetchall()
+        self._commit()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def reject_counts(self) -> dict[str, int]:
+        rows = self._exec("SELECT reason, COUNT(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
+        self._commit()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def events(self, device: str | None = None) -> list[tuple[str, int, bytes]]:
+        """(device, seq, envelope) in order; for tests and audits."""
+        where, params = ("WHERE device = ?", (device,)) if device else ("", ())
+        rows = self._exec(f"SELECT device, seq, envelope FROM events {where} ORDER BY device, seq",
+                          params).fetchall()
+        self._commit()
+        return [(r[0], int(r[1]), bytes(r[2])) for r in rows]
+
+    def quarantined(self) -> list[QuarantineRow]:
+        rows = self._exec(
+            "SELECT received_ms, topic, device, reason, detail, size, raw FROM quarantine ORDER BY id"
+        ).fetchall()
+        self._commit()
+        return [QuarantineRow(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), bytes(r[6])) for r in rows]
+
+
+def _skip(mark: int, ranges: list[tuple[int, int]]) -> int:
+    """Step the mark over dropped ranges that start at or before mark + 1."""
+    moved = True
+    while moved:
+        moved = False
+        for a, b in ranges:
+            if a <= mark + 1 <= b:
+                mark, moved = b, True
+    return mark
+
+
+class SQLiteStore(Store):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        path = Path(url[len("sqlite:///"):])
+        try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the ingest database {str(path)!r}: {exc}") from None
+
+    def retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _insert_events(self, cur: Any, rows: Sequence[EventRow]) -> set[tuple[str, int]]:
+        sql = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+               f"({', '.join('?' * len(EVENT_COLUMNS))}) ON CONFLICT (device, seq) DO NOTHING")
+        inserted = set()
+        for r in rows:
+            cur.execute(sql, r.values())
+            if cur.rowcount == 1:
+                inserted.add((r.device, r.seq))
+        return inserted
+
+    def _exec(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(text, params)
+
+
+class PostgresStore(Store):
+    placeholder = "%s"
+    greatest = "GREATEST"
+    blob = "BYTEA"
+    id_column = "BIGSERIAL PRIMARY KEY"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        try:
+            import psycopg
+        except ImportError:
+            raise UsageError("PostgreSQL needs psycopg: pip install 'edge-agent[postgres]'") from None
+        self.errors = (psycopg.Error,)
+        try:
+            self.conn = psycopg.connect(url, autocommit=False, connect_timeout=10)
+        except psycopg.Error as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StateError(f"cannot connect to PostgreSQL: {msg}") from None
+
+    def retryable(self, exc: BaseException) -> bool:
+        import psycopg.errors
+
+        return isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+
+    def _begin(self) -> None:
+        pass  # psycopg opens a transaction with the first statement
+
+    def _insert_events(self, cur: Any, rows: Sequence[EventRow]) -> set[tuple[str, int]]:
+        # One round trip for the whole batch: arrays unnested, duplicates skipped, new rows returned.
+        types = ("text", "bigint", "text", "text", "bigint", "bigint", "text", "text", "text",
+                 "text", "bigint", "text", "text", "bytea")
+        columns = list(zip(*(r.values() for r in rows)))
+        cur.execute(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("
+            + ", ".join(f"%s::{t}[]" for t in types)
+            + ") ON CONFLICT (device, seq) DO NOTHING RETURNING device, seq",
+            [list(c) for c in columns],
+        )
+        return {(d, int(s)) for d, s in cur.fetchall()}
+
+
+def open_store(url: str, migrate: bool = True) -> Store:
+    """A store for sqlite:///PATH or postgresql://..., migrated to the current schema."""
+    store: Store
+    if url.startswith("sqlite:///"):
+        store = SQLiteStore(url)
+    elif url.startswith(("postgresql://", "postgres://")):
+        store = PostgresStore(url)
+    else:
+        raise UsageError(f"database URL {url!r} must start with sqlite:/// or postgresql://")
+    if migrate:
+        try:
+            store.migrate()
+        except Exception as exc:
+            store.close()
+            if isinstance(exc, (sqlite3.Error,)) or type(exc).__module__.startswith("psycopg"):
+                raise StateError(f"cannot prepare the ingest database: {exc}") from None
+            raise
+    return store

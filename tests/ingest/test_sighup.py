@@ -1,0 +1,62 @@
+"""SIGHUP makes a running `edge-agent ingest` reload its registry even when the file looks unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.events import encode
+from agent.identity import enrolment
+from agent.ingest.store import open_store
+from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+from helpers import Collector
+from ingest_env import IngestEnv, publish_all, wait_for
+from ingest_streams import event, topic
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_registry(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    db = f"sqlite:///{tmp_path / 'ingest.db'}"
+    env = IngestEnv(tmp_path, mosquitto.host, mosquitto.port, db)
+    key = SigningKey.from_seed(b"s" * 32)
+    rec = enrolment(key, "dev-0", "s1").to_json()
+
+    def registry_text(status: str) -> str:  # the same length either way
+        return json.dumps({"devices": [rec | {"status": status}]}).replace('"active"', '"active" ')
+
+    env.registry.write_text(registry_text("active"))
+    w = env.start_worker("worker-h")
+    acks = Collector(mosquitto.host, mosquitto.port, "edge/v1/s1/dev-0/ack")
+    store = open_store(db)
+    try:
+        def send(seq: int) -> None:
+            publish_all(mosquitto.host, mosquitto.port,
+                        [(topic("dev-0"), key.envelope(EVENT_PAYLOAD_TYPE, encode(event("dev-0", seq))))])
+
+        send(1)
+        assert wait_for(lambda: len(store.events()) == 1, 10)
+        # rewrite the file in place, same size, same inode, old mtime: the file watch cannot see it
+        st = env.registry.stat()
+        with open(env.registry, "r+") as fh:
+            fh.write(registry_text("revoked"))
+        os.utime(env.registry, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert env.registry.stat().st_size == st.st_size
+        time.sleep(1.5)
+        send(2)
+        assert wait_for(lambda: len(store.events()) == 2, 10)  # still trusted: no reload yet
+        os.kill(w.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: "registry reloaded" in w.log.read_text(), 10)
+        send(3)
+        assert wait_for(lambda: store.reject_counts() == {"revoked": 1}, 10)
+        assert len(store.events()) == 2
+        assert wait_for(lambda: len(acks.messages) >= 1, 5)
+    finally:
+        store.close()
+        acks.close()
+        code = w.stop()
+    assert code == 0

@@ -1,0 +1,103 @@
+"""The store on both backends: migrations, dedupe by the database, marks across two connections, gaps."""
+
+from __future__ import annotations
+
+from agent.ingest.store import SCHEMA_VERSION, EventRow, QuarantineRow, open_store
+
+
+def row(device: str, seq: int, worker: str = "w") -> EventRow:
+    return EventRow(device, seq, "s1", "count", 1, 1000 + seq, f"{seq:032x}", "door", "person",
+                    f"edge/v1/s1/{device}/event/count", 5, worker, "{}", b"env-%d" % seq)
+
+
+def test_migrations_are_versioned_and_idempotent(db_url: str) -> None:
+    a = open_store(db_url)
+    assert a.schema_version() == SCHEMA_VERSION
+    a.close()
+    b = open_store(db_url)  # a second open (another worker) applies nothing twice
+    assert b.schema_version() == SCHEMA_VERSION
+    n = b._exec("SELECT COUNT(*) FROM schema_version").fetchone()[0]
+    b._commit()
+    assert n == SCHEMA_VERSION
+    b.close()
+
+
+def test_two_connections_dedupe_and_agree_on_the_mark(db_url: str) -> None:
+    w1, w2 = open_store(db_url), open_store(db_url)
+    # worker 1 takes the odd seqs, worker 2 the even ones, interleaved; each advances after commit
+    for lo in range(1, 21, 4):
+        n1, r1 = w1.store_batch([row("d", lo), row("d", lo + 2)], [])
+        n2, r2 = w2.store_batch([row("d", lo + 1), row("d", lo + 3)], [])
+        assert (len(n1), len(r1), len(n2), len(r2)) == (2, 0, 2, 0)
+        w1.advance(["d"])
+        w2.advance(["d"])
+    assert w1.advance(["d"])["d"].contiguous == 20
+    # the same seqs again through the other connection: replays, quarantined in the same transaction
+    new, replayed = w2.store_batch([row("d", 3), row("d", 3), row("d", 21)], [])
+    assert [e.seq for e in new] == [21] and [e.seq for e in replayed] == [3, 3]
+    assert [q.reason for q in w1.quarantined()] == ["replayed", "replayed"]
+    assert len(w1.events("d")) == 21
+    assert w1.marks()[0].replayed == 2
+    w1.close()
+    w2.close()
+
+
+def test_gaps_and_mark_stop_at_the_first_hole(db_url: str) -> None:
+    s = open_store(db_url)
+    s.store_batch([row("d", q) for q in (2, 3, 4, 8, 9, 12)], [])
+    assert s.advance(["d"])["d"].contiguous == 0  # seq 1 never arrived
+    assert s.gaps("d") == [(1, 1), (5, 7), (10, 11)]
+    s.store_batch([row("d", 1)], [])
+    assert s.advance(["d"])["d"].contiguous == 4
+    s.store_batch([row("d", q) for q in (5, 6, 7)], [])
+    assert s.advance(["d"])["d"].contiguous == 9
+    assert s.gaps("d") == [(10, 11)]
+    s.close()
+
+
+def test_long_run_advances_past_one_page(db_url: str) -> None:
+    s = open_store(db_url)
+    s.store_batch([row("d", q) for q in range(1, 2501)], [])
+    assert s.advance(["d"])["d"].contiguous == 2500
+    s.close()
+
+
+def test_quarantine_keeps_reason_detail_and_bytes(db_url: str) -> None:
+    s = open_store(db_url)
+    q = QuarantineRow(7, "edge/v1/s1/d/event/count", "d", "tampered", "bad-signature: x", 3, b"\x00\xffz")
+    s.store_batch([], [q])
+    assert s.quarantined() == [q]
+    assert s.reject_counts() == {"tampered": 1}
+    s.close()
+
+
+def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import agent.ingest.store as st
+
+    monkeypatch.setattr(st, "MIGRATIONS", st.MIGRATIONS[:1])
+    old = open_store(db_url)
+    assert old.schema_version() == 1
+    old.store_batch([row("d", 1)], [])
+    old.close()
+    monkeypatch.undo()
+    s = open_store(db_url)
+    assert s.schema_version() == SCHEMA_VERSION == 2
+    assert len(s.events()) == 1 and s.dropped("d") == []
+    s.close()
+
+
+def test_seqs_the_device_reports_dropped_do_not_hold_the_mark_back(db_url: str) -> None:
+    import dataclasses
+
+    s = open_store(db_url)
+    s.store_batch([row("d", q) for q in (1, 2, 3, 8, 9)], [])
+    assert s.advance(["d"])["d"].contiguous == 3
+    # the device's heartbeat (seq 10) says it dropped 4-6 (outbox full): 7 is still missing
+    heartbeat = dataclasses.replace(row("d", 10), type="heartbeat", dropped=(4, 6))
+    s.store_batch([heartbeat], [])
+    assert s.advance(["d"])["d"].contiguous == 6  # 4-6 stepped over, 7 not stored yet
+    s.store_batch([row("d", 7)], [])
+    assert s.advance(["d"])["d"].contiguous == 10
+    assert s.dropped("d") == [(4, 6)]
+    assert s.gaps("d") == [(4, 6)]  # still shown as missing, and as dropped by the device
+    s.close()
