@@ -2,9 +2,8 @@
 
 The heartbeat carries integers only: uptime, outbox depth/bytes/oldest age, and the drops since
 the last heartbeat with their seq range (dropped_events, dropped_seq_first/last), so every gap in
-seq is explained. Contract: emit what tick() returns before calling tick() again; the drops a
-heartbeat reported are settled at the next tick (or close()), so a crash in between re-reports
-them rather than losing them.
+seq is explained. The outbox settles a report in the same transaction that stores the heartbeat
+carrying it (and re-opens it if that heartbeat is later dropped), so no report is ever lost.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import time
 from typing import Callable, Mapping
 
 from agent.config import HealthConfig
-from agent.outbox import DropReport, Outbox
+from agent.outbox import Outbox
 from agent.types import Observation
 
 
@@ -33,10 +32,8 @@ class Health:
         self.wall_ms = wall_ms
         self._start_s: float | None = None
         self._last_s: float | None = None
-        self._unsettled: DropReport | None = None
 
     def tick(self, now_s: float) -> list[Observation]:
-        self._settle()
         out: list[Observation] = []
         if self.sender is not None:
             out.extend(self.sender.take_observations())  # type: ignore[attr-defined]
@@ -49,7 +46,6 @@ class Health:
 
     def heartbeat(self, now_s: float) -> Observation:
         report = self.outbox.peek_drops()
-        self._unsettled = report
         oldest = self.outbox.oldest_ms()
         values: dict[str, int] = dict(self.counters() if self.counters else {})
         values.update(
@@ -63,11 +59,5 @@ class Health:
         )
         return Observation(type="heartbeat", rule="", label="", t_s=now_s, values=values)
 
-    def _settle(self) -> None:
-        if self._unsettled is not None:
-            self.outbox.settle_drops(self._unsettled)
-            self._unsettled = None
-
     def close(self) -> None:
-        """Call after the last heartbeat was emitted (a clean stop)."""
-        self._settle()
+        """Nothing to flush: reports are settled by the outbox when the heartbeat is stored."""

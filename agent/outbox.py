@@ -37,6 +37,8 @@ PRIORITY_ALARM = 0
 PRIORITY_EVENT = 1
 PRIORITY_PERIODIC = 2
 
+HEARTBEAT_SUFFIX = "/event/heartbeat"
+
 
 @dataclass(frozen=True)
 class Row:
@@ -127,6 +129,8 @@ class Outbox:
                 (seq, topic, priority, envelope, int(time.time() * 1000)),
             )
             self._set_meta("seq", seq)
+            if topic.endswith(HEARTBEAT_SUFFIX) and self._meta("report_open"):
+                self._settle_report(seq)
             rows, size = self._rows + 1, self._bytes + len(envelope)
             dropped: list[int] = []
             while (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes):
@@ -145,32 +149,53 @@ class Outbox:
         return seq
 
     def _count_drops(self, seqs: list[int]) -> None:
-        lo, hi = min(seqs), max(seqs)
         self._set_meta("dropped", self._meta("dropped") + len(seqs))
-        self._set_meta("drop_pending", self._meta("drop_pending") + len(seqs))
-        for key, pick in (("drop_first", min), ("drop_new_first", min)):
-            cur = self._meta(key)
-            self._set_meta(key, pick(cur, lo) if cur else lo)
-        for key in ("drop_last", "drop_new_last"):
-            self._set_meta(key, max(self._meta(key), hi))
+        carrier = self._meta("carrier_seq")
+        if carrier and carrier in seqs:
+            # the stored heartbeat that reported earlier drops is itself dropped: report them again
+            self._set_meta("carrier_seq", 0)
+            self._pend(self._meta("carrier_count"), self._meta("carrier_first"), self._meta("carrier_last"))
+        self._pend(len(seqs), min(seqs), max(seqs), also_new=True)
+
+    def _pend(self, count: int, lo: int, hi: int, also_new: bool = False) -> None:
+        if not count:
+            return
+        self._set_meta("drop_pending", self._meta("drop_pending") + count)
+        keys = (("drop_first", "drop_last"), ("drop_new_first", "drop_new_last")) if also_new else (
+            ("drop_first", "drop_last"),)
+        for first_key, last_key in keys:
+            cur = self._meta(first_key)
+            self._set_meta(first_key, min(cur, lo) if cur else lo)
+            self._set_meta(last_key, max(self._meta(last_key), hi))
 
     def peek_drops(self) -> DropReport:
-        """The drops a heartbeat should report now; settle_drops() once that heartbeat is stored."""
+        """The drops the heartbeat being built should report.
+
+        They are settled in the transaction that stores the next heartbeat (a topic ending in
+        /event/heartbeat), so a crash in between loses nothing; if that heartbeat is later dropped
+        by the policy, its drops become pending again and the following heartbeat reports them.
+        """
         with self._txn():
             report = DropReport(self._meta("drop_pending"), self._meta("drop_first"), self._meta("drop_last"))
-            self._set_meta("drop_new_first", 0)
-            self._set_meta("drop_new_last", 0)
+            for key, value in (("report_open", 1), ("report_count", report.count), ("report_first", report.first),
+                               ("report_last", report.last), ("drop_new_first", 0), ("drop_new_last", 0)):
+                self._set_meta(key, value)
         return report
 
-    def settle_drops(self, report: DropReport) -> None:
-        """Forget the drops a stored heartbeat reported; drops since peek_drops() stay pending."""
-        with self._txn():
-            left = max(0, self._meta("drop_pending") - report.count)
-            self._set_meta("drop_pending", left)
-            first = self._meta("drop_new_first") if left else 0
-            last = self._meta("drop_new_last") if left else 0
-            self._set_meta("drop_first", first)
-            self._set_meta("drop_last", last)
+    def _settle_report(self, carrier: int) -> None:
+        count = self._meta("report_count")
+        left = max(0, self._meta("drop_pending") - count)
+        self._set_meta("drop_pending", left)
+        self._set_meta("drop_first", self._meta("drop_new_first") if left else 0)
+        self._set_meta("drop_last", self._meta("drop_new_last") if left else 0)
+        for key, value in (("report_open", 0), ("carrier_seq", carrier if count else 0), ("carrier_count", count),
+                           ("carrier_first", self._meta("report_first")), ("carrier_last", self._meta("report_last"))):
+            self._set_meta(key, value)
+
+    def drop_report(self) -> DropReport:
+        """The unreported drops, read only (for `edge-agent outbox stats`)."""
+        with self._lock:
+            return DropReport(self._meta("drop_pending"), self._meta("drop_first"), self._meta("drop_last"))
 
     def peek(self, limit: int = 100, after_seq: int = 0) -> list[Row]:
         """Rows in seq order (the order they are sent in), starting after after_seq."""
