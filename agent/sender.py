@@ -83,6 +83,7 @@ class Sender:
         self._progress_at = time.monotonic()
         self._idle = threading.Event()
         self._wake_pending = False
+        self._appends = 0
         # numbers for the heartbeat, outbox stats and the bench
         self.connected = False
         self.published = 0
@@ -132,6 +133,8 @@ class Sender:
     # -- the thread
 
     def _wake(self) -> None:
+        self._appends += 1  # read by _step so a row appended during its check is never missed
+        self._idle.clear()
         if not self._wake_pending:
             self._wake_pending = True
             self.events.put(WAKE)
@@ -185,6 +188,7 @@ class Sender:
     def _step(self) -> None:
         session = self._session
         assert session is not None
+        appends = self._appends
         # 1. hand rows to the session while the window has room
         window = session.window
         sent_any = False
@@ -227,7 +231,7 @@ class Sender:
             self._lose_session()
             return
         caught_up = not self._inflight and not self._to_delete and not self.outbox.peek(1, self._cursor)
-        if caught_up:
+        if caught_up and appends == self._appends:
             self._idle.set()
         else:
             self._idle.clear()
