@@ -92,6 +92,7 @@ class Sender:
         self.reconnects = 0
         self.acked_seq = 0
         self.bad_acks = 0
+        self.last_refused_code = 0
         self.last_error = ""
         outbox.on_append = self._wake
 
@@ -259,6 +260,7 @@ class Sender:
 
     def _refused(self, seq: int, topic: str, code: int) -> None:
         self.denied += 1
+        self.last_refused_code = code
         key = (topic, code)
         if key in self._alarmed:
             return

@@ -72,6 +72,7 @@ class Subscriber:
     port: int
     topic: str
     client_id: str = "verifier"
+    username: str | None = None
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     on_payload: object = None
 
@@ -80,6 +81,8 @@ class Subscriber:
         self._ready = threading.Event()
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
         c.reconnect_delay_set(0.1, 0.5)
+        if self.username:
+            c.username_pw_set(self.username)
 
         def on_connect(client, userdata, flags, rc, props):  # type: ignore[no-untyped-def]
             client.subscribe(self.topic, qos=1)
