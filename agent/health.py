@@ -24,6 +24,7 @@ class Health:
         sender: object | None = None,
         counters: Callable[[], Mapping[str, int]] | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        beat_at_start: bool = False,
     ) -> None:
         self.outbox = outbox
         self.cfg = cfg
@@ -32,6 +33,7 @@ class Health:
         self.wall_ms = wall_ms
         self._start_s: float | None = None
         self._last_s: float | None = None
+        self.beat_at_start = beat_at_start
 
     def tick(self, now_s: float) -> list[Observation]:
         out: list[Observation] = []
@@ -39,6 +41,8 @@ class Health:
             out.extend(self.sender.take_observations())  # type: ignore[attr-defined]
         if self._start_s is None:
             self._start_s = now_s
+            if not self.beat_at_start:
+                self._last_s = now_s  # the first heartbeat comes heartbeat_s after the start
         if self._last_s is None or now_s - self._last_s >= self.cfg.heartbeat_s:
             self._last_s = now_s
             out.append(self.heartbeat(now_s))

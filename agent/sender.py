@@ -125,6 +125,8 @@ class Sender:
         """Give the sender up to flush_s to become idle, then stop and close the session."""
         deadline = time.monotonic() + flush_s
         while time.monotonic() < deadline and not self.idle() and self._thread and self._thread.is_alive():
+            if not self.connected and self._failures:
+                break  # the broker is away: the rows wait in the outbox for the next start
             time.sleep(0.02)
         self._stop.set()
         self.events.put(WAKE)

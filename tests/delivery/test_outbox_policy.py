@@ -76,7 +76,7 @@ def _latest(ob: Outbox, verifier: Verifier) -> dict:  # type: ignore[type-arg]
 
 def test_next_heartbeat_counts_the_drops_and_explains_the_gap(tmp_path: Path) -> None:
     key, ob, em = _rig(tmp_path / "o.db", max_rows=6)
-    health = Health(ob, HealthConfig(heartbeat_s=60.0))
+    health = Health(ob, HealthConfig(heartbeat_s=60.0), beat_at_start=True)
     verifier = Verifier([enrolment(key, "cam-1", "lab")])
     assert em.emit(health.tick(0.0)) == [1]  # the boot heartbeat: nothing dropped yet
     assert _latest(ob, verifier)["values"]["dropped_events"] == 0
@@ -102,7 +102,7 @@ def test_next_heartbeat_counts_the_drops_and_explains_the_gap(tmp_path: Path) ->
 
 def test_a_dropped_heartbeat_hands_its_report_to_the_next(tmp_path: Path) -> None:
     key, ob, em = _rig(tmp_path / "o.db", max_rows=3)
-    health = Health(ob, HealthConfig(heartbeat_s=1.0))
+    health = Health(ob, HealthConfig(heartbeat_s=1.0), beat_at_start=True)
     verifier = Verifier([enrolment(key, "cam-1", "lab")])
     em.emit([_obs("occupancy", i) for i in range(5)])  # seqs 1-5: 1 and 2 dropped
     em.emit(health.tick(0.0))  # heartbeat 6 reports (2, 1-2); storing it drops the count 3
@@ -124,11 +124,11 @@ def test_a_dropped_heartbeat_hands_its_report_to_the_next(tmp_path: Path) -> Non
 def test_a_crash_before_the_heartbeat_is_stored_re_reports_rather_than_loses(tmp_path: Path) -> None:
     key, ob, em = _rig(tmp_path / "o.db", max_rows=3)
     em.emit([_obs("occupancy", i) for i in range(6)])  # three dropped
-    (beat,) = Health(ob, HealthConfig()).tick(0.0)
+    (beat,) = Health(ob, HealthConfig(), beat_at_start=True).tick(0.0)
     assert beat.values["dropped_events"] == 3
     # the process dies here: the heartbeat was never stored, nothing settled
     ob.close()
     ob = Outbox(tmp_path / "o.db", max_rows=3)
-    (beat,) = Health(ob, HealthConfig()).tick(0.0)
+    (beat,) = Health(ob, HealthConfig(), beat_at_start=True).tick(0.0)
     assert beat.values["dropped_events"] == 3
     assert (beat.values["dropped_seq_first"], beat.values["dropped_seq_last"]) == (1, 3)
