@@ -30,6 +30,7 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
                    f'port = {mosquitto.port}\n[health]\nheartbeat_s = 0.5\n')
     state = tmp_path / "state"
     sub = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/event/#")
+    status = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/status", client_id="status-sub")
     try:
         first = _emitter(cfg, state, count=100_000, rate=200)
         assert first.stdout is not None
@@ -42,6 +43,10 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
         killed_last = printed[-1]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and status.payloads()[-1:] != [b"offline"]:
+            time.sleep(0.05)
+        assert status.payloads()[-2:] == [b"online", b"offline"], "no Last Will after the kill"
 
         second = _emitter(cfg, state, count=100, rate=500)
         out, err = second.communicate(timeout=60)
@@ -54,6 +59,7 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
             time.sleep(0.1)
     finally:
         sub.close()
+        status.close()
 
     verifier = Verifier(load_registry(state / "device.pub.json"))
     by_seq: dict[int, bytes] = {}
