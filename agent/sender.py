@@ -23,7 +23,7 @@ from agent.config import Config, MqttConfig
 from agent.errors import AgentError, BrokerError, SignatureError
 from agent.outbox import Outbox
 from agent.transport.acks import ack_seq, load_ingest_keys
-from agent.transport.mqtt import Connected, Disconnected, Message, PubAck, Session
+from agent.transport.mqtt import check_files, Connected, Disconnected, Message, PubAck, Session
 from agent.types import Observation
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Sender:
     def from_config(cls, cfg: Config, outbox: Outbox, manifest: bytes | None = None) -> Sender:
         if cfg.mqtt is None:
             raise BrokerError("no [mqtt] section: nothing to publish to")
+        check_files(cfg.mqtt)
         keys = load_ingest_keys(cfg.outbox.ingest_keys) if cfg.outbox.ack == "ingest" else None
         return cls(outbox, cfg.mqtt, cfg.device.id, cfg.device.site, cfg.outbox.ack, keys,
                    cfg.outbox.resend_s, manifest)

@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.config import MqttConfig
-from agent.errors import BrokerError
+from agent.errors import BrokerError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,15 @@ def read_password(path: str) -> str | None:
         return Path(path).expanduser().read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise BrokerError(f"cannot read mqtt.credentials_file {path!r}: {exc.strerror}") from None
+
+
+def check_files(cfg: MqttConfig) -> None:
+    """Fail early, with one line, on [mqtt] files that do not exist (a user mistake, not an outage)."""
+    names = ["credentials_file"] + (["ca_file", "cert_file", "key_file"] if cfg.tls else [])
+    for what in names:
+        value = getattr(cfg, what)
+        if value and not Path(value).expanduser().is_file():
+            raise ConfigError(f"mqtt.{what} {value!r} not found")
 
 
 class Session:

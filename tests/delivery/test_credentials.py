@@ -53,3 +53,14 @@ def test_delivery_config_checks() -> None:
         config.parse({"outbox": {"ingest_key": "k"}})
     with pytest.raises(ConfigError, match="max_rows"):
         config.parse({"outbox": {"max_rows": -1}})
+
+
+def test_missing_tls_file_in_run_config_is_one_line_exit_2(tmp_path: Path, model_dir: Path, clip: Path) -> None:
+    from helpers import cli
+
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(f'[detector]\nmodel_dir = "{model_dir}"\n[mqtt]\ntls = true\nca_file = "{tmp_path / "nope.crt"}"\n')
+    r = cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"), "--max-frames", "1")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("edge-agent: error: mqtt.ca_file")
+    assert "Traceback" not in r.stderr
