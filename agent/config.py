@@ -166,6 +166,18 @@ class OutboxConfig:
     ack: Literal["ingest", "broker"] = _help(
         "When a row may leave: on the ingest's signed ack, or on the broker's PUBACK.", "broker"
     )
+    ingest_keys: str = _help(
+        "ack = ingest: JSON file of the ingest's public key record(s) {keyid, public_key} trusted for acks.", ""
+    )
+    resend_s: float = _help(
+        "ack = ingest: re-send rows still unacknowledged after this many seconds without ack progress.", 30.0
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 0 or self.max_bytes < 0:
+            raise ValueError("outbox.max_rows and outbox.max_bytes must be >= 0 (0: unbounded)")
+        if self.resend_s <= 0:
+            raise ValueError("outbox.resend_s must be > 0")
 
 
 @dataclass(frozen=True)
@@ -179,15 +191,29 @@ class MqttConfig:
     key_file: str = _help("Client private key (PEM) for mutual TLS.", "")
     credentials_file: str = _help("File holding the MQTT password (the username is the device id).", "")
     keepalive_s: int = _help("MQTT keep-alive.", 30)
+    max_inflight: int = _help("Most QoS 1 publishes awaiting PUBACK (also capped by the broker's receive maximum).", 1000)
+    backoff_min_s: float = _help("First reconnect delay; doubles per failure, with jitter.", 0.5)
+    backoff_max_s: float = _help("Longest reconnect delay.", 60.0)
+    connect_timeout_s: float = _help("Give up one connection attempt after this many seconds.", 10.0)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"mqtt.port {self.port} is not a TCP port")
+        if self.max_inflight < 1:
+            raise ValueError("mqtt.max_inflight must be >= 1")
+        if not 0 < self.backoff_min_s <= self.backoff_max_s:
+            raise ValueError("mqtt.backoff_min_s must be > 0 and <= mqtt.backoff_max_s")
+        if self.tls and bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("mqtt.cert_file and mqtt.key_file go together (mutual TLS)")
 
 
 @dataclass(frozen=True)
 class HealthConfig:
     heartbeat_s: float = _help("Seconds between heartbeat events.", 60.0)
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_s <= 0:
+            raise ValueError("health.heartbeat_s must be > 0")
 
 
 @dataclass(frozen=True)

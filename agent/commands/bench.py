@@ -10,6 +10,7 @@ BENCHES = {
     "pipeline": "agent.bench.pipeline",
     "events": "agent.bench.events",
     "ingest": "agent.bench.ingest",
+    "delivery": "agent.bench.delivery",
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent import config
 from agent.commands import add_config_args, load_config
-from agent.errors import UsageError
+from agent.errors import BrokerError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,20 +31,33 @@ def say(text: str) -> None:
 
 
 def _run(cfg: config.Config, events_out: Path | None) -> int:
+    import time
+
+    from agent.health import Health
     from agent.pipeline import assemble
 
     asm = assemble(cfg, say, events_out)
+    asm.outbox.set_limits(cfg.outbox.max_rows, cfg.outbox.max_bytes)
     sender = None
-    if cfg.mqtt is not None:
-        from agent.transport.mqtt import MqttSender
+    if cfg.mqtt is not None:  # publishing runs in its own thread; without [mqtt] events stay in the outbox
+        from agent.sender import Sender
 
-        sender = MqttSender(cfg.mqtt, asm.outbox, f"{cfg.device.id}")
+        sender = Sender.from_config(cfg, asm.outbox, asm.manifest_envelope)
         sender.start()
+    health = Health(asm.outbox, cfg.health, sender)
+    emitter = asm.pipeline.emitter
+
+    def tick() -> bool:  # once per frame: heartbeat when due, and the sender's alarms
+        emitter.emit(health.tick(time.monotonic()))
+        return False
+
     try:
-        summary = asm.pipeline.run()
+        summary = asm.pipeline.run(stop=tick)
     finally:
         if sender is not None:
             sender.stop()
+            emitter.emit(sender.take_observations())
+        health.close()
         if asm.events_out is not None:
             asm.events_out.close()  # type: ignore[attr-defined]
     for line in summary.lines():
@@ -52,6 +65,8 @@ def _run(cfg: config.Config, events_out: Path | None) -> int:
     stats = asm.outbox.stats()
     print(f"outbox: {stats.rows} envelopes waiting in {cfg.state_dir / 'outbox.db'} (last seq {stats.last_seq})")
     asm.outbox.close()
+    if sender is not None and not sender.reconnects and sender.last_error:
+        raise BrokerError(f"{sender.last_error}; the events stay in the outbox")
     return 0
 
 

@@ -1,1 +1,1 @@
-"""Transports that carry envelopes off the device (MQTT), and the loop that drains the outbox."""
+"""Transports that carry envelopes off the device: one MQTT 5 session (mqtt) and ingest acks (acks)."""

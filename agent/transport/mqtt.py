@@ -1,72 +1,201 @@
-"""A minimal MQTT 5 sender on paho-mqtt 2.x: drain the outbox with QoS 1, delete on PUBACK.
+"""One MQTT 5 session on paho-mqtt 2.x: TLS / mutual TLS, Last Will, QoS 1 publishes, PUBACK codes.
 
-Issue 6 replaces this with the full publisher (TLS, Last Will, back-off, ingest acks).
+The session never decides what to send or delete: it turns the network into a queue of events
+(Connected, Refused, Disconnected, PubAck, Message) that the sender thread consumes. A lost
+connection is never resumed: the sender opens a new Session, so paho's in-memory state (which
+does not survive a power cut anyway) never re-sends behind the outbox's back.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import ssl
 import threading
-import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent.config import MqttConfig
-from agent.errors import BrokerError
-from agent.outbox import Outbox
+from agent.errors import BrokerError, ConfigError
+
+log = logging.getLogger(__name__)
+
+NOT_AUTHORIZED = 0x87
 
 
-class MqttSender:
-    def __init__(self, cfg: MqttConfig, outbox: Outbox, client_id: str) -> None:
+@dataclass(frozen=True)
+class Connected:
+    receive_maximum: int
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True)
+class PubAck:
+    mid: int
+    code: int  # MQTT v5 reason code; >= 0x80 is a failure (0x87 not authorized)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+
+
+def topics(prefix: str, site: str, device: str) -> dict[str, str]:
+    base = f"{prefix}/{site}/{device}"
+    return {"status": f"{base}/status", "manifest": f"{base}/manifest", "ack": f"{base}/ack",
+            "health": f"{base}/health", "cmd": f"{base}/cmd"}
+
+
+def read_password(path: str) -> str | None:
+    if not path:
+        return None
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise BrokerError(f"cannot read mqtt.credentials_file {path!r}: {exc.strerror}") from None
+
+
+def check_files(cfg: MqttConfig) -> None:
+    """Fail early, with one line, on [mqtt] files that do not exist (a user mistake, not an outage)."""
+    names = ["credentials_file"] + (["ca_file", "cert_file", "key_file"] if cfg.tls else [])
+    for what in names:
+        value = getattr(cfg, what)
+        if value and not Path(value).expanduser().is_file():
+            raise ConfigError(f"mqtt.{what} {value!r} not found")
+
+
+class Session:
+    """One connection to the broker. Events land in `events`; publish() returns the packet id."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        device: str,
+        site: str,
+        events: queue.SimpleQueue,  # type: ignore[type-arg]
+        manifest: bytes | None = None,
+        subscribe_acks: bool = False,
+    ) -> None:
         self.cfg = cfg
-        self.outbox = outbox
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.sent = 0
+        self.events = events
+        self.topics = topics(cfg.topic_prefix, site, device)
+        self.manifest = manifest
+        self.subscribe_acks = subscribe_acks
+        self._connack = threading.Event()
+        self._refused: str | None = None
+        self.control_mids: set[int] = set()
+        self.window = cfg.max_inflight
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
+        c.username_pw_set(device, read_password(cfg.credentials_file))
+        if cfg.tls:
+            self._tls(c)
+        c.will_set(self.topics["status"], b"offline", qos=1, retain=True)
+        c.max_inflight_messages_set(cfg.max_inflight)
+        c.max_queued_messages_set(0)
+        c.connect_timeout = cfg.connect_timeout_s
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        self.client = c
+
+    def _tls(self, c: mqtt.Client) -> None:
+        for what in ("ca_file", "cert_file", "key_file"):
+            value = getattr(self.cfg, what)
+            if value and not Path(value).expanduser().is_file():
+                raise BrokerError(f"mqtt.{what} {value!r} not found")
+        try:
+            c.tls_set(
+                ca_certs=self.cfg.ca_file or None,
+                certfile=self.cfg.cert_file or None,
+                keyfile=self.cfg.key_file or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise BrokerError(f"cannot use the TLS files in [mqtt]: {exc}") from None
+
+    # -- paho callbacks (network thread): translate, never decide
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        if reason_code.is_failure:
+            self._refused = f"{reason_code} (0x{reason_code.value:02x})"
+            self._connack.set()
+            return
+        # The broker's Receive Maximum caps our unacknowledged publishes (exceeding it is a
+        # protocol error); the status and manifest publishes below take two of them.
+        rmax = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+        inflight = min(self.cfg.max_inflight, int(rmax)) if rmax else self.cfg.max_inflight
+        self.window = max(1, inflight - 2)
+        for topic, body in ((self.topics["status"], b"online"), (self.topics["manifest"], self.manifest)):
+            if body is not None:
+                self.control_mids.add(client.publish(topic, body, qos=1, retain=True).mid)
+        if self.subscribe_acks:
+            client.subscribe(self.topics["ack"], qos=1)
+        self.events.put(Connected(inflight))
+        self._connack.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        self.events.put(Disconnected(str(reason_code)))
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        code = int(reason_code.value) if reason_code is not None else 0
+        if mid in self.control_mids:
+            self.control_mids.discard(mid)
+            if code >= 0x80:
+                log.warning("broker refused a retained status/manifest publish: 0x%02x", code)
+            return
+        self.events.put(PubAck(mid, code))
+
+    def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        self.events.put(Message(msg.topic, bytes(msg.payload)))
+
+    # -- used by the sender thread
 
     def connect(self) -> None:
+        """Connect and wait for the CONNACK; BrokerError (one line) when that fails."""
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
         try:
             self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
-                                clean_start=True, properties=Properties(PacketTypes.CONNECT))
+                                clean_start=True, properties=props)
+        except ssl.SSLError as exc:
+            raise BrokerError(f"TLS with the MQTT broker at {where} failed: {exc.reason or exc}") from None
         except (OSError, ValueError) as exc:
-            raise BrokerError(f"cannot reach the MQTT broker at {self.cfg.host}:{self.cfg.port} ({exc})") from None
+            raise BrokerError(f"cannot reach the MQTT broker at {where} ({exc})") from None
         self.client.loop_start()
+        if not self._connack.wait(self.cfg.connect_timeout_s):
+            self.close()
+            raise BrokerError(f"the MQTT broker at {where} sent no CONNACK in {self.cfg.connect_timeout_s:g} s")
+        if self._refused is not None:
+            self.close()
+            raise BrokerError(f"the MQTT broker at {where} refused the connection: {self._refused}")
 
-    def drain_once(self, batch: int = 200, timeout_s: float = 10.0) -> int:
-        rows = self.outbox.peek(batch)
-        infos = [(r.seq, self.client.publish(r.topic, r.envelope, qos=1)) for r in rows]
-        done = []
-        for seq, info in infos:
-            info.wait_for_publish(timeout_s)
-            if info.is_published() and info.rc == mqtt.MQTT_ERR_SUCCESS:
-                done.append(seq)
-        if done:
-            self.outbox.ack(done)
-        self.sent += len(done)
-        return len(done)
+    def publish(self, topic: str, payload: bytes) -> int | None:
+        """Queue a QoS 1 publish; the packet id, or None when the connection is gone."""
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return None
+        return int(info.mid)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.drain_once() == 0:
-                    self._stop.wait(0.2)
-            except (RuntimeError, ValueError):
-                self._stop.wait(1.0)
-
-    def start(self) -> None:
-        self.connect()
-        self._thread = threading.Thread(target=self._loop, name="mqtt-sender", daemon=True)
-        self._thread.start()
-
-    def stop(self, flush_s: float = 10.0) -> None:
-        deadline = time.monotonic() + flush_s
-        while self.outbox.stats().rows and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-        self.client.disconnect()
+    def close(self, graceful: bool = False) -> None:
+        """Stop the network thread. graceful: publish 'offline' first (a clean stop sends no Will)."""
+        try:
+            if graceful and self.client.is_connected():
+                info = self.client.publish(self.topics["status"], b"offline", qos=1, retain=True)
+                info.wait_for_publish(2.0)
+            self.client.disconnect()
+        except (OSError, RuntimeError, ValueError):
+            pass
         self.client.loop_stop()

@@ -1,0 +1,1 @@
+"""Small driver programs for tests and benchmarks (no camera, no detector)."""

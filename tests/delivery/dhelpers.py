@@ -1,0 +1,152 @@
+"""Helpers for the delivery tests: certificates, a persistent-session subscriber, a stand-in ingest."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent.identity import Enrolment
+from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
+from agent.transport.acks import ack_body
+from agent.verify import Verifier
+
+
+def make_pki(folder: Path, clients: list[str]) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1/localhost and one client certificate per CN."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    out: dict[str, Path] = {}
+
+    def write(name: str, key, cert) -> None:  # type: ignore[no-untyped-def]
+        (folder / f"{name}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        out[f"{name}.key"], out[f"{name}.crt"] = folder / f"{name}.key", folder / f"{name}.crt"
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge-test-ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    write("ca", ca_key, ca)
+
+    def leaf(cn: str, server: bool):  # type: ignore[no-untyped-def]
+        key = ec.generate_private_key(ec.SECP256R1())
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+        if server:
+            b = b.add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return key, b.sign(ca_key, hashes.SHA256())
+
+    write("server", *leaf("localhost", True))
+    for cn in clients:
+        write(cn, *leaf(cn, False))
+    return out
+
+
+@dataclass
+class Subscriber:
+    """A subscriber with a persistent session (survives broker restarts when the broker persists)."""
+
+    host: str
+    port: int
+    topic: str
+    client_id: str = "verifier"
+    username: str | None = None
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    on_payload: object = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        c.reconnect_delay_set(0.1, 0.5)
+        if self.username:
+            c.username_pw_set(self.username)
+
+        def on_connect(client, userdata, flags, rc, props):  # type: ignore[no-untyped-def]
+            client.subscribe(self.topic, qos=1)
+
+        def on_subscribe(client, userdata, mid, rcs, props):  # type: ignore[no-untyped-def]
+            self._ready.set()
+
+        def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
+            with self._lock:
+                self.messages.append((msg.topic, bytes(msg.payload)))
+            if self.on_payload is not None:
+                self.on_payload(msg.topic, bytes(msg.payload))  # type: ignore[operator]
+
+        c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        c.connect(self.host, self.port, clean_start=False, properties=props)
+        c.loop_start()
+        self.client = c
+        if not self._ready.wait(10):
+            raise RuntimeError("subscriber did not get its SUBACK")
+
+    def payloads(self, suffix: str = "") -> list[bytes]:
+        with self._lock:
+            return [p for t, p in self.messages if t.endswith(suffix) or not suffix]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class StandInIngest:
+    """Verifies every event it receives and acks the highest contiguous seq, signed, like issue 7's ingest."""
+
+    def __init__(self, host: str, port: int, device: Enrolment, key: SigningKey, prefix: str = "edge/v1") -> None:
+        self.verifier = Verifier([device])
+        self.key = key
+        self.device = device
+        self.ack_topic = f"{prefix}/{device.site}/{device.device_id}/ack"
+        self.order: list[int] = []  # seqs in the order they were first accepted
+        self.lock = threading.Lock()
+        self.sub = Subscriber(host, port, f"{prefix}/{device.site}/{device.device_id}/event/#",
+                              client_id="stand-in-ingest", on_payload=self._on)
+
+    def _on(self, topic: str, payload: bytes) -> None:
+        event, new = self.verifier.check(payload, topic.split("/")[3])
+        with self.lock:
+            if new:
+                self.order.append(int(event["seq"]))
+            upto = self.verifier.progress[self.device.device_id].contiguous
+        body = ack_body(self.device.device_id, self.device.site, upto, int(time.time() * 1000))
+        self.sub.client.publish(self.ack_topic, self.key.envelope(ACK_PAYLOAD_TYPE, body), qos=1)
+
+    def contiguous(self) -> int:
+        prog = self.verifier.progress.get(self.device.device_id)
+        return prog.contiguous if prog else 0
+
+    def close(self) -> None:
+        self.sub.close()
+
+
+def ingest_key_file(folder: Path, key: SigningKey) -> Path:
+    import base64
+
+    path = folder / "ingest.pub.json"
+    path.write_text(json.dumps({"keyid": key.keyid, "public_key": base64.b64encode(key.public_key).decode()}))
+    return path
