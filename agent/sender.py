@@ -123,9 +123,9 @@ class Sender:
         return self._idle.is_set()
 
     def stop(self, flush_s: float = 10.0) -> None:
-        """Give the sender up to flush_s to become idle, then stop and close the session."""
+        """Give the sender up to flush_s to flush (see _flushed), then stop and close the session."""
         deadline = time.monotonic() + flush_s
-        while time.monotonic() < deadline and not self.idle() and self._thread and self._thread.is_alive():
+        while time.monotonic() < deadline and not self._flushed() and self._thread and self._thread.is_alive():
             if not self.connected and self._failures:
                 break  # the broker is away: the rows wait in the outbox for the next start
             time.sleep(0.02)
@@ -135,6 +135,10 @@ class Sender:
             self._thread.join(timeout=15)
 
     # -- the thread
+
+    def _flushed(self) -> bool:
+        """Nothing left to wait for: idle and, with ack = "ingest", every row acknowledged by the ingest."""
+        return self.idle() and (self.ack_mode != "ingest" or self.outbox.rows == 0)
 
     def _wake(self) -> None:
         self._appends += 1  # read by _step so a row appended during its check is never missed
