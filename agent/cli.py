@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "agent.commands.models",
     "agent.commands.outbox",
     "agent.commands.bench",
+    "agent.commands.track",
 )
 
 

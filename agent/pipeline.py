@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from agent import identity
 from agent.assets import sha256_file
@@ -27,6 +27,7 @@ class Summary:
     frames: int = 0
     seconds: float = 0.0
     events: Counter[str] = field(default_factory=Counter)
+    dropped_frames: int = 0  # frames a live source or real-time replay skipped (newest frame wins)
 
     @property
     def fps(self) -> float:
@@ -34,11 +35,20 @@ class Summary:
 
     def lines(self) -> list[str]:
         by_type = ", ".join(f"{k} {v}" for k, v in sorted(self.events.items())) or "none"
-        return [
+        out = [
             f"frames: {self.frames}",
             f"frames/s: {self.fps:.1f}",
             f"events: {sum(self.events.values())} ({by_type})",
         ]
+        if self.dropped_frames:
+            out.append(f"frames skipped (inference slower than the source): {self.dropped_frames}")
+        return out
+
+
+class Periodic(Protocol):
+    """A stage called once per frame whatever the detections (heartbeat, health)."""
+
+    def tick(self, now_s: float) -> list[Observation]: ...
 
 
 def load_or_create_key(cfg: Config, say: Callable[[str], None]) -> SigningKey:
@@ -73,19 +83,45 @@ def privacy_manifest(cfg: Config, model_sha256: str) -> dict[str, object]:
 
 
 class Pipeline:
-    """source -> detector -> rules -> emitter, one frame at a time."""
+    """source -> detector -> tracker -> rules (+ periodic stages) -> emitter, one frame at a time."""
 
-    def __init__(self, source, detector, rules: Sequence, emitter: Emitter) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, source, detector, rules: Sequence, emitter: Emitter,  # type: ignore[no-untyped-def]
+                 tracker=None, periodic: Sequence[Periodic] = ()) -> None:  # type: ignore[no-untyped-def]
+        if tracker is None:
+            from agent.track import ByteTracker
+
+            tracker = ByteTracker()
         self.source = source
         self.detector = detector
+        self.tracker = tracker
         self.rules = list(rules)
+        self.periodic: list[Periodic] = list(periodic)
         self.emitter = emitter
+        self.last_t_s: float | None = None
+
+    def add_periodic(self, stage: Periodic) -> None:
+        """Plug in a stage whose tick(now_s) runs once per frame (e.g. the heartbeat)."""
+        self.periodic.append(stage)
 
     def step(self, frame) -> list[Observation]:  # type: ignore[no-untyped-def]
         detections = self.detector.detect(frame)
+        tracks = self.tracker.update(detections, frame.t_s)
         observations: list[Observation] = []
         for rule in self.rules:
-            observations.extend(rule.update(detections, frame.t_s))
+            observations.extend(rule.update(tracks, frame.t_s))
+        for stage in self.periodic:
+            observations.extend(stage.tick(frame.t_s))
+        self.emitter.emit(observations)
+        self.last_t_s = frame.t_s
+        return observations
+
+    def finish(self) -> list[Observation]:
+        """End of the stream: open visits end and partial counts are reported."""
+        from agent.rules import close_rules
+
+        if self.last_t_s is None:
+            return []
+        observations = close_rules(self.rules, self.last_t_s)
         self.emitter.emit(observations)
         return observations
 
@@ -98,10 +134,12 @@ class Pipeline:
                 summary.frames += 1
                 if stop():
                     break
+            self.finish()
         finally:
             self.source.close()
         summary.seconds = time.perf_counter() - start
         summary.events = Counter(self.emitter.counts)
+        summary.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
         return summary
 
 
@@ -118,8 +156,10 @@ def assemble(cfg: Config, say: Callable[[str], None], events_out: Path | None = 
     """Build every stage from the config (errors surface here, before the first frame)."""
     from agent.capture import open_source
     from agent.detect.factory import build_detector, model_path
-    from agent.rules import SceneCount
+    from agent.rules import build_rules
+    from agent.track import ByteTracker
 
+    rules = build_rules(cfg)
     source = open_source(cfg.source)
     model_sha = sha256_file(model_path(cfg, cfg.detector.model))
     detector = build_detector(cfg)
@@ -141,8 +181,10 @@ def assemble(cfg: Config, say: Callable[[str], None], events_out: Path | None = 
 
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else "edge/v1"
     emitter = Emitter(anonymizer, key, outbox, prefix, sink=sink)
-    rules = [SceneCount(label) for label in cfg.detector.classes]
-    return Assembly(Pipeline(source, detector, rules, emitter), outbox, key, manifest_env, fh)
+    pipeline = Pipeline(source, detector, rules, emitter, ByteTracker(cfg.tracker))
+    if hasattr(source, "on_health"):
+        source.on_health = lambda obs: emitter.emit([obs])  # camera lost: an alarm, not a crash
+    return Assembly(pipeline, outbox, key, manifest_env, fh)
 
 
 def dump_json(obj: object) -> str:

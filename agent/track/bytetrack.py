@@ -1,0 +1,181 @@
+"""ByteTrack-style multi-object tracker: two-stage IoU association, Kalman motion, confirmed tracks.
+
+Stage 1 matches confirmed tracks (seen or briefly lost) with high-score detections; stage 2
+gives still-unmatched, currently seen tracks a chance with the low-score detections (the
+"byte" idea: a partly occluded person scores low but is still there); stage 3 matches
+tentative tracks with what is left. A track is confirmed after `min_hits` consecutive matches
+and is dropped `max_lost_s` seconds after it was last seen. Time is passed in; no clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from agent.config import TrackerConfig
+from agent.track import kalman
+from agent.track.assign import iou_matrix, match
+from agent.types import Box, Detection, Track
+
+
+@dataclass(slots=True)
+class _State:
+    track_id: int
+    label: str
+    score: float
+    hits: int
+    confirmed: bool
+    born_s: float
+    last_seen_s: float
+    age: int = 0
+    misses: int = 0
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # last corrected box
+
+
+def _buffer(boxes: np.ndarray, scale: float) -> np.ndarray:
+    """Boxes grown by `scale` times their width and height on every side."""
+    if scale <= 0 or boxes.shape[0] == 0:
+        return boxes
+    w = (boxes[:, 2] - boxes[:, 0]) * scale
+    h = (boxes[:, 3] - boxes[:, 1]) * scale
+    return boxes + np.stack([-w, -h, w, h], axis=1)
+
+
+class ByteTracker:
+    """update(detections, now_s) -> live tracks (confirmed and tentative), boxes normalized."""
+
+    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+        self.cfg = cfg or TrackerConfig()
+        self.states: list[_State] = []
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.next_id = 1
+        self.last_s: float | None = None
+
+    def reset(self) -> None:
+        self.__init__(self.cfg)  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ internals
+
+    def _boxes(self, idx: Sequence[int]) -> np.ndarray:
+        if not idx:
+            return np.zeros((0, 4))
+        return kalman.xyah_to_xyxy(self.mean[list(idx)])
+
+    def _associate(
+        self, tracks: list[int], dets: list[int], boxes: np.ndarray, labels: list[str], min_iou: float,
+        use_last: bool = False, buffer: float = 0.0,
+    ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        tb = self._boxes(tracks)
+        db = boxes[dets] if dets else np.zeros((0, 4))
+        iou = iou_matrix(_buffer(tb, buffer), _buffer(db, buffer))
+        if use_last and iou.size:
+            # A lost track may have stopped while its prediction drifted on: also try its last
+            # seen box, buffered (C-BIoU) so a person who moved a little while hidden is found.
+            last = np.array([self.states[t].box for t in tracks], dtype=float)
+            b = self.cfg.lost_buffer
+            iou = np.maximum(iou, iou_matrix(_buffer(last, b), _buffer(db, b)))
+        if iou.size and self.cfg.height_weight > 0:
+            th = (tb[:, 3] - tb[:, 1])[:, None]
+            dh = (db[:, 3] - db[:, 1])[None, :]
+            ratio = np.minimum(th, dh) / np.maximum(np.maximum(th, dh), 1e-9)
+            iou = iou * ratio ** self.cfg.height_weight
+        if iou.size and self.cfg.min_height_ratio > 0:
+            th = (tb[:, 3] - tb[:, 1])[:, None]
+            dh = (db[:, 3] - db[:, 1])[None, :]
+            ratio = np.minimum(th, dh) / np.maximum(np.maximum(th, dh), 1e-9)
+            iou = np.where(ratio >= self.cfg.min_height_ratio, iou, 0.0)
+        if iou.size:
+            same = np.array([[self.states[t].label == labels[d] for d in dets] for t in tracks])
+            iou = np.where(same, iou, 0.0)
+        pairs, ut, ud = match(iou, min_iou)
+        return [(tracks[i], dets[j]) for i, j in pairs], [tracks[i] for i in ut], [dets[j] for j in ud]
+
+    # ------------------------------------------------------------------ the stage
+
+    def update(self, detections: Sequence[Detection], now_s: float) -> list[Track]:
+        cfg = self.cfg
+        steps = 1.0 if self.last_s is None else max(0.0, now_s - self.last_s) / cfg.ref_dt_s
+        self.last_s = now_s
+        self.mean, self.cov = kalman.predict(self.mean, self.cov, steps)
+
+        n = len(detections)
+        boxes = np.array([d.box.as_list() for d in detections], dtype=float).reshape(n, 4)
+        scores = np.array([d.score for d in detections], dtype=float)
+        labels = [d.label for d in detections]
+        high = [i for i in range(n) if scores[i] >= cfg.high_score]
+        low = [i for i in range(n) if cfg.low_score <= scores[i] < cfg.high_score]
+
+        confirmed = [i for i, s in enumerate(self.states) if s.confirmed]
+        tentative = [i for i, s in enumerate(self.states) if not s.confirmed]
+
+        seen = [t for t in confirmed if self.states[t].misses == 0]
+        lost = [t for t in confirmed if self.states[t].misses > 0]
+        m1, left_seen, left_high = self._associate(seen, high, boxes, labels, cfg.match_iou)
+        m1b, lost, left_high = self._associate(lost, left_high, boxes, labels, cfg.match_iou, use_last=True)
+        m1c: list[tuple[int, int]] = []
+        if cfg.fast_buffer > 0 and left_seen and left_high:
+            # Cascaded buffered IoU: a person who starts walking fast leaves the predicted box;
+            # grown boxes still overlap, so the track keeps its id instead of being reborn.
+            m1c, left_seen, left_high = self._associate(left_seen, left_high, boxes, labels, cfg.match_iou,
+                                                        buffer=cfg.fast_buffer)
+        m2, left_seen, _ = self._associate(left_seen, low, boxes, labels, cfg.low_match_iou)
+        m3, left_tentative, new = self._associate(tentative, left_high, boxes, labels, cfg.tentative_match_iou)
+        matches = m1 + m1b + m1c + m2 + m3
+
+        if matches:
+            ti = [t for t, _ in matches]
+            di = [d for _, d in matches]
+            z = kalman.xyxy_to_xyah(boxes[di])
+            self.mean[ti], self.cov[ti] = kalman.update(self.mean[ti], self.cov[ti], z)
+            corrected = kalman.xyah_to_xyxy(self.mean[ti])
+            for k, (t, d) in enumerate(matches):
+                s = self.states[t]
+                s.hits += 1
+                s.misses = 0
+                s.score = float(scores[d])
+                s.last_seen_s = now_s
+                s.box = tuple(float(v) for v in (boxes[d] if self.cfg.output_detection_box else corrected[k]))  # type: ignore[assignment]
+                if s.hits >= cfg.min_hits:
+                    s.confirmed = True
+
+        keep = np.ones(len(self.states), dtype=bool)
+        for t in left_seen + lost:
+            s = self.states[t]
+            s.misses += 1
+            if now_s - s.last_seen_s > cfg.max_lost_s:
+                keep[t] = False
+        for t in left_tentative:
+            keep[t] = False  # a tentative track that misses once was noise
+        for s in self.states:
+            s.age += 1
+
+        self.states = [s for s, k in zip(self.states, keep) if k]
+        self.mean, self.cov = self.mean[keep], self.cov[keep]
+
+        new = [d for d in new if scores[d] >= cfg.new_track_score]
+        if new and self.states and cfg.birth_max_iou < 1.0:
+            # A detection overlapping a live track is usually that track split or merged by the
+            # detector during an occlusion: starting a second track there only breeds id switches.
+            overlap = iou_matrix(boxes[new], np.array([s.box for s in self.states], dtype=float))
+            new = [d for d, o in zip(new, overlap.max(axis=1)) if o < cfg.birth_max_iou]
+        if new:
+            z = kalman.xyxy_to_xyah(boxes[new])
+            mean, cov = kalman.initiate(z)
+            self.mean = np.vstack([self.mean, mean])
+            self.cov = np.concatenate([self.cov, cov])
+            for d in new:
+                self.states.append(
+                    _State(self.next_id, labels[d], float(scores[d]), 1, cfg.min_hits <= 1, now_s, now_s,
+                           box=tuple(float(v) for v in boxes[d]))  # type: ignore[arg-type]
+                )
+                self.next_id += 1
+        return [self._track(s) for s in self.states]
+
+    @staticmethod
+    def _track(s: _State) -> Track:
+        x0, y0, x1, y1 = s.box
+        box = Box(min(max(x0, 0.0), 1.0), min(max(y0, 0.0), 1.0), min(max(x1, 0.0), 1.0), min(max(y1, 0.0), 1.0))
+        return Track(s.track_id, s.label, box, s.score, s.confirmed, s.age, s.misses)
