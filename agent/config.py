@@ -180,16 +180,13 @@ class TrackerConfig:
     new_track_score: float = _help("An unmatched detection starts a track when scoring at least this.", 0.5)
     match_iou: float = _help("Least IoU to match a confirmed track with a high-score detection.", 0.2)
     low_match_iou: float = _help("Least IoU to match a track with a low-score detection.", 0.5)
-    tentative_match_iou: float = _help("Least IoU to match a tentative track.", 0.3)
+    tentative_match_iou: float = _help("Least IoU to match a tentative track.", 0.5)
     min_hits: int = _help("Consecutive matches before a track is confirmed (rules see only those).", 3)
     max_lost_s: float = _help("Seconds a lost track is kept for re-identification before it ends.", 1.0)
-    ref_dt_s: float = _help("Time step the motion model's noise is tuned for (seconds).", 1.0 / 30.0)
-    height_weight: float = _help("Exponent of the height-similarity factor applied to IoU when matching.", 0.0)
-    lost_buffer: float = _help("Lost tracks match a buffered copy of their last box grown by this (C-BIoU).", 0.0)
-    birth_max_iou: float = _help("No new track where a detection overlaps a live track this much (1: off).", 1.0)
-    min_height_ratio: float = _help("Never match a track with a detection whose height differs more (0: off).", 0.0)
-    fast_buffer: float = _help("Second chance for unmatched tracks with boxes grown by this (C-BIoU; 0: off).", 0.0)
-    output_detection_box: bool = _help("Report the matched detection's box (else the filtered box).", False)
+    ref_dt_s: float = _help("Time step the motion model's noise is tuned for (seconds).", 1.0 / 15.0)
+    lost_buffer: float = _help("Lost tracks also match their last seen box grown by this on every side (C-BIoU).", 0.3)
+    birth_max_iou: float = _help("No new track where a detection overlaps a live track this much (1: off).", 0.4)
+    min_height_ratio: float = _help("Never match a track with a detection whose height ratio is below this (0: off).", 0.5)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:

@@ -12,6 +12,9 @@ from agent.types import Frame
 REGISTRY = {
     "replay": "agent.capture.replay:ReplaySource",
     "synthetic": "agent.capture.synthetic:SyntheticSource",
+    "v4l2": "agent.capture.opencv:OpenCVSource",
+    "rtsp": "agent.capture.opencv:OpenCVSource",
+    "picamera2": "agent.capture.picam:Picamera2Source",
 }
 
 

@@ -66,23 +66,20 @@ class ByteTracker:
 
     def _associate(
         self, tracks: list[int], dets: list[int], boxes: np.ndarray, labels: list[str], min_iou: float,
-        use_last: bool = False, buffer: float = 0.0,
+        use_last: bool = False,
     ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
         tb = self._boxes(tracks)
         db = boxes[dets] if dets else np.zeros((0, 4))
-        iou = iou_matrix(_buffer(tb, buffer), _buffer(db, buffer))
+        iou = iou_matrix(tb, db)
         if use_last and iou.size:
             # A lost track may have stopped while its prediction drifted on: also try its last
             # seen box, buffered (C-BIoU) so a person who moved a little while hidden is found.
             last = np.array([self.states[t].box for t in tracks], dtype=float)
             b = self.cfg.lost_buffer
             iou = np.maximum(iou, iou_matrix(_buffer(last, b), _buffer(db, b)))
-        if iou.size and self.cfg.height_weight > 0:
-            th = (tb[:, 3] - tb[:, 1])[:, None]
-            dh = (db[:, 3] - db[:, 1])[None, :]
-            ratio = np.minimum(th, dh) / np.maximum(np.maximum(th, dh), 1e-9)
-            iou = iou * ratio ** self.cfg.height_weight
         if iou.size and self.cfg.min_height_ratio > 0:
+            # A box that halves or doubles in one step is the detector merging or splitting
+            # people during an occlusion, not the same person: never match it.
             th = (tb[:, 3] - tb[:, 1])[:, None]
             dh = (db[:, 3] - db[:, 1])[None, :]
             ratio = np.minimum(th, dh) / np.maximum(np.maximum(th, dh), 1e-9)
@@ -115,15 +112,9 @@ class ByteTracker:
         lost = [t for t in confirmed if self.states[t].misses > 0]
         m1, left_seen, left_high = self._associate(seen, high, boxes, labels, cfg.match_iou)
         m1b, lost, left_high = self._associate(lost, left_high, boxes, labels, cfg.match_iou, use_last=True)
-        m1c: list[tuple[int, int]] = []
-        if cfg.fast_buffer > 0 and left_seen and left_high:
-            # Cascaded buffered IoU: a person who starts walking fast leaves the predicted box;
-            # grown boxes still overlap, so the track keeps its id instead of being reborn.
-            m1c, left_seen, left_high = self._associate(left_seen, left_high, boxes, labels, cfg.match_iou,
-                                                        buffer=cfg.fast_buffer)
         m2, left_seen, _ = self._associate(left_seen, low, boxes, labels, cfg.low_match_iou)
         m3, left_tentative, new = self._associate(tentative, left_high, boxes, labels, cfg.tentative_match_iou)
-        matches = m1 + m1b + m1c + m2 + m3
+        matches = m1 + m1b + m2 + m3
 
         if matches:
             ti = [t for t, _ in matches]
@@ -137,7 +128,7 @@ class ByteTracker:
                 s.misses = 0
                 s.score = float(scores[d])
                 s.last_seen_s = now_s
-                s.box = tuple(float(v) for v in (boxes[d] if self.cfg.output_detection_box else corrected[k]))  # type: ignore[assignment]
+                s.box = tuple(float(v) for v in corrected[k])  # type: ignore[assignment]
                 if s.hits >= cfg.min_hits:
                     s.confirmed = True
 
