@@ -147,11 +147,19 @@ class ByteTracker:
         self.mean, self.cov = self.mean[keep], self.cov[keep]
 
         new = [d for d in new if scores[d] >= cfg.new_track_score]
-        if new and self.states and cfg.birth_max_iou < 1.0:
-            # A detection overlapping a live track is usually that track split or merged by the
-            # detector during an occlusion: starting a second track there only breeds id switches.
-            overlap = iou_matrix(boxes[new], np.array([s.box for s in self.states], dtype=float))
-            new = [d for d, o in zip(new, overlap.max(axis=1)) if o < cfg.birth_max_iou]
+        if new and cfg.birth_max_iou < 1.0:
+            # A detection overlapping a live track (or a stronger new one) is usually that person
+            # split or doubled by the detector: a second track there only breeds id switches.
+            taken: dict[str, list] = {}
+            for s in self.states:
+                taken.setdefault(s.label, []).append(s.box)
+            kept = []
+            for d in sorted(new, key=lambda i: -scores[i]):
+                same = taken.setdefault(labels[d], [])
+                if not same or iou_matrix(boxes[d : d + 1], np.array(same, dtype=float)).max() < cfg.birth_max_iou:
+                    kept.append(d)
+                    same.append(tuple(boxes[d]))
+            new = sorted(kept)
         if new:
             z = kalman.xyxy_to_xyah(boxes[new])
             mean, cov = kalman.initiate(z)
