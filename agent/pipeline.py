@@ -115,6 +115,14 @@ class Pipeline:
         self.last_t_s = frame.t_s
         return observations
 
+    def idle(self, now_s: float) -> list[Observation]:
+        """A beat without a frame (camera lost): only the periodic stages run."""
+        observations: list[Observation] = []
+        for stage in self.periodic:
+            observations.extend(stage.tick(now_s))
+        self.emitter.emit(observations)
+        return observations
+
     def finish(self) -> list[Observation]:
         """End of the stream: open visits end and partial counts are reported."""
         from agent.rules import close_rules
@@ -130,8 +138,11 @@ class Pipeline:
         start = time.perf_counter()
         try:
             for frame in self.source.frames():
-                self.step(frame)
-                summary.frames += 1
+                if frame is None:  # camera lost: no detections, but periodic stages still run
+                    self.idle(self.source.now_s())
+                else:
+                    self.step(frame)
+                    summary.frames += 1
                 if stop():
                     break
             self.finish()

@@ -19,9 +19,13 @@ REGISTRY = {
 
 
 class FrameSource(Protocol):
-    """Yields RGB frames held in memory only. close() releases the device or file."""
+    """Yields RGB frames held in memory only. close() releases the device or file.
 
-    def frames(self) -> Iterator[Frame]: ...
+    A live source yields None while its camera is lost (and then offers now_s()), so the
+    pipeline keeps ticking; file sources never do.
+    """
+
+    def frames(self) -> Iterator[Frame | None]: ...
 
     def close(self) -> None: ...
 

@@ -161,12 +161,20 @@ class LiveSource:
             if self.on_health is not None:
                 self.on_health(obs)
 
-    def frames(self) -> Iterator[Frame]:
+    def now_s(self) -> float:
+        """The source's clock (frames' t_s are on it): for stages that tick without a frame."""
+        return time.monotonic() - self._t0
+
+    def frames(self) -> Iterator[Frame | None]:
+        """Frames as they come; None while the camera is lost, so the pipeline can still tick
+        its periodic stages (heartbeat) and notice a stop request during an outage."""
         n = 0
         while not self.cfg.max_frames or n < self.cfg.max_frames:
             item = self.grabber.next(timeout=0.5)
             self._health()
             if item is None:
+                if not self.grabber.connected:
+                    yield None
                 continue
             image, t, _ = item
             yield Frame(image, t - self._t0, n)
