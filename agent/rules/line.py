@@ -12,11 +12,12 @@ crosses. Direction "in" is from side A (left of a->b as drawn on screen) to side
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
 from agent.config import LineConfig
-from agent.rules.geometry import Point, anchor, crossing_parameter, signed_distance
+from agent.rules.geometry import Point, anchor, crossing_parameter
 from agent.rules.zone import FORGET_S
 from agent.types import Observation, Track
 
@@ -35,6 +36,8 @@ class LineCrossing:
         self.line = line
         self.rule_id = line.id
         self.a, self.b = line.points
+        length = math.hypot(self.b[0] - self.a[0], self.b[1] - self.a[1])
+        self.unit = ((self.b[0] - self.a[0]) / length, (self.b[1] - self.a[1]) / length)
         self.classes = frozenset(line.classes)
         self.forget_s = forget_s
         self.states: dict[int, _Side] = {}
@@ -43,6 +46,7 @@ class LineCrossing:
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         out: list[Observation] = []
         h = self.line.hysteresis
+        (ax, ay), (nx, ny) = self.a, self.unit
         seen: set[int] = set()
         for t in tracks:
             if not t.confirmed or t.label not in self.classes:
@@ -54,7 +58,7 @@ class LineCrossing:
             if t.misses:  # a coasting track has no new position
                 continue
             p = anchor(t.box, self.line.anchor)
-            d = signed_distance(p, self.a, self.b)
+            d = (p[1] - ay) * nx - (p[0] - ax) * ny  # signed_distance(p, a, b), unrolled
             side = -1 if d <= -h else (1 if d >= h else 0)
             if st is None:
                 if side:

@@ -32,6 +32,7 @@ class _State:
     age: int = 0
     misses: int = 0
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # last corrected box
+    code: int = 0  # label as a small integer, for vectorized same-class checks
 
 
 def _buffer(boxes: np.ndarray, scale: float) -> np.ndarray:
@@ -50,9 +51,17 @@ class ByteTracker:
         self.cfg = cfg or TrackerConfig()
         self.states: list[_State] = []
         self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
+        self.cov = np.zeros((0, 4, 3))
         self.next_id = 1
         self.last_s: float | None = None
+        self._codes: dict[str, int] = {}
+        self._cache: dict[int, tuple[tuple, Track]] = {}  # unchanged tracks are not rebuilt
+
+    def _code(self, label: str) -> int:
+        code = self._codes.get(label)
+        if code is None:
+            code = self._codes[label] = len(self._codes)
+        return code
 
     def reset(self) -> None:
         self.__init__(self.cfg)  # type: ignore[misc]
@@ -68,8 +77,10 @@ class ByteTracker:
         self, tracks: list[int], dets: list[int], boxes: np.ndarray, labels: list[str], min_iou: float,
         use_last: bool = False,
     ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        if not tracks or not dets:
+            return [], list(tracks), list(dets)
         tb = self._boxes(tracks)
-        db = boxes[dets] if dets else np.zeros((0, 4))
+        db = boxes[dets]
         iou = iou_matrix(tb, db)
         if use_last and iou.size:
             # A lost track may have stopped while its prediction drifted on: also try its last
@@ -85,8 +96,9 @@ class ByteTracker:
             ratio = np.minimum(th, dh) / np.maximum(np.maximum(th, dh), 1e-9)
             iou = np.where(ratio >= self.cfg.min_height_ratio, iou, 0.0)
         if iou.size:
-            same = np.array([[self.states[t].label == labels[d] for d in dets] for t in tracks])
-            iou = np.where(same, iou, 0.0)
+            tl = np.array([self.states[t].code for t in tracks])
+            dl = np.array([self._code(labels[d]) for d in dets])
+            iou = np.where(tl[:, None] == dl[None, :], iou, 0.0)
         pairs, ut, ud = match(iou, min_iou)
         return [(tracks[i], dets[j]) for i, j in pairs], [tracks[i] for i in ut], [dets[j] for j in ud]
 
@@ -128,7 +140,7 @@ class ByteTracker:
                 s.misses = 0
                 s.score = float(scores[d])
                 s.last_seen_s = now_s
-                s.box = tuple(float(v) for v in corrected[k])  # type: ignore[assignment]
+                s.box = tuple(corrected[k].tolist())  # type: ignore[assignment]
                 if s.hits >= cfg.min_hits:
                     s.confirmed = True
 
@@ -168,13 +180,25 @@ class ByteTracker:
             for d in new:
                 self.states.append(
                     _State(self.next_id, labels[d], float(scores[d]), 1, cfg.min_hits <= 1, now_s, now_s,
-                           box=tuple(float(v) for v in boxes[d]))  # type: ignore[arg-type]
+                           box=tuple(float(v) for v in boxes[d]), code=self._code(labels[d]))  # type: ignore[arg-type]
                 )
                 self.next_id += 1
-        return [self._track(s) for s in self.states]
+        return self._tracks()
 
-    @staticmethod
-    def _track(s: _State) -> Track:
-        x0, y0, x1, y1 = s.box
-        box = Box(min(max(x0, 0.0), 1.0), min(max(y0, 0.0), 1.0), min(max(x1, 0.0), 1.0), min(max(y1, 0.0), 1.0))
-        return Track(s.track_id, s.label, box, s.score, s.confirmed, s.age, s.misses)
+    def _tracks(self) -> list[Track]:
+        out = []
+        cache: dict[int, tuple[tuple, Track]] = {}
+        for s in self.states:
+            key = (s.box, s.score, s.confirmed, s.age, s.misses)
+            hit = self._cache.get(s.track_id)
+            if hit is not None and hit[0] == key:
+                track = hit[1]
+            else:
+                x0, y0, x1, y1 = s.box
+                box = Box(0.0 if x0 < 0 else (1.0 if x0 > 1 else x0), 0.0 if y0 < 0 else (1.0 if y0 > 1 else y0),
+                          0.0 if x1 < 0 else (1.0 if x1 > 1 else x1), 0.0 if y1 < 0 else (1.0 if y1 > 1 else y1))
+                track = Track(s.track_id, s.label, box, s.score, s.confirmed, s.age, s.misses)
+            cache[s.track_id] = (key, track)
+            out.append(track)
+        self._cache = cache
+        return out

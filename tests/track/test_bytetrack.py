@@ -82,3 +82,11 @@ def test_variable_frame_rate_predicts_further_when_frames_are_dropped() -> None:
     # 0.5 s later (4 frames dropped by the newest-frame-wins capture), the person walked on
     out = tr.update([det(0.1 + 0.02 * 14)], 1.4)
     assert [t.track_id for t in out] == [1] and out[0].misses == 0
+
+
+def test_bench_scene_workload_tracks_every_object() -> None:
+    """The `bench scene` workload is sound (its speed is measured by the benchmark, not here)."""
+    from agent.bench.scene import tracker_rules_ms
+
+    _, _, observations, confirmed = tracker_rules_ms(20, 40)
+    assert confirmed == 20 and observations > 0
