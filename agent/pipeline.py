@@ -28,6 +28,7 @@ class Summary:
     seconds: float = 0.0
     events: Counter[str] = field(default_factory=Counter)
     dropped_frames: int = 0  # frames a live source or real-time replay skipped (newest frame wins)
+    camera_errors: int = 0  # outages of a live camera (each retried with back-off)
 
     @property
     def fps(self) -> float:
@@ -42,6 +43,8 @@ class Summary:
         ]
         if self.dropped_frames:
             out.append(f"frames skipped (inference slower than the source): {self.dropped_frames}")
+        if self.camera_errors:
+            out.append(f"camera errors (reconnected with back-off): {self.camera_errors}")
         return out
 
 
@@ -151,6 +154,7 @@ class Pipeline:
         summary.seconds = time.perf_counter() - start
         summary.events = Counter(self.emitter.counts)
         summary.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
+        summary.camera_errors = int(getattr(self.source, "camera_errors", 0))
         return summary
 
 
