@@ -1,10 +1,13 @@
-"""ByteTrack-style multi-object tracker: two-stage IoU association, Kalman motion, confirmed tracks.
+"""ByteTrack-style multi-object tracker: staged IoU association, Kalman motion, confirmed tracks.
 
-Stage 1 matches confirmed tracks (seen or briefly lost) with high-score detections; stage 2
-gives still-unmatched, currently seen tracks a chance with the low-score detections (the
-"byte" idea: a partly occluded person scores low but is still there); stage 3 matches
-tentative tracks with what is left. A track is confirmed after `min_hits` consecutive matches
-and is dropped `max_lost_s` seconds after it was last seen. Time is passed in; no clocks.
+Per frame: (1) confirmed tracks seen last frame are matched with high-score detections;
+(2) lost confirmed tracks with what is left, also against their last seen box (buffered);
+(3) still-unmatched seen tracks with the low-score detections (the "byte" idea: a partly
+hidden person scores low but is still there); (4) tentative tracks with the remaining
+high-score detections; what is left and scores >= new_track_score starts a tentative track.
+A track is confirmed after `min_hits` consecutive matches, a tentative one that misses once is
+dropped, a confirmed one ends `max_lost_s` after it was last seen. Assignment is optimal
+(Hungarian). Time is passed in; no clocks.
 """
 
 from __future__ import annotations
@@ -55,7 +58,6 @@ class ByteTracker:
         self.next_id = 1
         self.last_s: float | None = None
         self._codes: dict[str, int] = {}
-        self._cache: dict[int, tuple[tuple, Track]] = {}  # unchanged tracks are not rebuilt
 
     def _code(self, label: str) -> int:
         code = self._codes.get(label)
@@ -187,18 +189,9 @@ class ByteTracker:
 
     def _tracks(self) -> list[Track]:
         out = []
-        cache: dict[int, tuple[tuple, Track]] = {}
         for s in self.states:
-            key = (s.box, s.score, s.confirmed, s.age, s.misses)
-            hit = self._cache.get(s.track_id)
-            if hit is not None and hit[0] == key:
-                track = hit[1]
-            else:
-                x0, y0, x1, y1 = s.box
-                box = Box(0.0 if x0 < 0 else (1.0 if x0 > 1 else x0), 0.0 if y0 < 0 else (1.0 if y0 > 1 else y0),
-                          0.0 if x1 < 0 else (1.0 if x1 > 1 else x1), 0.0 if y1 < 0 else (1.0 if y1 > 1 else y1))
-                track = Track(s.track_id, s.label, box, s.score, s.confirmed, s.age, s.misses)
-            cache[s.track_id] = (key, track)
-            out.append(track)
-        self._cache = cache
+            x0, y0, x1, y1 = s.box
+            box = Box(0.0 if x0 < 0 else (1.0 if x0 > 1 else x0), 0.0 if y0 < 0 else (1.0 if y0 > 1 else y0),
+                      0.0 if x1 < 0 else (1.0 if x1 > 1 else x1), 0.0 if y1 < 0 else (1.0 if y1 > 1 else y1))
+            out.append(Track(s.track_id, s.label, box, s.score, s.confirmed, s.age, s.misses))
         return out
