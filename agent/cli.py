@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "agent.commands.bench",
     "agent.commands.ingest",
     "agent.commands.registry",
+    "agent.commands.track",
 )
 
 

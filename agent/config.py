@@ -123,10 +123,30 @@ class ZoneConfig:
     gathering_window_s: float = _help("... within this many seconds.", 10.0)
     unattended_after_s: float = _help("Unattended object after this many seconds (0: off).", 0.0)
     unattended_radius: float = _help("No person within this normalized distance.", 0.15)
+    unattended_classes: tuple[str, ...] = _help(
+        "Object classes watched for the unattended-object rule.",
+        default_factory=lambda: ("backpack", "handbag", "suitcase"),
+    )
+    stationary_tolerance: float = _help("An object moving less than this (normalized) is stationary.", 0.03)
+    count_every_s: float = _help("Entries/exits count event every this many seconds (0: off).", 60.0)
+    hysteresis: float = _help("Distance past the zone edge an anchor must reach to change in/out.", 0.01)
 
     def __post_init__(self) -> None:
         check_id(self.id, "zones.id")
         _check_points(self.polygon, f"zone {self.id!r} polygon", 3)
+        for name in ("loiter_after_s", "report_every_s", "gathering_window_s", "unattended_after_s",
+                     "unattended_radius", "stationary_tolerance", "count_every_s", "hysteresis"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"zone {self.id!r}: {name} must be >= 0")
+        if self.gathering_threshold < 0 or self.gathering_rise < 0:
+            raise ValueError(f"zone {self.id!r}: gathering_threshold and gathering_rise must be >= 0")
+        if self.gathering_rise and self.gathering_window_s <= 0:
+            raise ValueError(f"zone {self.id!r}: gathering_rise needs gathering_window_s > 0")
+
+    @property
+    def loitering(self) -> bool:
+        """Loitering is reported in a restricted zone, or wherever loiter_after_s is set."""
+        return self.restricted or self.loiter_after_s > 0
 
 
 @dataclass(frozen=True)
@@ -137,10 +157,47 @@ class LineConfig:
     anchor: Literal["bottom_centre", "centre"] = _help("Point of the box tested.", "bottom_centre")
     hysteresis: float = _help("Distance from the line a track must reach to count.", 0.02)
     min_displacement: float = _help("Minimum travel across the line to count.", 0.05)
+    confirm_frames: int = _help(
+        "Observations a track must stay on the new side before the crossing counts.", 2
+    )
 
     def __post_init__(self) -> None:
         check_id(self.id, "lines.id")
         _check_points(self.points, f"line {self.id!r}", 2)
+        (ax, ay), (bx, by) = self.points
+        if (ax - bx) ** 2 + (ay - by) ** 2 < 1e-8:
+            raise ValueError(f"line {self.id!r}: its two points are the same")
+        if self.hysteresis < 0 or self.min_displacement < 0:
+            raise ValueError(f"line {self.id!r}: hysteresis and min_displacement must be >= 0")
+        if self.confirm_frames < 1:
+            raise ValueError(f"line {self.id!r}: confirm_frames must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    high_score: float = _help("Detections scoring at least this take part in the first matching stage.", 0.5)
+    low_score: float = _help("Detections between this and high_score only extend existing tracks.", 0.1)
+    new_track_score: float = _help("An unmatched detection starts a track when scoring at least this.", 0.5)
+    match_iou: float = _help("Least IoU to match a confirmed track with a high-score detection.", 0.2)
+    low_match_iou: float = _help("Least IoU to match a track with a low-score detection.", 0.5)
+    tentative_match_iou: float = _help("Least IoU to match a tentative track.", 0.5)
+    min_hits: int = _help("Consecutive matches before a track is confirmed (rules see only those).", 3)
+    max_lost_s: float = _help("Seconds a lost track is kept for re-identification before it ends.", 1.0)
+    ref_dt_s: float = _help("Time step the motion model's noise is tuned for (seconds).", 1.0 / 15.0)
+    lost_buffer: float = _help("Lost tracks also match their last seen box grown by this on every side (C-BIoU).", 0.3)
+    birth_max_iou: float = _help("No new track where a detection overlaps a live track this much (1: off).", 0.4)
+    min_height_ratio: float = _help("Never match a track with a detection whose height ratio is below this (0: off).", 0.5)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low_score <= self.high_score <= 1.0:
+            raise ValueError("tracker: need 0 <= low_score <= high_score <= 1")
+        if self.min_hits < 1:
+            raise ValueError("tracker.min_hits must be >= 1")
+        if self.max_lost_s < 0 or self.ref_dt_s <= 0:
+            raise ValueError("tracker.max_lost_s must be >= 0 and ref_dt_s > 0")
+        for name in ("match_iou", "low_match_iou", "tentative_match_iou", "new_track_score"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"tracker.{name} must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -271,6 +328,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     zones: tuple[ZoneConfig, ...] = ()
     lines: tuple[LineConfig, ...] = ()
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     mqtt: MqttConfig | None = None

@@ -8,12 +8,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from agent import identity
 from agent.assets import sha256_file
 from agent.config import Config
 from agent.emit import Emitter
+from agent.errors import UsageError
 from agent.outbox import Outbox
 from agent.privacy import Anonymizer, Identity, manifest_body, manifest_hash
 from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
@@ -27,6 +28,8 @@ class Summary:
     frames: int = 0
     seconds: float = 0.0
     events: Counter[str] = field(default_factory=Counter)
+    dropped_frames: int = 0  # frames a live source or real-time replay skipped (newest frame wins)
+    camera_errors: int = 0  # outages of a live camera (each retried with back-off)
 
     @property
     def fps(self) -> float:
@@ -34,38 +37,117 @@ class Summary:
 
     def lines(self) -> list[str]:
         by_type = ", ".join(f"{k} {v}" for k, v in sorted(self.events.items())) or "none"
-        return [
+        out = [
             f"frames: {self.frames}",
             f"frames/s: {self.fps:.1f}",
             f"events: {sum(self.events.values())} ({by_type})",
         ]
+        if self.dropped_frames:
+            out.append(f"frames skipped (inference slower than the source): {self.dropped_frames}")
+        if self.camera_errors:
+            out.append(f"camera errors (reconnected with back-off): {self.camera_errors}")
+        return out
 
 
-def load_or_create_key(cfg: Config, say: Callable[[str], None]) -> SigningKey:
-    """The configured key, else the state folder's throwaway identity (created and announced)."""
+class Periodic(Protocol):
+    """A stage called once per frame whatever the detections (heartbeat, health)."""
+
+    def tick(self, now_s: float) -> list[Observation]: ...
+
+
+def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool = False) -> SigningKey:
+    """The configured key, else the state folder's device.key.
+
+    Only `replay` (throwaway=True) may create a throwaway identity there, and it says so; a device
+    that runs for real must have been given its key (`edge-agent keygen`) so its events can be trusted.
+    """
     if cfg.device.key:
         return SigningKey.load(Path(cfg.device.key).expanduser())
     path = cfg.state_dir / identity.KEY_FILE
     if not path.exists():
+        if not throwaway:
+            raise UsageError(
+                f"no device key: run `edge-agent keygen --out {cfg.state_dir}` (then enrol device.pub.json), "
+                f"or give --key FILE or device.key in the config"
+            )
         rec = identity.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)
         say(f"created a throwaway device identity in {cfg.state_dir} (keyid {rec.keyid[:16]}...)")
     return SigningKey.load(path)
 
 
-class Pipeline:
-    """source -> detector -> rules -> emitter, one frame at a time."""
+def heartbeat_counters(pipeline: "Pipeline", clock: Callable[[], float] = time.monotonic) -> Callable[[], dict[str, int]]:
+    """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
+    camera outages, payloads the egress guard refused, and whether the Edge TPU runs inference."""
+    last = {"frames": 0, "t": clock()}
 
-    def __init__(self, source, detector, rules: Sequence, emitter: Emitter) -> None:  # type: ignore[no-untyped-def]
+    def counters() -> dict[str, int]:
+        now, frames = clock(), pipeline.frames
+        fps = (frames - last["frames"]) / max(1e-6, now - last["t"])
+        last["frames"], last["t"] = frames, now
+        values = {
+            "frames": frames,
+            "fps_milli": int(fps * 1000),
+            "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
+            "egress_refused": int(pipeline.emitter.egress_refused),
+        }
+        health = getattr(pipeline.detector, "health", None)
+        if callable(health):
+            values["accelerator"] = int(bool(health().get("accelerator", 0)))
+        return values
+
+    return counters
+
+
+class Pipeline:
+    """source -> detector -> tracker -> rules (+ periodic stages) -> emitter, one frame at a time."""
+
+    def __init__(self, source, detector, rules: Sequence, emitter: Emitter,  # type: ignore[no-untyped-def]
+                 tracker=None, periodic: Sequence[Periodic] = ()) -> None:  # type: ignore[no-untyped-def]
+        if tracker is None:
+            from agent.track import ByteTracker
+
+            tracker = ByteTracker()
         self.source = source
         self.detector = detector
+        self.tracker = tracker
         self.rules = list(rules)
+        self.periodic: list[Periodic] = list(periodic)
         self.emitter = emitter
+        self.last_t_s: float | None = None
+        self.frames = 0  # frames through step(), read by the heartbeat
+
+    def add_periodic(self, stage: Periodic) -> None:
+        """Plug in a stage whose tick(now_s) runs once per frame (e.g. the heartbeat)."""
+        self.periodic.append(stage)
 
     def step(self, frame) -> list[Observation]:  # type: ignore[no-untyped-def]
+        self.frames += 1
         detections = self.detector.detect(frame)
+        tracks = self.tracker.update(detections, frame.t_s)
         observations: list[Observation] = []
         for rule in self.rules:
-            observations.extend(rule.update(detections, frame.t_s))
+            observations.extend(rule.update(tracks, frame.t_s))
+        for stage in self.periodic:
+            observations.extend(stage.tick(frame.t_s))
+        self.emitter.emit(observations)
+        self.last_t_s = frame.t_s
+        return observations
+
+    def idle(self, now_s: float) -> list[Observation]:
+        """A beat without a frame (camera lost): only the periodic stages run."""
+        observations: list[Observation] = []
+        for stage in self.periodic:
+            observations.extend(stage.tick(now_s))
+        self.emitter.emit(observations)
+        return observations
+
+    def finish(self) -> list[Observation]:
+        """End of the stream: open visits end and partial counts are reported."""
+        from agent.rules import close_rules
+
+        if self.last_t_s is None:
+            return []
+        observations = close_rules(self.rules, self.last_t_s)
         self.emitter.emit(observations)
         return observations
 
@@ -74,14 +156,20 @@ class Pipeline:
         start = time.perf_counter()
         try:
             for frame in self.source.frames():
-                self.step(frame)
-                summary.frames += 1
+                if frame is None:  # camera lost: no detections, but periodic stages still run
+                    self.idle(self.source.now_s())
+                else:
+                    self.step(frame)
+                    summary.frames += 1
                 if stop():
                     break
+            self.finish()
         finally:
             self.source.close()
         summary.seconds = time.perf_counter() - start
         summary.events = Counter(self.emitter.counts)
+        summary.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
+        summary.camera_errors = int(getattr(self.source, "camera_errors", 0))
         return summary
 
 
@@ -94,16 +182,20 @@ class Assembly:
     events_out: object | None = None
 
 
-def assemble(cfg: Config, say: Callable[[str], None], events_out: Path | None = None) -> Assembly:
+def assemble(
+    cfg: Config, say: Callable[[str], None], events_out: Path | None = None, throwaway_key: bool = False
+) -> Assembly:
     """Build every stage from the config (errors surface here, before the first frame)."""
     from agent.capture import open_source
     from agent.detect.factory import build_detector, model_path
-    from agent.rules import SceneCount
+    from agent.rules import build_rules
+    from agent.track import ByteTracker
 
+    rules = build_rules(cfg)
     source = open_source(cfg.source)
     model_sha = sha256_file(model_path(cfg, cfg.detector.model))
+    key = load_or_create_key(cfg, say, throwaway_key)
     detector = build_detector(cfg)
-    key = load_or_create_key(cfg, say)
     outbox = Outbox(cfg.state_dir / "outbox.db")
     boot = outbox.start_boot()
     from agent import privacy_manifest
@@ -123,8 +215,10 @@ def assemble(cfg: Config, say: Callable[[str], None], events_out: Path | None = 
 
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else "edge/v1"
     emitter = Emitter(anonymizer, key, outbox, prefix, sink=sink)
-    rules = [SceneCount(label) for label in cfg.detector.classes]
-    return Assembly(Pipeline(source, detector, rules, emitter), outbox, key, manifest_env, fh)
+    pipeline = Pipeline(source, detector, rules, emitter, ByteTracker(cfg.tracker))
+    if hasattr(source, "on_health"):
+        source.on_health = lambda obs: emitter.emit([obs])  # camera lost: an alarm, not a crash
+    return Assembly(pipeline, outbox, key, manifest_env, fh)
 
 
 def dump_json(obj: object) -> str:

@@ -12,13 +12,20 @@ from agent.types import Frame
 REGISTRY = {
     "replay": "agent.capture.replay:ReplaySource",
     "synthetic": "agent.capture.synthetic:SyntheticSource",
+    "v4l2": "agent.capture.opencv:OpenCVSource",
+    "rtsp": "agent.capture.opencv:OpenCVSource",
+    "picamera2": "agent.capture.picam:Picamera2Source",
 }
 
 
 class FrameSource(Protocol):
-    """Yields RGB frames held in memory only. close() releases the device or file."""
+    """Yields RGB frames held in memory only. close() releases the device or file.
 
-    def frames(self) -> Iterator[Frame]: ...
+    A live source yields None while its camera is lost (and then offers now_s()), so the
+    pipeline keeps ticking; file sources never do.
+    """
+
+    def frames(self) -> Iterator[Frame | None]: ...
 
     def close(self) -> None: ...
 

@@ -16,6 +16,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 class ReplaySource:
+    """A file or image folder as a camera; frames stay in memory."""
+
     def __init__(self, cfg: SourceConfig) -> None:
         self.cfg = cfg
         self.path = Path(cfg.path)
@@ -24,6 +26,8 @@ class ReplaySource:
         if not self.path.exists():
             raise SourceError(f"video file {cfg.path!r} not found")
         self._cap: cv2.VideoCapture | None = None
+        self._pos = 0
+        self.dropped_frames = 0
         if self.path.is_dir():
             self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._images:
@@ -41,38 +45,57 @@ class ReplaySource:
             fps = cap.get(cv2.CAP_PROP_FPS)
             self.fps = fps if fps and fps > 0 else cfg.fps
 
-    def _raw(self) -> Iterator[tuple[int, "cv2.typing.MatLike"]]:
-        while True:
+    def _next(self, decode: bool = True) -> "cv2.typing.MatLike | bool | None":
+        """The next frame (decoded, or True when only skipped), None at the end of the media."""
+        for attempt in range(2):
             if self._cap is not None:
-                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                i = 0
-                while True:
-                    ok, bgr = self._cap.read()
-                    if not ok:
-                        break
-                    yield i, bgr
-                    i += 1
-            else:
-                for i, p in enumerate(self._images):
-                    bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-                    if bgr is None:
-                        raise SourceError(f"{p} is not an image")
-                    yield i, bgr
-            if not self.cfg.loop:
-                return
+                ok = self._cap.read()[1] if decode else self._cap.grab()
+                if ok is not None and ok is not False:
+                    return ok
+            elif self._pos < len(self._images):
+                p = self._images[self._pos]
+                self._pos += 1
+                if not decode:
+                    return True
+                bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                if bgr is None:
+                    raise SourceError(f"{p} is not an image")
+                return bgr
+            if not self.cfg.loop or attempt:
+                return None
+            self._rewind()
+        return None
+
+    def _rewind(self) -> None:
+        self._pos = 0
+        if self._cap is not None:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
     def frames(self) -> Iterator[Frame]:
+        """Every frame as fast as possible; or, with realtime, at recorded speed where a frame
+        that is already late is skipped (newest frame wins, as with a live camera)."""
+        self._rewind()
         start = time.monotonic()
-        n = 0
-        for i, bgr in self._raw():
-            t_s = n / self.fps
+        n = 0  # media frame number (t_s = n / fps), across loops
+        emitted = 0
+        while True:
             if self.cfg.realtime:
-                delay = start + t_s - time.monotonic()
+                due = int((time.monotonic() - start) * self.fps)
+                while n < due:
+                    if self._next(decode=False) is None:
+                        return
+                    n += 1
+                    self.dropped_frames += 1
+                delay = start + n / self.fps - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t_s, n)
+            bgr = self._next()
+            if bgr is None:
+                return
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), n / self.fps, n)  # type: ignore[arg-type]
             n += 1
-            if self.cfg.max_frames and n >= self.cfg.max_frames:
+            emitted += 1
+            if self.cfg.max_frames and emitted >= self.cfg.max_frames:
                 return
 
     def close(self) -> None:

@@ -7,10 +7,10 @@ import importlib
 
 # name -> module with register(parser) and run(args) -> dict; later issues add theirs here.
 BENCHES = {
-    "pipeline": "agent.bench.pipeline",
     "events": "agent.bench.events",
     "ingest": "agent.bench.ingest",
     "delivery": "agent.bench.delivery",
+    "scene": "agent.bench.scene",
 }
 
 

@@ -30,13 +30,11 @@ def say(text: str) -> None:
     sys.stderr.write(f"edge-agent: {text}\n")
 
 
-def _run(cfg: config.Config, events_out: Path | None) -> int:
-    import time
-
+def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False) -> int:
     from agent.health import Health
-    from agent.pipeline import assemble
+    from agent.pipeline import assemble, heartbeat_counters
 
-    asm = assemble(cfg, say, events_out)
+    asm = assemble(cfg, say, events_out, throwaway_key)
     asm.outbox.set_limits(cfg.outbox.max_rows, cfg.outbox.max_bytes)
     sender = None
     if cfg.mqtt is not None:  # publishing runs in its own thread; without [mqtt] events stay in the outbox
@@ -44,15 +42,13 @@ def _run(cfg: config.Config, events_out: Path | None) -> int:
 
         sender = Sender.from_config(cfg, asm.outbox, asm.manifest_envelope)
         sender.start()
-    health = Health(asm.outbox, cfg.health, sender)
+    # The heartbeat runs on the pipeline's clock (media time in a replay, so replays are repeatable).
+    health = Health(asm.outbox, cfg.health, sender, counters=heartbeat_counters(asm.pipeline))
+    asm.pipeline.add_periodic(health)
     emitter = asm.pipeline.emitter
 
-    def tick() -> bool:  # once per frame: heartbeat when due, and the sender's alarms
-        emitter.emit(health.tick(time.monotonic()))
-        return False
-
     try:
-        summary = asm.pipeline.run(stop=tick)
+        summary = asm.pipeline.run()
     finally:
         if sender is not None:
             sender.stop()
@@ -85,4 +81,4 @@ def cmd_replay(args: argparse.Namespace) -> int:
         cfg,
         source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
     )
-    return _run(cfg, Path(args.events_out) if args.events_out else None)
+    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True)

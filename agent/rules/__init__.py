@@ -1,41 +1,70 @@
-"""Rules: turn tracks (or detections) into observations. Stages are update(inputs, now) -> outputs."""
+"""Rules: turn tracks into observations. Each is a stage update(tracks, now_s) -> observations."""
 
 from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-from agent.types import Detection, Observation
+from agent.config import Config, ZoneConfig
+from agent.types import Observation, Track
 
 
 class Rule(Protocol):
-    def update(self, detections: Sequence[Detection], now_s: float) -> list[Observation]: ...
+    def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]: ...
 
 
-class SceneCount:
-    """Persons in the whole frame, reported when the count changes and stays changed.
+def scene_zone(classes: Sequence[str]) -> ZoneConfig:
+    """The whole frame, used when no zone or line is configured (occupancy only)."""
+    return ZoneConfig(id="scene", polygon=((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)),
+                      classes=tuple(classes), anchor="centre", count_every_s=0.0, hysteresis=0.0)
 
-    A new count must hold for `settle_frames` consecutive frames before it is reported, so a
-    detection that flickers for one frame does not produce two events.
-    """
 
-    def __init__(self, label: str = "person", settle_frames: int = 3, rule_id: str = "scene") -> None:
-        self.label = label
-        self.settle_frames = settle_frames
-        self.rule_id = rule_id
-        self.reported: int | None = None
-        self.candidate = 0
-        self.streak = 0
+def build_rules(cfg: Config) -> list[Rule]:
+    """Every rule the config asks for, zone by zone and line by line."""
+    from agent.rules.counting import Counting
+    from agent.rules.gathering import Gathering
+    from agent.rules.line import LineCrossing
+    from agent.rules.loitering import Loitering
+    from agent.rules.occupancy import Occupancy
+    from agent.rules.unattended import Unattended
+    from agent.rules.zone import ZoneView
 
-    def update(self, detections: Sequence[Detection], now_s: float) -> list[Observation]:
-        n = sum(1 for d in detections if d.label == self.label)
-        if n == self.candidate:
-            self.streak += 1
-        else:
-            self.candidate, self.streak = n, 1
-        if self.streak >= self.settle_frames and n != self.reported:
-            if self.reported is None and n == 0:
-                self.reported = 0
-                return []
-            self.reported = n
-            return [Observation("occupancy", self.rule_id, self.label, now_s, {"count": n})]
-        return []
+    from agent.errors import ConfigError
+
+    allowed = set(cfg.detector.classes)
+    for z in cfg.zones:
+        wanted = list(z.classes) + (list(z.unattended_classes) if z.unattended_after_s > 0 else [])
+        for c in wanted:
+            if c not in allowed:
+                raise ConfigError(f"zone {z.id!r} watches {c!r} but detector.classes does not include it; add it there")
+    for ln in cfg.lines:
+        for c in ln.classes:
+            if c not in allowed:
+                raise ConfigError(f"line {ln.id!r} counts {c!r} but detector.classes does not include it; add it there")
+    rules: list[Rule] = []
+    zones = list(cfg.zones)
+    if not zones and not cfg.lines:
+        zones = [scene_zone(cfg.detector.classes)]
+    for z in zones:
+        view = ZoneView(z)
+        rules.append(Occupancy(view, z.report_every_s))
+        if z.count_every_s > 0:
+            rules.append(Counting(view, z.count_every_s))
+        if z.loitering:
+            rules.append(Loitering(view, z.loiter_after_s))
+        if z.gathering_threshold or z.gathering_rise:
+            rules.append(Gathering(view, z.gathering_threshold, z.gathering_rise, z.gathering_window_s))
+        if z.unattended_after_s > 0:
+            rules.append(Unattended(z))
+    for line in cfg.lines:
+        rules.append(LineCrossing(line))
+    return rules
+
+
+def close_rules(rules: Sequence[Rule], now_s: float) -> list[Observation]:
+    """End-of-stream observations (open visits end, last partial count interval)."""
+    out: list[Observation] = []
+    for r in rules:
+        close = getattr(r, "close", None)
+        if close is not None:
+            out.extend(close(now_s))
+    return out

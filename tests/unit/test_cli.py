@@ -81,3 +81,17 @@ def test_corrupt_model_refused(tmp_path: Path, clip: Path) -> None:
     (models / "detect.tflite").write_bytes(b"\0" * 1000)
     line = one_clear_line(cli("replay", str(clip), "--state", str(tmp_path)))
     assert "SHA-256" in line and "refusing" in line
+
+
+def test_run_without_a_device_key_refuses(tmp_path: Path, model_dir: Path) -> None:
+    """Only replay may invent a throwaway identity; a real run must be given its key."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[source]\nkind = "synthetic"\nmax_frames = 3\n[detector]\nmodel_dir = "{model_dir}"\n')
+    line = one_clear_line(cli("run", "--config", str(cfg), "--state", str(tmp_path / "s")))
+    assert "no device key" in line and "keygen" in line
+    assert not (tmp_path / "s" / "device.key").exists()
+    ok = cli("keygen", "--out", str(tmp_path / "s"))
+    assert ok.returncode == 0
+    r = cli("run", "--config", str(cfg), "--state", str(tmp_path / "s"))
+    assert r.returncode == 0, r.stderr
+    assert "frames: 3" in r.stdout

@@ -1,0 +1,60 @@
+"""USB (v4l2) and IP (rtsp) cameras through OpenCV, behind the newest-frame-wins grabber."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+
+from agent.capture.live import LiveSource
+from agent.config import SourceConfig
+from agent.errors import SourceError
+
+
+class _CvDevice:
+    def __init__(self, cap: "cv2.VideoCapture") -> None:
+        self.cap = cap
+
+    def read(self) -> Any:
+        ok, bgr = self.cap.read()
+        if not ok or bgr is None:
+            return None
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def release(self) -> None:
+        self.cap.release()
+
+
+class OpenCVSource(LiveSource):
+    """source.kind = "v4l2" (path: /dev/videoN or N) or "rtsp" (path: rtsp://...)."""
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        if not cfg.path:
+            what = "a device such as /dev/video0" if cfg.kind == "v4l2" else "an rtsp:// URL"
+            raise SourceError(f"source.kind {cfg.kind!r} needs source.path: {what}")
+        self.name = cfg.path if cfg.kind == "v4l2" else "rtsp"  # never log URLs (credentials)
+        super().__init__(cfg)
+
+    def open_device(self) -> _CvDevice:
+        cfg = self.cfg
+        if cfg.kind == "v4l2":
+            target: Any = int(cfg.path) if cfg.path.isdigit() else cfg.path
+            cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if cfg.path.startswith("/dev/") else cv2.VideoCapture(target)
+        else:
+            cap = cv2.VideoCapture(cfg.path, cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"cannot open camera {self.name!r}")
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        if cfg.width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+        if cfg.height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+        return _CvDevice(cap)
+
+    def open_first(self) -> _CvDevice:
+        try:
+            return self.open_device()
+        except SourceError:
+            hint = "check the cable and `v4l2-ctl --list-devices`" if self.cfg.kind == "v4l2" else "check the URL and the network"
+            raise SourceError(f"camera {self.name!r} cannot be opened; {hint}") from None
