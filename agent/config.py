@@ -90,12 +90,21 @@ class DetectorConfig:
         "Class allow-list: every other class is dropped inside detection.",
         default_factory=lambda: ("person",),
     )
+    labels: str = _help("Labels file overriding the model's own (one class name per line).", "")
+    nms_iou: float = _help("Class-wise non-maximum suppression IoU (YOLO decoders).", 0.45)
+    max_detections: int = _help("Most detections kept per frame.", 100)
+    edgetpu_library: str = _help("Edge TPU delegate library.", "libedgetpu.so.1")
+    edgetpu_device: str = _help("Edge TPU device (usb, pci, usb:0; empty: the first found).", "")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ValueError("detector.score_threshold must be between 0 and 1")
         if self.threads < 1:
             raise ValueError("detector.threads must be >= 1")
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError("detector.nms_iou must be in (0, 1]")
+        if self.max_detections < 1:
+            raise ValueError("detector.max_detections must be >= 1")
 
 
 Point = tuple[float, float]
@@ -150,6 +159,10 @@ class PrivacyConfig:
     masks: tuple[tuple[Point, ...], ...] = _help(
         "Polygons blanked before inference (normalized coordinates).", default_factory=tuple
     )
+
+    def __post_init__(self) -> None:
+        for i, polygon in enumerate(self.masks):
+            _check_points(polygon, f"privacy.masks[{i}]", 3)
 
 
 @dataclass(frozen=True)

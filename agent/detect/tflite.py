@@ -1,14 +1,16 @@
-"""The TFLite detector: pre-process (RGB, resize, quantize), invoke, decode, class allow-list."""
+"""The TFLite detector: pre-process into the input tensor, invoke, decode, map boxes back."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
+from agent.detect.decoders import DECODERS, guess_decoder
+from agent.detect.masks import Polygon
+from agent.detect.preprocess import Preprocessor, quant_table
 from agent.detect.runtime import load_interpreter
-from agent.detect.ssd import decode_ssd, order_outputs
 from agent.errors import ModelError
 from agent.manifest import ModelSpec
 from agent.types import Box, Detection, Frame
@@ -16,13 +18,20 @@ from agent.types import Box, Detection, Frame
 
 def read_labels(path: Path) -> list[str]:
     try:
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
         raise ModelError(f"labels file {str(path)!r} not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read labels file {str(path)!r}: {exc.__class__.__name__}") from None
+    while labels and not labels[-1]:
+        labels.pop()
+    if not labels:
+        raise ModelError(f"labels file {str(path)!r} is empty")
+    return labels
 
 
 class TfliteDetector:
-    """Runs one model on the CPU. Issue 3 adds the YOLO decoders and the Edge TPU delegate."""
+    """Runs one model on the CPU or through a delegate (the Edge TPU)."""
 
     def __init__(
         self,
@@ -31,38 +40,74 @@ class TfliteDetector:
         threads: int = 2,
         score_threshold: float = 0.5,
         classes: tuple[str, ...] = ("person",),
+        *,
+        delegates: list[Any] | None = None,
+        labels_path: Path | None = None,
+        masks: Sequence[Polygon] = (),
+        nms_iou: float = 0.45,
+        max_detections: int = 100,
+        health: dict[str, Any] | None = None,
     ) -> None:
         self.model_id = spec.id
         self.spec = spec
-        self.labels = read_labels(spec.labels_path)
+        if spec.is_edgetpu and not delegates:
+            raise ModelError(
+                f"{spec.id} is compiled for the Edge TPU and is never run on the CPU; "
+                f"use {spec.cpu_twin or 'its CPU twin'} or set detector.delegate = \"edgetpu\""
+            )
+        self.labels = read_labels(labels_path or spec.labels_path)
         unknown = [c for c in classes if c not in self.labels]
         if unknown:
             raise ModelError(f"class {unknown[0]!r} is not in {spec.id}'s labels")
+        if not classes:
+            raise ModelError("detector.classes is empty: nothing could ever be detected")
         self.allowed = np.array([lab in classes for lab in self.labels], dtype=bool)
         self.score_threshold = score_threshold
-        self.interp = load_interpreter(model_path, threads)
-        inp = self.interp.get_input_details()[0]
-        self.input_index = inp["index"]
+        self.interp = load_interpreter(model_path, threads, delegates)
+        self._health = dict(health or {"accelerator": 1 if delegates else 0,
+                                       "delegate": "edgetpu" if delegates else "cpu", "fallback": ""})
+        self._health.setdefault("model", spec.id)
+
+        inputs = self.interp.get_input_details()
+        if len(inputs) != 1 or len(inputs[0]["shape"]) != 4 or int(inputs[0]["shape"][3]) != 3:
+            raise ModelError(f"{spec.id}: expected one 1 x H x W x 3 image input")
+        inp = inputs[0]
         _, self.in_h, self.in_w, _ = (int(v) for v in inp["shape"])
-        self.input_dtype = inp["dtype"]
-        if spec.decoder != "ssd_postprocess":
-            raise ModelError(f"decoder {spec.decoder!r} is not available yet")
+        scale, zero = inp.get("quantization", (0.0, 0))
         try:
-            self.output_indices = order_outputs(self.interp.get_output_details())
+            table = quant_table(inp["dtype"], float(scale), int(zero), spec.input_mean, spec.input_std)
         except ValueError as exc:
             raise ModelError(f"{spec.id}: {exc}") from None
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """RGB uint8 H x W x 3 -> the model's input tensor (1 x h x w x 3)."""
-        resized = cv2.resize(image, (self.in_w, self.in_h), interpolation=cv2.INTER_LINEAR)
-        return resized[np.newaxis]
+        name = spec.decoder or guess_decoder(self.interp.get_output_details())
+        if name not in DECODERS:
+            raise ModelError(f"{spec.id}: its outputs fit no decoder (ssd_postprocess, yolov5, yolov8)")
+        try:
+            self.decode = DECODERS[name](
+                self.interp, score_threshold=score_threshold, allowed=self.allowed,
+                nms_iou=nms_iou, max_detections=max_detections,
+            )
+        except ValueError as exc:
+            raise ModelError(f"{spec.id}: its outputs fit no decoder ({name}: {exc})") from None
+        self.decoder = name
+        self.pre = Preprocessor(
+            self.interp.tensor(inp["index"]), self.in_w, self.in_h,
+            letterbox=spec.resize == "letterbox", table=table, masks=masks,
+        )
+
+    def health(self) -> dict[str, Any]:
+        """{"accelerator": 0/1, "delegate": "cpu"|"edgetpu", "fallback": reason or "", "model": id}."""
+        return dict(self._health)
 
     def detect(self, frame: Frame) -> list[Detection]:
-        self.interp.set_tensor(self.input_index, self.preprocess(frame.image))
+        geo = self.pre.write(frame.image)
         self.interp.invoke()
-        outs = [self.interp.get_tensor(i) for i in self.output_indices]
-        boxes, scores, ids = decode_ssd(outs, self.score_threshold, self.allowed)
+        boxes, scores, ids = self.decode()
+        if not scores.shape[0]:
+            return []
+        boxes = self.pre.to_image(boxes, geo)
+        labels = self.labels
         return [
-            Detection(self.labels[c], float(s), Box(*map(float, b)), int(c))
-            for b, s, c in zip(boxes, scores, ids)
+            Detection(labels[c], s, Box(b[0], b[1], b[2], b[3]), c)
+            for b, s, c in zip(boxes.tolist(), scores.tolist(), ids.tolist())
         ]

@@ -1,0 +1,124 @@
+"""Frame -> model input tensor: RGB resize or letterbox, privacy masks, input quantization.
+
+Everything that depends on the frame size (scale, padding, mask pixels, box mapping) is computed
+once per frame size; per frame there is one cv2.resize into a preallocated buffer (the
+interpreter's own input tensor when no quantization table is needed), an optional mask fill and
+an optional 256-entry lookup table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+
+from agent.detect.masks import Polygon, rasterize
+
+PAD_VALUE = 114  # YOLO letterbox grey
+MASK_VALUE = 0  # masked pixels are black before inference
+
+
+def quant_table(dtype: Any, scale: float, zero_point: int, mean: float, std: float) -> np.ndarray | None:
+    """uint8 pixel -> the model's quantized input (as raw bytes), or None when that is the identity."""
+    dtype = np.dtype(dtype)
+    pixels = np.arange(256, dtype=np.float64)
+    if dtype == np.uint8 and scale == 0.0:
+        return None  # unquantized uint8 input: raw pixels
+    if dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        raise ValueError(f"input type {dtype.name} is not supported (uint8 or int8 quantized models)")
+    info = np.iinfo(dtype)
+    q = np.clip(np.round((pixels - mean) / std / scale + zero_point), info.min, info.max).astype(dtype)
+    raw = q.view(np.uint8)
+    if np.array_equal(raw, pixels.astype(np.uint8)):
+        return None
+    return raw.reshape(256, 1).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How one frame size maps onto the model input, and how boxes map back."""
+
+    new_w: int
+    new_h: int
+    pad_x: int
+    pad_y: int
+    box_scale: np.ndarray  # (4,) multiply input-normalized x0,y0,x1,y1 ...
+    box_offset: np.ndarray  # (4,) ... then add: image-normalized
+    mask: np.ndarray | None  # in_h x in_w x 1 bool
+
+
+class Preprocessor:
+    """Writes one RGB frame into the interpreter's input tensor."""
+
+    def __init__(
+        self,
+        tensor: Callable[[], np.ndarray],
+        in_w: int,
+        in_h: int,
+        letterbox: bool,
+        table: np.ndarray | None,
+        masks: Sequence[Polygon] = (),
+    ) -> None:
+        self.tensor = tensor  # interpreter.tensor(index): a view that must not outlive invoke()
+        self.in_w, self.in_h = in_w, in_h
+        self.letterbox = letterbox
+        self.table = table
+        self.masks = tuple(masks)
+        self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None else None
+        self._geo: dict[tuple[int, int], Geometry] = {}
+
+    def geometry(self, width: int, height: int) -> Geometry:
+        geo = self._geo.get((width, height))
+        if geo is None:
+            geo = self._geo[(width, height)] = self._make_geometry(width, height)
+        return geo
+
+    def _make_geometry(self, width: int, height: int) -> Geometry:
+        if not self.letterbox:
+            one = np.ones(4, np.float32)
+            mask = rasterize(self.masks, self.in_w, self.in_h)
+            return Geometry(self.in_w, self.in_h, 0, 0, one, np.zeros(4, np.float32), mask)
+        r = min(self.in_w / width, self.in_h / height)
+        new_w, new_h = max(1, round(width * r)), max(1, round(height * r))
+        pad_x, pad_y = (self.in_w - new_w) // 2, (self.in_h - new_h) // 2
+        # input-normalized u -> pixels u*in_w -> minus pad -> divide by the resized size
+        sx, sy = self.in_w / new_w, self.in_h / new_h
+        scale = np.array([sx, sy, sx, sy], np.float32)
+        offset = np.array([-pad_x / new_w, -pad_y / new_h] * 2, np.float32)
+        mask = rasterize(self.masks, new_w, new_h, (pad_x, pad_y), (self.in_w, self.in_h))
+        return Geometry(new_w, new_h, pad_x, pad_y, scale, offset, mask)
+
+    def write(self, image: np.ndarray) -> Geometry:
+        """Resize (or letterbox) the H x W x 3 RGB uint8 image into the model input."""
+        h, w = image.shape[:2]
+        geo = self.geometry(w, h)
+        view = self.tensor()[0]
+        if view.dtype != np.uint8:
+            view = view.view(np.uint8)
+        target = view if self.buf is None else self.buf
+        if self.letterbox:
+            # Restore the padding every frame: the previous frame may have had another size.
+            if geo.pad_y:
+                target[: geo.pad_y] = PAD_VALUE
+                target[geo.pad_y + geo.new_h :] = PAD_VALUE
+            if geo.pad_x:
+                target[:, : geo.pad_x] = PAD_VALUE
+                target[:, geo.pad_x + geo.new_w :] = PAD_VALUE
+            inner = target[geo.pad_y : geo.pad_y + geo.new_h, geo.pad_x : geo.pad_x + geo.new_w]
+            cv2.resize(image, (geo.new_w, geo.new_h), dst=inner, interpolation=cv2.INTER_LINEAR)
+        else:
+            cv2.resize(image, (self.in_w, self.in_h), dst=target, interpolation=cv2.INTER_LINEAR)
+        if geo.mask is not None:
+            np.copyto(target, np.uint8(MASK_VALUE), where=geo.mask)
+        if self.table is not None:
+            cv2.LUT(target, self.table, dst=view)
+        del view, target
+        return geo
+
+    def to_image(self, boxes: np.ndarray, geo: Geometry) -> np.ndarray:
+        """Input-normalized x0,y0,x1,y1 -> image-normalized, clipped to [0, 1]."""
+        if self.letterbox:
+            boxes = boxes * geo.box_scale + geo.box_offset
+        return np.clip(boxes, 0.0, 1.0, out=boxes if boxes.flags.writeable else None)
