@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "agent.commands.keys",
     "agent.commands.verify",
     "agent.commands.models",
+    "agent.commands.detect",
     "agent.commands.outbox",
     "agent.commands.bench",
 )

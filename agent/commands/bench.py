@@ -8,6 +8,7 @@ import importlib
 # name -> module with register(parser) and run(args) -> dict; later issues add theirs here.
 BENCHES = {
     "pipeline": "agent.bench.pipeline",
+    "detect": "agent.bench.detect",
 }
 
 

@@ -33,7 +33,8 @@ def model_path(cfg: Config, model_id: str) -> Path:
     return path
 
 
-def build_detector(cfg: Config):  # type: ignore[no-untyped-def]
+def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-untyped-def]
+    """The detector the config asks for (all_classes: ignore the allow-list, for `detect`)."""
     from agent.detect.delegate import plan
     from agent.detect.tflite import TfliteDetector
 
@@ -41,7 +42,7 @@ def build_detector(cfg: Config):  # type: ignore[no-untyped-def]
     chosen = plan(d)
     path = model_path(cfg, chosen.spec.id)
     det = TfliteDetector(
-        chosen.spec, path, d.threads, d.score_threshold, d.classes,
+        chosen.spec, path, d.threads, d.score_threshold, None if all_classes else d.classes,
         delegates=chosen.delegates, labels_path=Path(d.labels).expanduser() if d.labels else None,
         masks=cfg.privacy.masks, nms_iou=d.nms_iou, max_detections=d.max_detections,
         health=chosen.health,

@@ -67,6 +67,7 @@ class Preprocessor:
         self.table = table
         self.masks = tuple(masks)
         self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None else None
+        self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
         self._geo: dict[tuple[int, int], Geometry] = {}
 
     def geometry(self, width: int, height: int) -> Geometry:
@@ -87,7 +88,7 @@ class Preprocessor:
         sx, sy = self.in_w / new_w, self.in_h / new_h
         scale = np.array([sx, sy, sx, sy], np.float32)
         offset = np.array([-pad_x / new_w, -pad_y / new_h] * 2, np.float32)
-        mask = rasterize(self.masks, new_w, new_h, (pad_x, pad_y), (self.in_w, self.in_h))
+        mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
         return Geometry(new_w, new_h, pad_x, pad_y, scale, offset, mask)
 
     def write(self, image: np.ndarray) -> Geometry:
@@ -96,25 +97,25 @@ class Preprocessor:
         geo = self.geometry(w, h)
         view = self.tensor()[0]
         if view.dtype != np.uint8:
-            view = view.view(np.uint8)
-        target = view if self.buf is None else self.buf
+            view = view.view(np.uint8)  # int8 inputs: the table holds their bytes
+        x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
         if self.letterbox:
-            # Restore the padding every frame: the previous frame may have had another size.
-            if geo.pad_y:
-                target[: geo.pad_y] = PAD_VALUE
-                target[geo.pad_y + geo.new_h :] = PAD_VALUE
-            if geo.pad_x:
-                target[:, : geo.pad_x] = PAD_VALUE
-                target[:, geo.pad_x + geo.new_w :] = PAD_VALUE
-            inner = target[geo.pad_y : geo.pad_y + geo.new_h, geo.pad_x : geo.pad_x + geo.new_w]
-            cv2.resize(image, (geo.new_w, geo.new_h), dst=inner, interpolation=cv2.INTER_LINEAR)
-        else:
-            cv2.resize(image, (self.in_w, self.in_h), dst=target, interpolation=cv2.INTER_LINEAR)
+            # Padding is written every frame (the previous frame may have had another size),
+            # already quantized, so the table runs over the picture only.
+            if y0:
+                view[:y0] = self.pad
+                view[y0 + nh :] = self.pad
+            if x0:
+                view[:, :x0] = self.pad
+                view[:, x0 + nw :] = self.pad
+        inner = view[y0 : y0 + nh, x0 : x0 + nw]
+        resized = inner if self.buf is None else self.buf[:nh, :nw]
+        cv2.resize(image, (nw, nh), dst=resized, interpolation=cv2.INTER_LINEAR)
         if geo.mask is not None:
-            np.copyto(target, np.uint8(MASK_VALUE), where=geo.mask)
+            np.copyto(resized, np.uint8(MASK_VALUE), where=geo.mask)
         if self.table is not None:
-            cv2.LUT(target, self.table, dst=view)
-        del view, target
+            cv2.LUT(resized, self.table, dst=inner)
+        del view, inner, resized
         return geo
 
     def to_image(self, boxes: np.ndarray, geo: Geometry) -> np.ndarray:

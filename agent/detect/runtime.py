@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +70,39 @@ def edgetpu_delegate(library: str = "libedgetpu.so.1", device: str = "") -> Any:
         ) from None
 
 
+@contextlib.contextmanager
+def _native_stderr_captured():  # type: ignore[no-untyped-def]
+    """Hold back what the runtime's C++ code prints to fd 2 (the XNNPACK banner) while loading.
+
+    Captured lines other than the banner are re-emitted after a successful load, so native
+    warnings are not lost; after a failure the exception carries the message, so a user error
+    stays one line.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    failed = False
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            rest = [ln for ln in text.splitlines() if ln.strip() and "XNNPACK delegate for CPU" not in ln]
+            if rest and not failed:
+                sys.stderr.write("\n".join(rest) + "\n")
+
+
 def load_interpreter(path: Path, threads: int, delegates: list[Any] | None = None) -> Any:
     """A ready (allocated) interpreter for the model file, or a ModelError saying what is wrong.
 
@@ -79,10 +116,11 @@ def load_interpreter(path: Path, threads: int, delegates: list[Any] | None = Non
             f"use its CPU twin or set detector.delegate = \"edgetpu\""
         )
     try:
-        interp = Interpreter(
-            model_path=str(path), num_threads=threads, experimental_delegates=delegates or None
-        )
-        interp.allocate_tensors()
+        with _native_stderr_captured():
+            interp = Interpreter(
+                model_path=str(path), num_threads=threads, experimental_delegates=delegates or None
+            )
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise ModelError(f"{path.name} is not a usable TFLite model ({text[:160]})") from None

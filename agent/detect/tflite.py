@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,6 +31,30 @@ def read_labels(path: Path) -> list[str]:
     return labels
 
 
+DEFAULT_LABELS = {"ssd_postprocess": "coco_labels_90.txt", "yolov5": "coco_labels_80.txt",
+                  "yolov8": "coco_labels_80.txt"}
+
+
+def loose_spec(path: Path) -> ModelSpec:
+    """A spec for a model file outside the manifest (`edge-agent detect --model-file`).
+
+    The decoder is guessed from the output shapes, the pre-processing from the decoder, and the
+    labels default to COCO. No hash is checked: the technician named the file.
+    """
+    return ModelSpec(
+        id=path.stem, file=path.name, sha256="", sha256_checked=False, urls=(), input=(0, 0),
+        dtype="", quantization=(0.0, 0), resize="", decoder="", labels="", licence="unknown",
+    )
+
+
+def _fill_loose(spec: ModelSpec, decoder: str) -> ModelSpec:
+    yolo = decoder.startswith("yolo")
+    return dataclasses.replace(
+        spec, decoder=decoder, labels=DEFAULT_LABELS[decoder], resize="letterbox" if yolo else "stretch",
+        input_mean=0.0 if yolo else 128.0, input_std=255.0 if yolo else 128.0,
+    )
+
+
 class TfliteDetector:
     """Runs one model on the CPU or through a delegate (the Edge TPU)."""
 
@@ -39,7 +64,7 @@ class TfliteDetector:
         model_path: Path,
         threads: int = 2,
         score_threshold: float = 0.5,
-        classes: tuple[str, ...] = ("person",),
+        classes: tuple[str, ...] | None = ("person",),
         *,
         delegates: list[Any] | None = None,
         labels_path: Path | None = None,
@@ -55,15 +80,24 @@ class TfliteDetector:
                 f"{spec.id} is compiled for the Edge TPU and is never run on the CPU; "
                 f"use {spec.cpu_twin or 'its CPU twin'} or set detector.delegate = \"edgetpu\""
             )
-        self.labels = read_labels(labels_path or spec.labels_path)
+        if classes is not None and not classes:
+            raise ModelError("detector.classes is empty: nothing could ever be detected")
+        if spec.labels or labels_path:
+            self.labels = read_labels(labels_path or spec.labels_path)
+        self.interp = load_interpreter(model_path, threads, delegates)
+        name = spec.decoder or guess_decoder(self.interp.get_output_details())
+        if name not in DECODERS:
+            raise ModelError(f"{spec.id}: its outputs fit no decoder (ssd_postprocess, yolov5, yolov8)")
+        if not spec.decoder:
+            spec = self.spec = _fill_loose(spec, name)
+            self.labels = read_labels(labels_path or spec.labels_path)
+        if classes is None:  # every class the labels name (technicians' `detect --all-classes`)
+            classes = tuple(lab for lab in self.labels if lab and lab != "n/a")
         unknown = [c for c in classes if c not in self.labels]
         if unknown:
             raise ModelError(f"class {unknown[0]!r} is not in {spec.id}'s labels")
-        if not classes:
-            raise ModelError("detector.classes is empty: nothing could ever be detected")
         self.allowed = np.array([lab in classes for lab in self.labels], dtype=bool)
         self.score_threshold = score_threshold
-        self.interp = load_interpreter(model_path, threads, delegates)
         self._health = dict(health or {"accelerator": 1 if delegates else 0,
                                        "delegate": "edgetpu" if delegates else "cpu", "fallback": ""})
         self._health.setdefault("model", spec.id)
@@ -79,9 +113,6 @@ class TfliteDetector:
         except ValueError as exc:
             raise ModelError(f"{spec.id}: {exc}") from None
 
-        name = spec.decoder or guess_decoder(self.interp.get_output_details())
-        if name not in DECODERS:
-            raise ModelError(f"{spec.id}: its outputs fit no decoder (ssd_postprocess, yolov5, yolov8)")
         try:
             self.decode = DECODERS[name](
                 self.interp, score_threshold=score_threshold, allowed=self.allowed,
