@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from agent import config
 from agent.assets import expected_hash, sha256_file
 from agent.config import Config
 from agent.errors import ModelError
 from agent.manifest import model
+
+log = logging.getLogger("agent.detect")
 
 
 def model_path(cfg: Config, model_id: str) -> Path:
@@ -40,7 +44,17 @@ def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-u
 
     d = cfg.detector
     chosen = plan(d)
-    path = model_path(cfg, chosen.spec.id)
+    try:
+        path = model_path(cfg, chosen.spec.id)
+    except ModelError:
+        if not (chosen.delegates and d.delegate == "auto"):
+            raise
+        # auto found an Edge TPU but its twin is not installed: the CPU model, said once.
+        chosen = plan(config.replace(cfg, detector={"delegate": "cpu"}).detector)
+        chosen.health["fallback"] = "Edge TPU twin not installed"
+        log.info("delegate auto: Edge TPU present but the twin is not installed; running %s on the CPU",
+                 chosen.spec.id)
+        path = model_path(cfg, chosen.spec.id)
     det = TfliteDetector(
         chosen.spec, path, d.threads, d.score_threshold, None if all_classes else d.classes,
         delegates=chosen.delegates, labels_path=Path(d.labels).expanduser() if d.labels else None,
