@@ -23,6 +23,22 @@ def order_outputs(details: list[dict[str, Any]]) -> list[int]:
     return [details[boxes[0]]["index"], details[pair[0]]["index"], details[pair[1]]["index"], details[count[0]]["index"]]
 
 
+def signature_order(interp: Any) -> list[int] | None:
+    """TF2 exports (EfficientDet-Lite) name their outputs in the signature: output_0 count,
+    output_1 scores, output_2 classes, output_3 boxes (the convention pycoral relies on)."""
+    try:
+        sigs = interp.get_signature_list()
+        if len(sigs) != 1:
+            return None
+        out = interp.get_signature_runner().get_output_details()
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+    keys = ("output_3", "output_2", "output_1", "output_0")
+    if not all(k in out for k in keys):
+        return None
+    return [int(out[k]["index"]) for k in keys]
+
+
 class SsdDecoder:
     """Reads the four post-process tensors; boxes come out input-normalized x0, y0, x1, y1."""
 
@@ -30,14 +46,27 @@ class SsdDecoder:
 
     def __init__(self, interp: Any, score_threshold: float, allowed: np.ndarray, **_: Any) -> None:
         details = interp.get_output_details()
-        idx = order_outputs(details)
+        idx = order_outputs(details)  # also checks the shapes
+        idx = signature_order(interp) or idx
         self.views = [interp.tensor(i) for i in idx]
         self.threshold = score_threshold
         self.allowed = allowed
+        self.checked = False  # classes vs scores confirmed from their values on a first detection
+
+    def _confirm_order(self, classes: np.ndarray, scores: np.ndarray) -> None:
+        """Class ids are whole numbers, scores are in [0, 1]: swap the two views if they say otherwise."""
+        looks_swapped = bool(np.any(classes != np.floor(classes))) and bool(np.all(scores == np.floor(scores)))
+        if looks_swapped or np.any(scores > 1.0):
+            self.views[1], self.views[2] = self.views[2], self.views[1]
+        self.checked = True
 
     def __call__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         boxes_v, classes_v, scores_v, count_v = (v() for v in self.views)
         n = int(count_v.reshape(-1)[0])
+        if n and not self.checked:
+            self._confirm_order(classes_v[0, :n], scores_v[0, :n])
+            del boxes_v, classes_v, scores_v, count_v
+            return self()
         scores = scores_v[0, :n]
         classes = classes_v[0, :n].astype(np.int64)
         allowed = self.allowed

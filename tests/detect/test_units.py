@@ -37,3 +37,15 @@ def test_mask_rasterized_at_model_resolution() -> None:
     assert m is not None and m.shape == (50, 100, 1)
     assert m[:, :50].all() and not m[:, 52:].any()
     assert rasterize([], 100, 50) is None
+
+
+def test_ssd_decoder_confirms_classes_and_scores_from_their_values(detector, image) -> None:  # type: ignore[no-untyped-def]
+    from agent.types import Frame
+
+    det = detector("ssd_mobilenet_v1_coco_quant", classes=["person"])
+    dec = det.decode
+    right = det.detect(Frame(image("grace_hopper.bmp"), 0.0, 0))
+    assert dec.checked and right
+    dec.views[1], dec.views[2] = dec.views[2], dec.views[1]  # as a TF2 export might order them
+    dec.checked = False
+    assert det.detect(Frame(image("grace_hopper.bmp"), 0.0, 0)) == right
