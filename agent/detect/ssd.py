@@ -7,6 +7,13 @@ from typing import Any
 import numpy as np
 
 
+EMPTY_BOXES = np.empty((0, 4), np.float32)
+EMPTY_SCORES = np.empty(0, np.float32)
+EMPTY_IDS = np.empty(0, np.int64)
+for _a in (EMPTY_BOXES, EMPTY_SCORES, EMPTY_IDS):
+    _a.setflags(write=False)
+
+
 def order_outputs(details: list[dict[str, Any]]) -> list[int]:
     """Output tensor indices in the order boxes, classes, scores, count (by shape and name)."""
     if len(details) != 4:
@@ -68,9 +75,12 @@ class SsdDecoder:
             del boxes_v, classes_v, scores_v, count_v
             return self()
         scores = scores_v[0, :n]
+        ok = scores >= self.threshold  # the op sorts by score: usually a short prefix
+        if not ok.any():
+            return EMPTY_BOXES, EMPTY_SCORES, EMPTY_IDS
         classes = classes_v[0, :n].astype(np.int64)
         allowed = self.allowed
-        ok = (scores >= self.threshold) & (classes >= 0) & (classes < allowed.shape[0])
+        ok &= (classes >= 0) & (classes < allowed.shape[0])
         ok[ok] = allowed[classes[ok]]
         b = boxes_v[0, :n][ok][:, [1, 0, 3, 2]].astype(np.float32)
         return b, scores[ok].astype(np.float32), classes[ok]
