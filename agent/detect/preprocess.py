@@ -44,9 +44,8 @@ class Geometry:
     new_h: int
     pad_x: int
     pad_y: int
-    box_scale: np.ndarray  # (4,) multiply input-normalized x0,y0,x1,y1 ...
-    box_offset: np.ndarray  # (4,) ... then add: image-normalized
-    mask: np.ndarray | None  # in_h x in_w x 1 bool
+    mapping: tuple[float, float, float, float]  # sx, sy, ox, oy: image x = input x * sx + ox
+    mask: np.ndarray | None  # new_h x new_w x 1 bool over the resized picture
 
 
 class Preprocessor:
@@ -78,18 +77,15 @@ class Preprocessor:
 
     def _make_geometry(self, width: int, height: int) -> Geometry:
         if not self.letterbox:
-            one = np.ones(4, np.float32)
             mask = rasterize(self.masks, self.in_w, self.in_h)
-            return Geometry(self.in_w, self.in_h, 0, 0, one, np.zeros(4, np.float32), mask)
+            return Geometry(self.in_w, self.in_h, 0, 0, (1.0, 1.0, 0.0, 0.0), mask)
         r = min(self.in_w / width, self.in_h / height)
         new_w, new_h = max(1, round(width * r)), max(1, round(height * r))
         pad_x, pad_y = (self.in_w - new_w) // 2, (self.in_h - new_h) // 2
         # input-normalized u -> pixels u*in_w -> minus pad -> divide by the resized size
-        sx, sy = self.in_w / new_w, self.in_h / new_h
-        scale = np.array([sx, sy, sx, sy], np.float32)
-        offset = np.array([-pad_x / new_w, -pad_y / new_h] * 2, np.float32)
+        mapping = (self.in_w / new_w, self.in_h / new_h, -pad_x / new_w, -pad_y / new_h)
         mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
-        return Geometry(new_w, new_h, pad_x, pad_y, scale, offset, mask)
+        return Geometry(new_w, new_h, pad_x, pad_y, mapping, mask)
 
     def write(self, image: np.ndarray) -> Geometry:
         """Resize (or letterbox) the H x W x 3 RGB uint8 image into the model input."""
@@ -117,9 +113,3 @@ class Preprocessor:
             cv2.LUT(resized, self.table, dst=inner)
         del view, inner, resized
         return geo
-
-    def to_image(self, boxes: np.ndarray, geo: Geometry) -> np.ndarray:
-        """Input-normalized x0,y0,x1,y1 -> image-normalized, clipped to [0, 1]."""
-        if self.letterbox:
-            boxes = boxes * geo.box_scale + geo.box_offset
-        return np.clip(boxes, 0.0, 1.0, out=boxes if boxes.flags.writeable else None)

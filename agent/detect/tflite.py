@@ -133,12 +133,16 @@ class TfliteDetector:
     def detect(self, frame: Frame) -> list[Detection]:
         geo = self.pre.write(frame.image)
         self.interp.invoke()
-        boxes, scores, ids = self.decode()
-        if not scores.shape[0]:
+        rows = self.decode()  # [(x0, y0, x1, y1, score, class_id)] in model-input coordinates
+        if not rows:
             return []
-        boxes = self.pre.to_image(boxes, geo)
+        sx, sy, ox, oy = geo.mapping
         labels = self.labels
-        return [
-            Detection(labels[c], s, Box(b[0], b[1], b[2], b[3]), c)
-            for b, s, c in zip(boxes.tolist(), scores.tolist(), ids.tolist())
-        ]
+        out = []
+        for x0, y0, x1, y1, s, c in rows:
+            box = Box(
+                min(max(x0 * sx + ox, 0.0), 1.0), min(max(y0 * sy + oy, 0.0), 1.0),
+                min(max(x1 * sx + ox, 0.0), 1.0), min(max(y1 * sy + oy, 0.0), 1.0),
+            )
+            out.append(Detection(labels[c], s, box, c))
+        return out

@@ -62,7 +62,7 @@ class _Yolo:
             return raw.astype(np.float32)
         return (raw.astype(np.float32) - self.zero) * self.scale
 
-    def finish(self, xywh: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def finish(self, xywh: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> list[tuple[float, float, float, float, float, int]]:
         ok = (scores >= self.threshold) & self.allowed[classes]
         xywh, scores, classes = xywh[ok], scores[ok], classes[ok]
         if scores.shape[0] > PRE_NMS_MAX:
@@ -70,7 +70,7 @@ class _Yolo:
             xywh, scores, classes = xywh[top], scores[top], classes[top]
         boxes = _xywh_to_xyxy(xywh)
         keep = nms(boxes, scores, classes, self.iou, self.max_det)
-        return boxes[keep], scores[keep], classes[keep]
+        return [(*b, s, c) for b, s, c in zip(boxes[keep].tolist(), scores[keep].tolist(), classes[keep].tolist())]
 
 
 class Yolov5Decoder(_Yolo):
@@ -83,10 +83,12 @@ class Yolov5Decoder(_Yolo):
         if len(shape) != 3 or shape[0] != 1 or shape[2] != 5 + n_labels or shape[1] < shape[2]:
             raise ValueError(f"output {list(shape)} is not YOLOv5 [1, N, {5 + n_labels}]")
 
-    def __call__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(self) -> list[tuple[float, float, float, float, float, int]]:
         out = self.view()[0]
         # score = obj * cls <= obj: anchors below the threshold in objectness cannot pass.
         cand = np.flatnonzero(out[:, 4] > self.q_thr)
+        if not cand.size:
+            return []
         rows = self.dequant(out[cand])
         del out
         cls = rows[:, 5:]
@@ -105,7 +107,7 @@ class Yolov8Decoder(_Yolo):
         if len(shape) != 3 or shape[0] != 1 or shape[1] != 4 + n_labels or shape[2] < shape[1]:
             raise ValueError(f"output {list(shape)} is not YOLOv8 [1, {4 + n_labels}, N]")
 
-    def __call__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(self) -> list[tuple[float, float, float, float, float, int]]:
         out = self.view()[0]
         cls_q = out[4:]
         # Only anchors where an allowed class passes can survive (the best class must be allowed).
@@ -114,6 +116,8 @@ class Yolov8Decoder(_Yolo):
         else:
             peak = cls_q[self.allowed_ids].max(axis=0)
         cand = np.flatnonzero(peak > self.q_thr)
+        if not cand.size:
+            return []
         cols = self.dequant(out[:, cand]).T  # k x (4 + C)
         del out, cls_q, peak
         cls = cols[:, 4:]
