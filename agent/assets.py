@@ -2,6 +2,9 @@
 
 A file is installed only after its SHA-256 matches the pinned one; a mismatch is refused with
 both hashes printed. Offline devices import from a folder (a USB stick, ../shared/assets).
+A file whose hash is unknown (pinned sha256 "") is installed only when the user accepts it
+explicitly; the hash seen is printed and recorded in <file>.sha256 (trust on first use), and
+from then on the file must keep that hash.
 """
 
 from __future__ import annotations
@@ -37,6 +40,44 @@ class Pinned:
     sha256: str
     urls: tuple[str, ...] = ()
     sha256_checked: bool = True
+
+
+def recorded_hash(path: Path) -> str:
+    """The hash recorded when a file with an unknown pinned hash was accepted ("" if none)."""
+    side = path.with_name(path.name + ".sha256")
+    try:
+        return side.read_text(encoding="ascii").split()[0].strip().lower()
+    except (FileNotFoundError, IndexError, UnicodeDecodeError):
+        return ""
+
+
+def expected_hash(item: Pinned, dest: Path) -> str:
+    """The pinned hash, else the one recorded on first use, else ""."""
+    return item.sha256 or recorded_hash(dest)
+
+
+def install_unpinned(src: Path, dest: Path, what: str) -> Path:
+    """Install a file whose hash nobody pinned: print the hash seen and record it next to the file."""
+    seen = sha256_file(src)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+    dest.with_name(dest.name + ".sha256").write_text(f"{seen}  {dest.name}\n", encoding="ascii")
+    print(f"{what}: accepted {dest.name} with SHA-256 {seen} (no pinned hash; recorded, unchecked upstream)")
+    return dest
+
+
+def _unchecked_refusal(item: Pinned) -> AssetError:
+    if not item.sha256:
+        return AssetError(
+            f"{item.id}: no SHA-256 is pinned for {item.file} (it could not be checked); "
+            f"fetch it with --accept-unchecked-hash if you trust the source (the hash seen is printed and recorded)"
+        )
+    return AssetError(
+        f"{item.id}: its pinned SHA-256 was never checked against the download; "
+        f"fetch it with --accept-unchecked-hash if you trust the source"
+    )
 
 
 def find_local(file: str, folders: list[Path], sha256: str | None = None) -> Path | None:
@@ -91,12 +132,17 @@ def obtain(
 ) -> Path:
     """Install item into dest_dir: already there and valid, else from a local folder, else by URL."""
     dest = dest_dir / item.file
-    if dest.is_file() and sha256_file(dest) == item.sha256:
+    expected = expected_hash(item, dest)
+    if dest.is_file() and expected and sha256_file(dest) == expected:
         return dest
     if local:
-        found = find_local(item.file, local, item.sha256)
+        found = find_local(item.file, local, item.sha256 or None)
         if found is not None:
-            return install_checked(found, dest, item.sha256, item.id)
+            if item.sha256:
+                return install_checked(found, dest, item.sha256, item.id)
+            if not accept_unchecked:
+                raise _unchecked_refusal(item)
+            return install_unpinned(found, dest, item.id)
     if not download or not item.urls:
         where = ", ".join(str(p) for p in local or []) or "no local folder"
         raise AssetError(
@@ -104,10 +150,7 @@ def obtain(
             f"copy the file there or run `edge-agent models import FILE`"
         )
     if not item.sha256_checked and not accept_unchecked:
-        raise AssetError(
-            f"{item.id}: its pinned SHA-256 was never checked against the download; "
-            f"fetch it with --accept-unchecked-hash if you trust the source"
-        )
+        raise _unchecked_refusal(item)
     errors = []
     for url in item.urls:
         try:
@@ -116,12 +159,14 @@ def obtain(
             errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
             continue
         seen = hashlib.sha256(data).hexdigest()
-        if not item.sha256_checked:
+        if not item.sha256_checked and item.sha256:
             print(f"{item.id}: downloaded file has SHA-256 {seen} (pinned, unchecked: {item.sha256})")
         dest_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as tmp:
             tmp.write(data)
         try:
+            if not item.sha256:
+                return install_unpinned(Path(tmp.name), dest, item.id)
             return install_checked(Path(tmp.name), dest, item.sha256, item.id)
         finally:
             Path(tmp.name).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "agent.commands.verify",
     "agent.commands.privacy",
     "agent.commands.models",
+    "agent.commands.detect",
     "agent.commands.outbox",
     "agent.commands.bench",
     "agent.commands.ingest",

@@ -90,12 +90,21 @@ class DetectorConfig:
         "Class allow-list: every other class is dropped inside detection.",
         default_factory=lambda: ("person",),
     )
+    labels: str = _help("Labels file overriding the model's own (one class name per line).", "")
+    nms_iou: float = _help("Class-wise non-maximum suppression IoU (YOLO decoders).", 0.45)
+    max_detections: int = _help("Most detections kept per frame.", 100)
+    edgetpu_library: str = _help("Edge TPU delegate library.", "libedgetpu.so.1")
+    edgetpu_device: str = _help("Edge TPU device (usb, pci, usb:0; empty: the first found).", "")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ValueError("detector.score_threshold must be between 0 and 1")
         if self.threads < 1:
             raise ValueError("detector.threads must be >= 1")
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError("detector.nms_iou must be in (0, 1]")
+        if self.max_detections < 1:
+            raise ValueError("detector.max_detections must be >= 1")
 
 
 Point = tuple[float, float]
@@ -209,11 +218,13 @@ class PrivacyConfig:
     )
 
     def __post_init__(self) -> None:
-        # issue 5: the fields privacy.py uses (masks are checked by their owner)
+        # what may leave (positions, small counts) and what is blanked before inference
         if self.min_count_k < 0:
             raise ValueError("privacy.min_count_k must be >= 0 (0: off)")
         if not 0 <= self.grid <= 64:
             raise ValueError("privacy.grid must be between 0 (no positions leave) and 64 cells per side")
+        for i, polygon in enumerate(self.masks):
+            _check_points(polygon, f"privacy.masks[{i}]", 3)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ class ModelSpec:
     edgetpu: str = ""  # id of the Edge TPU twin
     cpu_twin: str = ""  # for an _edgetpu model: its CPU twin
     bundle_ok: bool = True
+    input_mean: float = 0.0  # the model wants (pixel - mean) / std, then its input quantization
+    input_std: float = 255.0
 
     @property
     def pinned(self) -> Pinned:
@@ -49,7 +51,14 @@ class ModelSpec:
 
     @property
     def is_edgetpu(self) -> bool:
-        return self.id.endswith("_edgetpu")
+        return self.id.endswith("_edgetpu") or bool(self.cpu_twin)
+
+    @property
+    def hash_status(self) -> str:
+        """checked | unchecked (a hash from elsewhere) | unknown (no hash: trust on first use)."""
+        if not self.sha256:
+            return "unknown"
+        return "checked" if self.sha256_checked else "unchecked"
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +75,9 @@ def models() -> dict[str, ModelSpec]:
         known["urls"] = tuple(known.get("urls", ()))
         known["input"] = tuple(known["input"])
         known["quantization"] = tuple(known.get("quantization", (0.0, 0)))
+        for key in ("input_mean", "input_std"):
+            if key in known:
+                known[key] = float(known[key])
         out[m["id"]] = ModelSpec(**known)
     return out
 

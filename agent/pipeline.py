@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from agent import identity
-from agent.assets import sha256_file
 from agent.config import Config
 from agent.emit import Emitter
 from agent.errors import UsageError
@@ -187,22 +186,26 @@ def assemble(
 ) -> Assembly:
     """Build every stage from the config (errors surface here, before the first frame)."""
     from agent.capture import open_source
-    from agent.detect.factory import build_detector, model_path
+    from agent.detect.factory import build_detector
     from agent.rules import build_rules
     from agent.track import ByteTracker
 
     rules = build_rules(cfg)
     source = open_source(cfg.source)
-    model_sha = sha256_file(model_path(cfg, cfg.detector.model))
-    key = load_or_create_key(cfg, say, throwaway_key)
-    detector = build_detector(cfg)
+    if not throwaway_key:
+        key = load_or_create_key(cfg, say)  # refuse a run without its key before loading the model
+    detector = build_detector(cfg)  # checks the model file's SHA-256 and picks CPU or Edge TPU
+    if throwaway_key:
+        key = load_or_create_key(cfg, say, throwaway=True)
+    # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
+    model_id, model_sha = detector.model_id, detector.model_sha256
     outbox = Outbox(cfg.state_dir / "outbox.db")
     boot = outbox.start_boot()
     from agent import privacy_manifest
 
-    body = manifest_body(privacy_manifest.build(cfg, model_sha))
+    body = manifest_body(privacy_manifest.build(cfg, model_sha, model_id))
     manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
-    ident = Identity(cfg.device.id, cfg.device.site, boot, cfg.detector.model, manifest_hash(body))
+    ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
     anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
     sink = None
     fh = None

@@ -77,8 +77,9 @@ def schema_hash() -> str:
     return hashlib.sha256(manifest_body(schema())).hexdigest()
 
 
-def build(cfg: Config, model_sha256: str) -> dict[str, Any]:
-    """The privacy manifest document for a config and the SHA-256 of its model file."""
+def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[str, Any]:
+    """The privacy manifest document for a config and the model file that runs (id and SHA-256;
+    the id defaults to the configured one, and differs after a fall-back to the CPU twin)."""
     props = schema()["properties"]
     fields = {k: FIELD_PRECISION[k] for k in sorted(props)}
     if cfg.privacy.grid <= 0:
@@ -105,7 +106,7 @@ def build(cfg: Config, model_sha256: str) -> dict[str, Any]:
         "positions": {"grid": cfg.privacy.grid} if cfg.privacy.grid > 0 else "none",
         "min_count_k": cfg.privacy.min_count_k,
         "classes": sorted(cfg.detector.classes),
-        "model": {"id": cfg.detector.model, "sha256": model_sha256},
+        "model": {"id": model_id or cfg.detector.model, "sha256": model_sha256},
         "rules": sorted(rules, key=lambda r: r["id"]),
         "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,

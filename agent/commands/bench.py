@@ -11,6 +11,7 @@ BENCHES = {
     "ingest": "agent.bench.ingest",
     "delivery": "agent.bench.delivery",
     "scene": "agent.bench.scene",
+    "detect": "agent.bench.detect",
 }
 
 

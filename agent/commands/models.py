@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from agent import manifest
-from agent.assets import install_checked, obtain, sha256_file
+from agent.assets import expected_hash, install_checked, install_unpinned, obtain, sha256_file
 from agent.commands import add_config_args, load_config
 from agent.errors import UsageError
 
@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     q = msub.add_parser("import", help="install a local model file after checking its SHA-256")
     q.add_argument("file", metavar="FILE")
+    q.add_argument("--accept-unchecked-hash", action="store_true",
+                   help="accept a model whose hash is not pinned (prints and records the hash seen)")
     add_config_args(q)
     q.set_defaults(func=cmd_import)
 
@@ -50,18 +52,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_list(args: argparse.Namespace) -> int:
     cfg = load_config(args)
+    default = manifest.default_model()
+    print(f"{'ID':38s} {'DECODER':16s} {'INPUT':8s} {'LICENCE':11s} {'HASH':9s} {'TWIN':36s} STATE")
     for spec in manifest.models().values():
         installed = (cfg.model_dir / spec.file).is_file()
-        print(f"{spec.id:40s} {spec.decoder:16s} {spec.licence:12s} {'installed' if installed else '-'}")
+        twin = spec.edgetpu or (f"cpu: {spec.cpu_twin}" if spec.cpu_twin else "-")
+        notes = ["installed" if installed else "not installed"]
+        if spec.id == default:
+            notes.append("default")
+        if not spec.bundle_ok:
+            notes.append("fetch by name only")
+        size = f"{spec.input[0]}x{spec.input[1]}"
+        print(f"{spec.id:38s} {spec.decoder:16s} {size:8s} {spec.licence:11s} {spec.hash_status:9s} "
+              f"{twin:36s} {', '.join(notes)}")
     return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     spec = manifest.model(args.model_id)
+    if not spec.bundle_ok:
+        print(f"{spec.id}: licence {spec.licence}; never bundled with edge-agent, fetched because you named it")
     path = obtain(spec.pinned, cfg.model_dir, [Path(d) for d in args.local], not args.offline,
                   args.accept_unchecked_hash)
-    print(f"{spec.id}: {path} (sha256 {spec.sha256[:16]}... ok)")
+    seen = expected_hash(spec.pinned, path)
+    print(f"{spec.id}: {path} (sha256 {seen[:16]}... ok, {spec.hash_status})")
     return 0
 
 
@@ -72,16 +87,23 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"model file {args.file!r} not found")
     seen = sha256_file(src)
     matches = [m for m in manifest.models().values() if m.sha256 == seen]
-    if not matches:
-        same_name = [m for m in manifest.models().values() if m.file == src.name]
-        if same_name:
-            raise UsageError(
-                f"{src} has SHA-256 {seen}, but {same_name[0].id} must have {same_name[0].sha256}; refusing it"
-            )
+    if matches:
+        spec = matches[0]
+        install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
+        print(f"{spec.id}: imported {src} -> {cfg.model_dir / spec.file}")
+        return 0
+    same_name = [m for m in manifest.models().values() if m.file == src.name]
+    if not same_name:
         raise UsageError(f"{src} (SHA-256 {seen}) is not a model in the manifest; refusing it")
-    spec = matches[0]
-    install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
-    print(f"{spec.id}: imported {src} -> {cfg.model_dir / spec.file}")
+    spec = same_name[0]
+    if spec.sha256:
+        raise UsageError(f"{src} has SHA-256 {seen}, but {spec.id} must have {spec.sha256}; refusing it")
+    if not args.accept_unchecked_hash:
+        raise UsageError(
+            f"{spec.id} has no pinned SHA-256; {src} has {seen}; "
+            f"import it with --accept-unchecked-hash if you trust it (the hash is then recorded)"
+        )
+    install_unpinned(src, cfg.model_dir / spec.file, spec.id)
     return 0
 
 
@@ -92,12 +114,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         path = cfg.model_dir / spec.file
         if not path.is_file():
             continue
+        expected = expected_hash(spec.pinned, path)
         seen = sha256_file(path)
-        if seen == spec.sha256:
-            print(f"{spec.id}: ok")
+        if expected and seen == expected:
+            print(f"{spec.id}: ok" + ("" if spec.sha256 else " (hash recorded on first use, unchecked upstream)"))
         else:
             bad += 1
-            print(f"{spec.id}: BAD {path} has SHA-256 {seen}, expected {spec.sha256}")
+            print(f"{spec.id}: BAD {path} has SHA-256 {seen}, expected {expected or 'a recorded hash (none)'}")
     return 1 if bad else 0
 
 

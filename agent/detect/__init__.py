@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.types import Detection, Frame
 
@@ -13,3 +13,7 @@ class Detector(Protocol):
     model_id: str
 
     def detect(self, frame: Frame) -> list[Detection]: ...
+
+    def health(self) -> dict[str, Any]:
+        """{"accelerator": 0|1, "delegate": "cpu"|"edgetpu", "fallback": reason or "", "model": id}."""
+        ...

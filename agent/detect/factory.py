@@ -1,16 +1,21 @@
-"""Build the configured detector: find the installed model, check its hash, load it."""
+"""Build the configured detector: plan CPU or Edge TPU, find the installed model, check its hash, load it."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from agent.assets import sha256_file
+from agent import config
+from agent.assets import expected_hash, sha256_file
 from agent.config import Config
 from agent.errors import ModelError
 from agent.manifest import model
 
+log = logging.getLogger("agent.detect")
+
 
 def model_path(cfg: Config, model_id: str) -> Path:
+    """The installed file of a manifest model, after checking its SHA-256 (refused if it differs)."""
     spec = model(model_id)
     path = cfg.model_dir / spec.file
     if not path.is_file():
@@ -18,17 +23,43 @@ def model_path(cfg: Config, model_id: str) -> Path:
             f"model {model_id!r} is not installed in {cfg.model_dir}; "
             f"run `edge-agent models fetch {model_id}` or `edge-agent models import FILE`"
         )
-    seen = sha256_file(path)
-    if seen != spec.sha256:
+    expected = expected_hash(spec.pinned, path)
+    if not expected:
         raise ModelError(
-            f"model file {path} has SHA-256 {seen}, expected {spec.sha256}; refusing to load it"
+            f"model {model_id!r} has no pinned SHA-256 and none was recorded; install it with "
+            f"`edge-agent models fetch {model_id} --accept-unchecked-hash` (prints the hash it saw)"
+        )
+    seen = sha256_file(path)
+    if seen != expected:
+        raise ModelError(
+            f"model file {path} has SHA-256 {seen}, expected {expected}; refusing to load it"
         )
     return path
 
 
-def build_detector(cfg: Config):  # type: ignore[no-untyped-def]
+def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-untyped-def]
+    """The detector the config asks for (all_classes: ignore the allow-list, for `detect`)."""
+    from agent.detect.delegate import plan
     from agent.detect.tflite import TfliteDetector
 
     d = cfg.detector
-    spec = model(d.model)
-    return TfliteDetector(spec, model_path(cfg, d.model), d.threads, d.score_threshold, d.classes)
+    chosen = plan(d)
+    try:
+        path = model_path(cfg, chosen.spec.id)
+    except ModelError:
+        if not (chosen.delegates and d.delegate == "auto"):
+            raise
+        # auto found an Edge TPU but its twin is not installed: the CPU model, said once.
+        chosen = plan(config.replace(cfg, detector={"delegate": "cpu"}).detector)
+        chosen.health["fallback"] = "Edge TPU twin not installed"
+        log.info("delegate auto: Edge TPU present but the twin is not installed; running %s on the CPU",
+                 chosen.spec.id)
+        path = model_path(cfg, chosen.spec.id)
+    det = TfliteDetector(
+        chosen.spec, path, d.threads, d.score_threshold, None if all_classes else d.classes,
+        delegates=chosen.delegates, labels_path=Path(d.labels).expanduser() if d.labels else None,
+        masks=cfg.privacy.masks, nms_iou=d.nms_iou, max_detections=d.max_detections,
+        health=chosen.health,
+    )
+    det.model_sha256 = sha256_file(path)
+    return det

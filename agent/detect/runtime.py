@@ -1,11 +1,23 @@
-"""Load a TFLite interpreter: ai-edge-litert first, tflite-runtime as the alternative."""
+"""Load a TFLite interpreter (ai-edge-litert, else tflite-runtime) and the Edge TPU delegate."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ModelError
+from agent.errors import DelegateUnavailable, ModelError
+
+TFLITE_MAGIC = b"TFL3"
+EDGETPU_OP = b"edgetpu-custom-op"
+EDGETPU_HINT = (
+    "install the Edge TPU runtime (Debian package libedgetpu1-std from Coral's apt repository), "
+    "plug the accelerator in, or set detector.on_missing_accelerator = \"cpu\" to run the CPU twin"
+)
 
 
 def interpreter_class() -> tuple[Any, Any, str]:
@@ -26,22 +38,90 @@ def interpreter_class() -> tuple[Any, Any, str]:
         ) from None
 
 
-def load_interpreter(path: Path, threads: int, delegates: list[Any] | None = None) -> Any:
-    """A ready (allocated) interpreter for the model file, or a ModelError saying what is wrong."""
-    Interpreter, _, _ = interpreter_class()
-    if not path.is_file():
-        raise ModelError(f"model file {str(path)!r} not found; run `edge-agent models fetch ID`")
+def inspect_file(path: Path) -> bool:
+    """Check the file is a TFLite flatbuffer; True when it holds Edge TPU code (edgetpu-custom-op)."""
     try:
-        interp = Interpreter(
-            model_path=str(path), num_threads=threads, experimental_delegates=delegates or None
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"model file {str(path)!r} not found; run `edge-agent models fetch ID`") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise ModelError(f"cannot read model file {str(path)!r}: {exc.__class__.__name__}") from None
+    if len(data) < 8 or data[4:8] != TFLITE_MAGIC:
+        raise ModelError(f"{path.name} is not a TFLite model (no TFL3 flatbuffer header)")
+    return EDGETPU_OP in data
+
+
+def edgetpu_delegate(library: str = "libedgetpu.so.1", device: str = "") -> Any:
+    """The loaded Edge TPU delegate, or DelegateUnavailable saying why and what to do."""
+    _, load_delegate, _ = interpreter_class()
+    try:
+        # Probe with ctypes first: a failed load_delegate leaves a half-built object whose
+        # destructor prints a traceback to stderr.
+        ctypes.CDLL(library)
+    except OSError as exc:
+        reason = str(exc).split(":")[-1].strip() or "cannot be loaded"
+        raise DelegateUnavailable(f"Edge TPU library {library} {reason.lower()}; {EDGETPU_HINT}") from None
+    try:
+        return load_delegate(library, {"device": device} if device else {})
+    except (ValueError, OSError, RuntimeError) as exc:
+        text = (str(exc).splitlines() or [exc.__class__.__name__])[0][:160]
+        raise DelegateUnavailable(
+            f"Edge TPU delegate did not start ({text}); is the accelerator plugged in? {EDGETPU_HINT}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _native_stderr_captured():  # type: ignore[no-untyped-def]
+    """Hold back what the runtime's C++ code prints to fd 2 (the XNNPACK banner) while loading.
+
+    Captured lines other than the banner are re-emitted after a successful load, so native
+    warnings are not lost; after a failure the exception carries the message, so a user error
+    stays one line.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    failed = False
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            rest = [ln for ln in text.splitlines() if ln.strip() and "XNNPACK delegate for CPU" not in ln]
+            if rest and not failed:
+                sys.stderr.write("\n".join(rest) + "\n")
+
+
+def load_interpreter(path: Path, threads: int, delegates: list[Any] | None = None) -> Any:
+    """A ready (allocated) interpreter for the model file, or a ModelError saying what is wrong.
+
+    A file holding Edge TPU code is refused unless a delegate is given: it never runs on the CPU.
+    """
+    Interpreter, _, _ = interpreter_class()
+    has_tpu_code = inspect_file(path)
+    if has_tpu_code and not delegates:
+        raise ModelError(
+            f"{path.name} is compiled for the Edge TPU and is never run on the CPU; "
+            f"use its CPU twin or set detector.delegate = \"edgetpu\""
         )
-        interp.allocate_tensors()
+    try:
+        with _native_stderr_captured():
+            interp = Interpreter(
+                model_path=str(path), num_threads=threads, experimental_delegates=delegates or None
+            )
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        if "edgetpu-custom-op" in str(exc):
-            raise ModelError(
-                f"{path.name} is compiled for the Edge TPU and cannot run on the CPU; "
-                f"use its CPU twin or set detector.delegate = \"edgetpu\""
-            ) from None
         raise ModelError(f"{path.name} is not a usable TFLite model ({text[:160]})") from None
     return interp

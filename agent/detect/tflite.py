@@ -1,14 +1,17 @@
-"""The TFLite detector: pre-process (RGB, resize, quantize), invoke, decode, class allow-list."""
+"""The TFLite detector: pre-process into the input tensor, invoke, decode, map boxes back."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
+from agent.detect.decoders import DECODERS, guess_decoder
+from agent.detect.masks import Polygon
+from agent.detect.preprocess import Preprocessor, quant_table
 from agent.detect.runtime import load_interpreter
-from agent.detect.ssd import decode_ssd, order_outputs
 from agent.errors import ModelError
 from agent.manifest import ModelSpec
 from agent.types import Box, Detection, Frame
@@ -16,13 +19,44 @@ from agent.types import Box, Detection, Frame
 
 def read_labels(path: Path) -> list[str]:
     try:
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
         raise ModelError(f"labels file {str(path)!r} not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read labels file {str(path)!r}: {exc.__class__.__name__}") from None
+    while labels and not labels[-1]:
+        labels.pop()
+    if not labels:
+        raise ModelError(f"labels file {str(path)!r} is empty")
+    return labels
+
+
+DEFAULT_LABELS = {"ssd_postprocess": "coco_labels_90.txt", "yolov5": "coco_labels_80.txt",
+                  "yolov8": "coco_labels_80.txt"}
+
+
+def loose_spec(path: Path) -> ModelSpec:
+    """A spec for a model file outside the manifest (`edge-agent detect --model-file`).
+
+    The decoder is guessed from the output shapes, the pre-processing from the decoder, and the
+    labels default to COCO. No hash is checked: the technician named the file.
+    """
+    return ModelSpec(
+        id=path.stem, file=path.name, sha256="", sha256_checked=False, urls=(), input=(0, 0),
+        dtype="", quantization=(0.0, 0), resize="", decoder="", labels="", licence="unknown",
+    )
+
+
+def _fill_loose(spec: ModelSpec, decoder: str) -> ModelSpec:
+    yolo = decoder.startswith("yolo")
+    return dataclasses.replace(
+        spec, decoder=decoder, labels=DEFAULT_LABELS[decoder], resize="letterbox" if yolo else "stretch",
+        input_mean=0.0 if yolo else 128.0, input_std=255.0 if yolo else 128.0,
+    )
 
 
 class TfliteDetector:
-    """Runs one model on the CPU. Issue 3 adds the YOLO decoders and the Edge TPU delegate."""
+    """Runs one model on the CPU or through a delegate (the Edge TPU)."""
 
     def __init__(
         self,
@@ -30,39 +64,85 @@ class TfliteDetector:
         model_path: Path,
         threads: int = 2,
         score_threshold: float = 0.5,
-        classes: tuple[str, ...] = ("person",),
+        classes: tuple[str, ...] | None = ("person",),
+        *,
+        delegates: list[Any] | None = None,
+        labels_path: Path | None = None,
+        masks: Sequence[Polygon] = (),
+        nms_iou: float = 0.45,
+        max_detections: int = 100,
+        health: dict[str, Any] | None = None,
     ) -> None:
         self.model_id = spec.id
         self.spec = spec
-        self.labels = read_labels(spec.labels_path)
+        if spec.is_edgetpu and not delegates:
+            raise ModelError(
+                f"{spec.id} is compiled for the Edge TPU and is never run on the CPU; "
+                f"use {spec.cpu_twin or 'its CPU twin'} or set detector.delegate = \"edgetpu\""
+            )
+        if classes is not None and not classes:
+            raise ModelError("detector.classes is empty: nothing could ever be detected")
+        if spec.labels or labels_path:
+            self.labels = read_labels(labels_path or spec.labels_path)
+        self.interp = load_interpreter(model_path, threads, delegates)
+        name = spec.decoder or guess_decoder(self.interp.get_output_details())
+        if name not in DECODERS:
+            raise ModelError(f"{spec.id}: its outputs fit no decoder (ssd_postprocess, yolov5, yolov8)")
+        if not spec.decoder:
+            spec = self.spec = _fill_loose(spec, name)
+            self.labels = read_labels(labels_path or spec.labels_path)
+        if classes is None:  # every class the labels name (technicians' `detect --all-classes`)
+            classes = tuple(lab for lab in self.labels if lab and lab != "n/a")
         unknown = [c for c in classes if c not in self.labels]
         if unknown:
             raise ModelError(f"class {unknown[0]!r} is not in {spec.id}'s labels")
         self.allowed = np.array([lab in classes for lab in self.labels], dtype=bool)
         self.score_threshold = score_threshold
-        self.interp = load_interpreter(model_path, threads)
-        inp = self.interp.get_input_details()[0]
-        self.input_index = inp["index"]
+        self._health = dict(health or {"accelerator": 1 if delegates else 0,
+                                       "delegate": "edgetpu" if delegates else "cpu", "fallback": ""})
+        self._health.setdefault("model", spec.id)
+
+        inputs = self.interp.get_input_details()
+        if len(inputs) != 1 or len(inputs[0]["shape"]) != 4 or int(inputs[0]["shape"][3]) != 3:
+            raise ModelError(f"{spec.id}: expected one 1 x H x W x 3 image input")
+        inp = inputs[0]
         _, self.in_h, self.in_w, _ = (int(v) for v in inp["shape"])
-        self.input_dtype = inp["dtype"]
-        if spec.decoder != "ssd_postprocess":
-            raise ModelError(f"decoder {spec.decoder!r} is not available yet")
+        scale, zero = inp.get("quantization", (0.0, 0))
         try:
-            self.output_indices = order_outputs(self.interp.get_output_details())
+            table = quant_table(inp["dtype"], float(scale), int(zero), spec.input_mean, spec.input_std)
         except ValueError as exc:
             raise ModelError(f"{spec.id}: {exc}") from None
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """RGB uint8 H x W x 3 -> the model's input tensor (1 x h x w x 3)."""
-        resized = cv2.resize(image, (self.in_w, self.in_h), interpolation=cv2.INTER_LINEAR)
-        return resized[np.newaxis]
+        try:
+            self.decode = DECODERS[name](
+                self.interp, score_threshold=score_threshold, allowed=self.allowed,
+                nms_iou=nms_iou, max_detections=max_detections,
+            )
+        except ValueError as exc:
+            raise ModelError(f"{spec.id}: its outputs fit no decoder ({name}: {exc})") from None
+        self.decoder = name
+        self.pre = Preprocessor(
+            self.interp.tensor(inp["index"]), self.in_w, self.in_h,
+            letterbox=spec.resize == "letterbox", table=table, masks=masks,
+        )
+
+    def health(self) -> dict[str, Any]:
+        """{"accelerator": 0/1, "delegate": "cpu"|"edgetpu", "fallback": reason or "", "model": id}."""
+        return dict(self._health)
 
     def detect(self, frame: Frame) -> list[Detection]:
-        self.interp.set_tensor(self.input_index, self.preprocess(frame.image))
+        geo = self.pre.write(frame.image)
         self.interp.invoke()
-        outs = [self.interp.get_tensor(i) for i in self.output_indices]
-        boxes, scores, ids = decode_ssd(outs, self.score_threshold, self.allowed)
-        return [
-            Detection(self.labels[c], float(s), Box(*map(float, b)), int(c))
-            for b, s, c in zip(boxes, scores, ids)
-        ]
+        rows = self.decode()  # [(x0, y0, x1, y1, score, class_id)] in model-input coordinates
+        if not rows:
+            return []
+        sx, sy, ox, oy = geo.mapping
+        labels = self.labels
+        out = []
+        for x0, y0, x1, y1, s, c in rows:
+            box = Box(
+                min(max(x0 * sx + ox, 0.0), 1.0), min(max(y0 * sy + oy, 0.0), 1.0),
+                min(max(x1 * sx + ox, 0.0), 1.0), min(max(y1 * sy + oy, 0.0), 1.0),
+            )
+            out.append(Detection(labels[c], s, box, c))
+        return out

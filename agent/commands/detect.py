@@ -1,0 +1,96 @@
+"""`edge-agent detect IMAGE...`: run the configured detector on still images, for technicians."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from agent import config
+from agent.commands import add_config_args, load_config
+from agent.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("detect", help="detect objects in still images (boxes normalized, origin top-left)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, BMP, ...)")
+    p.add_argument("--model", metavar="ID", help="model id from `edge-agent models list` (default: config)")
+    p.add_argument("--model-file", metavar="FILE",
+                   help="run a model file outside the manifest (decoder guessed from its outputs; no hash check)")
+    p.add_argument("--model-dir", metavar="DIR", help="where installed models live (default: config)")
+    p.add_argument("--threshold", type=float, metavar="S", help="score threshold (default: config)")
+    p.add_argument("--all-classes", action="store_true", help="report every class, not only the allow-list")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    add_config_args(p)
+    p.set_defaults(func=main)
+
+
+def read_image(path: str) -> Any:
+    """An RGB uint8 array, or one UsageError line (missing file, not an image)."""
+    import cv2
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"image {path!r} not found")
+    try:
+        data = np.fromfile(p, np.uint8)
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except (OSError, cv2.error):
+        bgr = None
+    if bgr is None:
+        raise UsageError(f"{path!r} is not an image OpenCV can decode (JPEG, PNG, BMP, ...)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def main(args: argparse.Namespace) -> int:
+    from agent.detect.factory import build_detector
+    from agent.types import Frame
+
+    cfg = load_config(args)
+    changes: dict[str, Any] = {}
+    if args.model:
+        changes["model"] = args.model
+    if args.model_dir:
+        changes["model_dir"] = args.model_dir
+    if args.threshold is not None:
+        changes["score_threshold"] = args.threshold
+    if changes:
+        cfg = config.replace(cfg, detector=changes)
+    images = [(path, read_image(path)) for path in args.images]  # bad input fails before loading
+
+    if args.model_file:
+        from agent.detect.tflite import TfliteDetector, loose_spec
+
+        d = cfg.detector
+        path = Path(args.model_file)
+        if not path.is_file():
+            raise UsageError(f"model file {args.model_file!r} not found")
+        detector = TfliteDetector(
+            loose_spec(path), path, d.threads, d.score_threshold, None if args.all_classes else d.classes,
+            labels_path=Path(d.labels) if d.labels else None, masks=cfg.privacy.masks,
+            nms_iou=d.nms_iou, max_detections=d.max_detections,
+        )
+    else:
+        if args.all_classes:
+            cfg = config.replace(cfg, detector={"classes": ()})
+        detector = build_detector(cfg, all_classes=args.all_classes)
+
+    for i, (path, image) in enumerate(images):
+        found = detector.detect(Frame(image, 0.0, i))
+        if args.json:
+            print(json.dumps({
+                "image": path,
+                "model": detector.model_id,
+                "detections": [
+                    {"label": d.label, "score": round(d.score, 3), "box": [round(v, 4) for v in d.box.as_list()]}
+                    for d in found
+                ],
+            }), flush=True)
+        else:
+            print(f"{path}: {len(found)} detection(s) [{detector.model_id}]")
+            for d in found:
+                box = ", ".join(f"{v:.3f}" for v in d.box.as_list())
+                print(f"  {d.label:14s} {d.score:.2f}  [{box}]")
+    return 0

@@ -1,0 +1,115 @@
+"""Frame -> model input tensor: RGB resize or letterbox, privacy masks, input quantization.
+
+Everything that depends on the frame size (scale, padding, mask pixels, box mapping) is computed
+once per frame size; per frame there is one cv2.resize into a preallocated buffer (the
+interpreter's own input tensor when no quantization table is needed), an optional mask fill and
+an optional 256-entry lookup table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+
+from agent.detect.masks import Polygon, rasterize
+
+PAD_VALUE = 114  # YOLO letterbox grey
+MASK_VALUE = 0  # masked pixels are black before inference
+
+
+def quant_table(dtype: Any, scale: float, zero_point: int, mean: float, std: float) -> np.ndarray | None:
+    """uint8 pixel -> the model's quantized input (as raw bytes), or None when that is the identity."""
+    dtype = np.dtype(dtype)
+    pixels = np.arange(256, dtype=np.float64)
+    if dtype == np.uint8 and scale == 0.0:
+        return None  # unquantized uint8 input: raw pixels
+    if dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        raise ValueError(f"input type {dtype.name} is not supported (uint8 or int8 quantized models)")
+    info = np.iinfo(dtype)
+    q = np.clip(np.round((pixels - mean) / std / scale + zero_point), info.min, info.max).astype(dtype)
+    raw = q.view(np.uint8)
+    if np.array_equal(raw, pixels.astype(np.uint8)):
+        return None
+    return raw.reshape(256, 1).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How one frame size maps onto the model input, and how boxes map back."""
+
+    new_w: int
+    new_h: int
+    pad_x: int
+    pad_y: int
+    mapping: tuple[float, float, float, float]  # sx, sy, ox, oy: image x = input x * sx + ox
+    mask: np.ndarray | None  # new_h x new_w x 1 bool over the resized picture
+
+
+class Preprocessor:
+    """Writes one RGB frame into the interpreter's input tensor."""
+
+    def __init__(
+        self,
+        tensor: Callable[[], np.ndarray],
+        in_w: int,
+        in_h: int,
+        letterbox: bool,
+        table: np.ndarray | None,
+        masks: Sequence[Polygon] = (),
+    ) -> None:
+        self.tensor = tensor  # interpreter.tensor(index): a view that must not outlive invoke()
+        self.in_w, self.in_h = in_w, in_h
+        self.letterbox = letterbox
+        self.table = table
+        self.masks = tuple(masks)
+        self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None else None
+        self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
+        self._geo: dict[tuple[int, int], Geometry] = {}
+
+    def geometry(self, width: int, height: int) -> Geometry:
+        geo = self._geo.get((width, height))
+        if geo is None:
+            geo = self._geo[(width, height)] = self._make_geometry(width, height)
+        return geo
+
+    def _make_geometry(self, width: int, height: int) -> Geometry:
+        if not self.letterbox:
+            mask = rasterize(self.masks, self.in_w, self.in_h)
+            return Geometry(self.in_w, self.in_h, 0, 0, (1.0, 1.0, 0.0, 0.0), mask)
+        r = min(self.in_w / width, self.in_h / height)
+        new_w, new_h = max(1, round(width * r)), max(1, round(height * r))
+        pad_x, pad_y = (self.in_w - new_w) // 2, (self.in_h - new_h) // 2
+        # input-normalized u -> pixels u*in_w -> minus pad -> divide by the resized size
+        mapping = (self.in_w / new_w, self.in_h / new_h, -pad_x / new_w, -pad_y / new_h)
+        mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
+        return Geometry(new_w, new_h, pad_x, pad_y, mapping, mask)
+
+    def write(self, image: np.ndarray) -> Geometry:
+        """Resize (or letterbox) the H x W x 3 RGB uint8 image into the model input."""
+        h, w = image.shape[:2]
+        geo = self.geometry(w, h)
+        view = self.tensor()[0]
+        if view.dtype != np.uint8:
+            view = view.view(np.uint8)  # int8 inputs: the table holds their bytes
+        x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
+        if self.letterbox:
+            # Padding is written every frame (the previous frame may have had another size),
+            # already quantized, so the table runs over the picture only.
+            if y0:
+                view[:y0] = self.pad
+                view[y0 + nh :] = self.pad
+            if x0:
+                view[:, :x0] = self.pad
+                view[:, x0 + nw :] = self.pad
+        inner = view[y0 : y0 + nh, x0 : x0 + nw]
+        resized = inner if self.buf is None else self.buf[:nh, :nw]
+        cv2.resize(image, (nw, nh), dst=resized, interpolation=cv2.INTER_LINEAR)
+        if geo.mask is not None:
+            np.copyto(resized, np.uint8(MASK_VALUE), where=geo.mask)
+        if self.table is not None:
+            cv2.LUT(resized, self.table, dst=inner)
+        del view, inner, resized
+        return geo

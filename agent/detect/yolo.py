@@ -1,0 +1,126 @@
+"""Decoders for Ultralytics YOLO exports: YOLOv5 (1 x N x 5+C) and YOLOv8 (1 x 4+C x N), with NMS.
+
+Both prefilter in the quantized domain (one comparison per anchor against the threshold
+quantized once), then dequantize only the few candidates.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from agent.detect.nms import nms
+
+PRE_NMS_MAX = 1000
+
+
+def _qparams(detail: dict[str, Any]) -> tuple[float, int]:
+    scale, zero = detail.get("quantization", (0.0, 0))
+    return float(scale), int(zero)
+
+
+def _q_threshold(value: float, scale: float, zero: int, dtype: Any) -> int | float:
+    """Smallest stored value whose dequantized value can reach `value` (float models: value)."""
+    if scale == 0.0:
+        return value
+    info = np.iinfo(dtype)
+    return int(min(max(math.floor(value / scale + zero - 1e-6), info.min), info.max))
+
+
+def _xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    out = np.empty_like(xywh)
+    half = xywh[:, 2:4] * 0.5
+    out[:, 0:2] = xywh[:, 0:2] - half
+    out[:, 2:4] = xywh[:, 0:2] + half
+    return out
+
+
+class _Yolo:
+    def __init__(
+        self, interp: Any, score_threshold: float, allowed: np.ndarray, nms_iou: float = 0.45,
+        max_detections: int = 100, **_: Any,
+    ) -> None:
+        details = interp.get_output_details()
+        if len(details) != 1:
+            raise ValueError(f"{self.name} has one output, this model has {len(details)}")
+        d = details[0]
+        self.check_shape(tuple(int(v) for v in d["shape"]), allowed.shape[0])
+        self.view = interp.tensor(d["index"])
+        self.dtype = d["dtype"]
+        self.scale, self.zero = _qparams(d)
+        self.threshold = score_threshold
+        self.allowed = allowed
+        self.allowed_ids = np.flatnonzero(allowed)
+        self.iou = nms_iou
+        self.max_det = max_detections
+        self.q_thr = _q_threshold(score_threshold, self.scale, self.zero, self.dtype) if self.scale else score_threshold
+
+    def dequant(self, raw: np.ndarray) -> np.ndarray:
+        if self.scale == 0.0:
+            return raw.astype(np.float32)
+        return (raw.astype(np.float32) - self.zero) * self.scale
+
+    def finish(self, xywh: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> list[tuple[float, float, float, float, float, int]]:
+        ok = (scores >= self.threshold) & self.allowed[classes]
+        xywh, scores, classes = xywh[ok], scores[ok], classes[ok]
+        if scores.shape[0] > PRE_NMS_MAX:
+            top = np.argpartition(-scores, PRE_NMS_MAX)[:PRE_NMS_MAX]
+            xywh, scores, classes = xywh[top], scores[top], classes[top]
+        boxes = _xywh_to_xyxy(xywh)
+        keep = nms(boxes, scores, classes, self.iou, self.max_det)
+        return [(*b, s, c) for b, s, c in zip(boxes[keep].tolist(), scores[keep].tolist(), classes[keep].tolist())]
+
+
+class Yolov5Decoder(_Yolo):
+    """[1, N, 5 + C]: cx, cy, w, h (input-normalized), objectness, C class scores; score = obj * cls."""
+
+    name = "yolov5"
+
+    @staticmethod
+    def check_shape(shape: tuple[int, ...], n_labels: int) -> None:
+        if len(shape) != 3 or shape[0] != 1 or shape[2] != 5 + n_labels or shape[1] < shape[2]:
+            raise ValueError(f"output {list(shape)} is not YOLOv5 [1, N, {5 + n_labels}]")
+
+    def __call__(self) -> list[tuple[float, float, float, float, float, int]]:
+        out = self.view()[0]
+        # score = obj * cls <= obj: anchors below the threshold in objectness cannot pass.
+        cand = np.flatnonzero(out[:, 4] > self.q_thr)
+        if not cand.size:
+            return []
+        rows = self.dequant(out[cand])
+        del out
+        cls = rows[:, 5:]
+        best = cls.argmax(axis=1)
+        scores = rows[:, 4] * cls[np.arange(cls.shape[0]), best]
+        return self.finish(rows[:, :4], scores, best)
+
+
+class Yolov8Decoder(_Yolo):
+    """[1, 4 + C, N]: cx, cy, w, h (input-normalized), then C class scores; no objectness."""
+
+    name = "yolov8"
+
+    @staticmethod
+    def check_shape(shape: tuple[int, ...], n_labels: int) -> None:
+        if len(shape) != 3 or shape[0] != 1 or shape[1] != 4 + n_labels or shape[2] < shape[1]:
+            raise ValueError(f"output {list(shape)} is not YOLOv8 [1, {4 + n_labels}, N]")
+
+    def __call__(self) -> list[tuple[float, float, float, float, float, int]]:
+        out = self.view()[0]
+        cls_q = out[4:]
+        # Only anchors where an allowed class passes can survive (the best class must be allowed).
+        if self.allowed_ids.shape[0] == 1:
+            peak = cls_q[self.allowed_ids[0]]
+        else:
+            peak = cls_q[self.allowed_ids].max(axis=0)
+        cand = np.flatnonzero(peak > self.q_thr)
+        if not cand.size:
+            return []
+        cols = self.dequant(out[:, cand]).T  # k x (4 + C)
+        del out, cls_q, peak
+        cls = cols[:, 4:]
+        best = cls.argmax(axis=1)
+        scores = cls[np.arange(cls.shape[0]), best]
+        return self.finish(cols[:, :4], scores, best)

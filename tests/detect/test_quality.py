@@ -1,0 +1,92 @@
+"""Every staged CPU model on the real images: persons found, none invented, boxes where they belong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.types import Box, Frame
+from tests.detect.conftest import CPU_MODELS
+
+
+def run(det, img):  # type: ignore[no-untyped-def]
+    return det.detect(Frame(img, 0.0, 0))
+
+
+@pytest.mark.parametrize("model_id", CPU_MODELS)
+def test_person_in_grace_hopper_none_in_cat(detector, image, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    det = detector(model_id, score_threshold=0.3, classes=["person", "cat"])
+    people = [d for d in run(det, image("grace_hopper.bmp")) if d.label == "person"]
+    assert people and max(d.score for d in people) >= 0.5, people
+    best = max(people, key=lambda d: d.score)
+    # The portrait fills the picture: the person's box spans most of it.
+    assert best.box.area > 0.5 and 0.0 <= best.box.x0 < best.box.x1 <= 1.0 and 0.0 <= best.box.y0 < best.box.y1 <= 1.0
+    found = run(det, image("cat.bmp"))
+    assert not [d for d in found if d.label == "person" and d.score >= 0.5], found
+    assert any(d.label == "cat" and d.score >= 0.5 for d in found), "the cat itself should be found"
+
+
+# Ultralytics' own YOLOv8n result on bus.jpg (810 x 1080), x0 y0 x1 y1 in pixels.
+BUS_REFERENCE = {
+    "person": [(48, 398, 245, 902), (670, 380, 810, 875), (222, 405, 345, 857)],
+    "bus": [(19, 231, 805, 768)],
+}
+
+
+def test_yolov8_finds_the_bus_pedestrians_where_they_stand(detector, image) -> None:  # type: ignore[no-untyped-def]
+    det = detector("yolov8n_int8", classes=["person", "bus"])
+    found = run(det, image("bus.jpg"))
+    people = [d for d in found if d.label == "person" and d.score >= 0.5]
+    assert len(people) >= 3, found
+    for label, boxes in BUS_REFERENCE.items():
+        for x0, y0, x1, y1 in boxes:
+            ref = Box(x0 / 810, y0 / 1080, x1 / 810, y1 / 1080)
+            best = max((d.box.iou(ref) for d in found if d.label == label), default=0.0)
+            assert best >= 0.85, (label, ref, found)
+
+
+@pytest.mark.parametrize("model_id", ["yolov5n_int8", "yolov8n_int8"])
+def test_letterbox_is_undone(detector, image, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The same person on a wider grey canvas: the box moves exactly as the canvas says."""
+    det = detector(model_id)
+    img = image("squat.bmp")  # 500 x 610
+    h, w = img.shape[:2]
+    canvas = np.full((h, 2 * w, 3), 90, np.uint8)
+    canvas[:, w:] = img  # the photo on the right half
+    a = max(run(det, img), key=lambda d: d.score).box
+    b = max(run(det, canvas), key=lambda d: d.score).box
+    moved = Box(0.5 + a.x0 / 2, a.y0, 0.5 + a.x1 / 2, a.y1)
+    assert b.iou(moved) >= 0.85, (a, b)
+
+
+def test_result_does_not_depend_on_the_previous_frame_size(detector, image) -> None:  # type: ignore[no-untyped-def]
+    det = detector("yolov8n_int8", classes=["person", "tie"])
+    first = run(det, image("zidane.jpg"))  # landscape
+    run(det, image("bus.jpg"))  # portrait: other padding
+    again = run(det, image("zidane.jpg"))
+    assert first == again and first
+
+
+def test_class_allow_list_drops_other_classes_inside_detection(detector, image) -> None:  # type: ignore[no-untyped-def]
+    only_people = run(detector("yolov8n_int8"), image("bus.jpg"))
+    assert only_people and {d.label for d in only_people} == {"person"}
+    only_bus = run(detector("yolov8n_int8", classes=["bus"]), image("bus.jpg"))
+    assert [d.label for d in only_bus] == ["bus"]
+    ssd = run(detector("ssd_mobilenet_v1_coco_quant", classes=["cat"]), image("grace_hopper.bmp"))
+    assert ssd == []
+
+
+@pytest.mark.parametrize("model_id", ["ssd_mobilenet_v1_coco_quant", "yolov8n_int8"])
+def test_privacy_mask_over_the_person_removes_the_person(detector, image, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    img = image("squat.bmp")
+    people = [d for d in run(detector(model_id), img) if d.label == "person"]
+    assert people, "the unmasked photo must show the person"
+    b = max(people, key=lambda d: d.score).box
+    m = 0.03
+    x0, y0, x1, y1 = max(b.x0 - m, 0), max(b.y0 - m, 0), min(b.x1 + m, 1), min(b.y1 + m, 1)
+    over_person = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+    masked = detector(model_id, masks=(over_person,), score_threshold=0.2)
+    assert run(masked, img) == []
+    # Control: a mask elsewhere leaves the person visible.
+    corner = ((0.0, 0.0), (0.1, 0.0), (0.1, 0.1))
+    assert [d for d in run(detector(model_id, masks=(corner,)), img) if d.label == "person"]
