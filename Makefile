@@ -21,7 +21,8 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/edge-agent models fetch ssd_mobilenet_v1_coco_quant --from $(ASSETS) --state $(DEMO)/state
 	$(BIN)/edge-agent samples fetch one-by-one-person-detection --from $(ASSETS) --dest $(DEMO)/samples
-	$(BIN)/edge-agent replay $(DEMO)/samples/one-by-one-person-detection.mp4 --state $(DEMO)/state \
+	$(BIN)/edge-agent replay $(DEMO)/samples/one-by-one-person-detection.mp4 --config docs/demo.toml \
+		--state $(DEMO)/state \
 		--events-out $(DEMO)/events.jsonl
 	$(BIN)/edge-agent verify $(DEMO)/events.jsonl --registry $(DEMO)/state/device.pub.json
 
