@@ -36,6 +36,12 @@ def build_rules(cfg: Config) -> list[Rule]:
         for c in wanted:
             if c not in allowed:
                 raise ConfigError(f"zone {z.id!r} watches {c!r} but detector.classes does not include it; add it there")
+        if z.unattended_after_s > 0 and "person" not in allowed:
+            # without persons every still bag would look unattended
+            raise ConfigError(
+                f"zone {z.id!r} reports unattended objects, which needs 'person' in detector.classes "
+                f"to see whether anyone is near; add it there"
+            )
     for ln in cfg.lines:
         for c in ln.classes:
             if c not in allowed:

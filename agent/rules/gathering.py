@@ -1,8 +1,9 @@
 """Sudden gathering: the count in a zone rises by `rise` within `window_s`, or reaches `threshold`.
 
 One gathering_start per gathering. It ends (gathering_end) once the count has stayed at or
-below halfway between the baseline and the peak for `hold_s` (hysteresis, so a count that
-hovers at the trigger level does not start and end over and over).
+below halfway between the baseline and the peak (and, when the threshold started it, below the
+threshold) for `hold_s` (hysteresis, so a count that hovers at the trigger level does not start
+and end over and over).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Gathering:
         self.baseline = 0
         self.peak = 0
         self.low_since: float | None = None
+        self.by_level = False
 
     def _values(self, n: int) -> dict[str, int]:
         return {"count": n, "rise": max(0, self.peak - self.baseline), "window_s": int(round(self.window_s))}
@@ -45,10 +47,14 @@ class Gathering:
             by_level = self.threshold > 0 and n >= self.threshold
             if by_rise or by_level:
                 self.active, self.baseline, self.peak, self.low_since = True, low, n, None
+                self.by_level = by_level
                 return [Observation("gathering_start", self.rule_id, self.label, now_s, self._values(n))]
             return []
         self.peak = max(self.peak, n)
         end_level = self.baseline + (self.peak - self.baseline) // 2
+        if self.by_level:
+            # a crowd that was already there has baseline == peak: it subsides below the threshold
+            end_level = min(end_level, self.threshold - 1)
         if n <= end_level:
             if self.low_since is None:
                 self.low_since = now_s

@@ -46,6 +46,7 @@ class ZoneView:
         self.forget_s = forget_s
         self.members: dict[int, Member] = {}
         self._last: ZoneFrame | None = None
+        self._closed: ZoneFrame | None = None
 
     def contains(self, p: Point) -> bool:
         return point_in_polygon(p, self.polygon)
@@ -88,11 +89,16 @@ class ZoneView:
         return frame
 
     def close(self, now_s: float) -> ZoneFrame:
-        """Everyone still inside leaves now (end of a replay or shutdown); memoized like update()."""
-        if self._last is not None and self._last.now_s == now_s and not self.members:
-            return self._last
+        """Everyone still inside leaves now (end of a replay or shutdown).
+
+        Several rules share this view and each calls close(): the first call builds the frame and
+        later calls get the same one. It is memoized apart from update()'s frame, whose departures
+        the rules have already counted.
+        """
+        if self._closed is not None and self._closed.now_s == now_s:
+            return self._closed
         frame = ZoneFrame(now_s)
         frame.left = [(m, min(now_s, m.last_seen_s)) for m in self.members.values() if m.inside]
         self.members.clear()
-        self._last = frame
+        self._closed = self._last = frame
         return frame

@@ -141,3 +141,41 @@ def test_owner_passing_by_does_not_rearm_the_event() -> None:
     visit = [[person(1, 0.5, 0.6), thing(7, 0.5, 0.6)]] * 10
     obs = run([Unattended(zone(**UZ))], timeline(alone + visit + alone))
     assert types(obs) == ["unattended_object"]
+
+
+def test_a_departure_on_the_last_frame_is_not_counted_again_at_close() -> None:
+    """Review finding: close() handed back update()'s last frame, so its exits counted twice."""
+    z = zone(hysteresis=0.0)
+    view = ZoneView(z)
+    rule = Counting(view, every_s=60)
+    frames = [[inside(1)]] * 20 + [[outside(1)]]
+    obs = run([rule], timeline(frames))
+    last_t = timeline(frames)[-1][0]
+    obs += rule.close(last_t)
+    assert sum(o.values["entries"] for o in obs) == 1
+    assert sum(o.values["exits"] for o in obs) == 1
+
+
+def test_a_gathering_over_several_classes_leaves_without_a_label() -> None:
+    """Review finding: an aggregate over two classes had label '' and privacy dropped it."""
+    from agent.privacy import Anonymizer, Identity
+
+    g = Gathering(ZoneView(zone(classes=("person", "bicycle"))), threshold=3)
+    obs = run([g], timeline([crowd(4)] * 30))
+    start = [o for o in obs if o.type == "gathering_start"]
+    assert len(start) == 1 and start[0].label == ""
+    anon = Anonymizer(Identity("cam", "site", 1, "m", "0" * 64), ("person", "bicycle"))
+    event = anon.event(start[0], 1, 0)
+    assert event is not None and event.label is None and event.values["count"] == 4
+    # a class outside the allow-list still never leaves
+    assert anon.event(type(start[0])("gathering_start", "room", "car", 0.0, {"count": 4}), 2, 0) is None
+
+
+def test_a_crowd_present_from_the_start_is_one_gathering_until_it_thins() -> None:
+    """Review finding: with baseline == peak the end level equalled the count, so a standing
+    crowd ended and restarted every hold_s."""
+    g = Gathering(ZoneView(zone()), threshold=3)
+    frames = [crowd(4)] * 100 + [crowd(2)] * 40
+    obs = run([g], timeline(frames))
+    assert types(obs) == ["gathering_start", "gathering_end"]
+    assert obs[1].t_s >= timeline(frames)[100][0]
