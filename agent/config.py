@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 import types
@@ -74,6 +75,10 @@ class SourceConfig:
             raise ValueError(f"source.kind {self.kind!r} is not one of {', '.join(kinds)}")
         if self.fps <= 0:
             raise ValueError("source.fps must be > 0")
+        if self.width < 0 or self.height < 0:
+            raise ValueError("source.width and source.height must be >= 0 (0: the camera's default)")
+        if self.max_frames < 0:
+            raise ValueError("source.max_frames must be >= 0 (0: no limit)")
 
 
 @dataclass(frozen=True)
@@ -265,8 +270,12 @@ class MqttConfig:
     connect_timeout_s: float = _help("Give up one connection attempt after this many seconds.", 10.0)
 
     def __post_init__(self) -> None:
+        if not self.host.strip():
+            raise ValueError("mqtt.host is empty; give the broker's host name or address")
         if not 0 < self.port < 65536:
             raise ValueError(f"mqtt.port {self.port} is not a TCP port")
+        if self.keepalive_s < 1:
+            raise ValueError("mqtt.keepalive_s must be >= 1")
         if self.max_inflight < 1:
             raise ValueError("mqtt.max_inflight must be >= 1")
         if not 0 < self.backoff_min_s <= self.backoff_max_s:
@@ -406,6 +415,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} = {value!r}: must be a number")
+        if not math.isfinite(value):  # TOML allows nan and inf; no setting here means either
+            raise ConfigError(f"{where} = {value!r}: must be a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -13,13 +12,16 @@ from typing import Callable, Protocol, Sequence
 from agent import identity
 from agent.config import Config
 from agent.emit import Emitter
-from agent.errors import UsageError
+from agent.errors import StateError, UsageError
 from agent.outbox import Outbox
 from agent.privacy import Anonymizer, Identity, manifest_body, manifest_hash
 from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
 
 log = logging.getLogger(__name__)
+
+
+THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
 
 
 @dataclass
@@ -63,6 +65,7 @@ def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool 
     if cfg.device.key:
         return SigningKey.load(Path(cfg.device.key).expanduser())
     path = cfg.state_dir / identity.KEY_FILE
+    marker = cfg.state_dir / THROWAWAY_MARKER
     if not path.exists():
         if not throwaway:
             raise UsageError(
@@ -70,7 +73,13 @@ def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool 
                 f"or give --key FILE or device.key in the config"
             )
         rec = identity.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)
+        marker.write_text("created by `edge-agent replay`; never used by `edge-agent run`\n")
         say(f"created a throwaway device identity in {cfg.state_dir} (keyid {rec.keyid[:16]}...)")
+    elif marker.exists() and not throwaway:
+        raise UsageError(
+            f"the key in {cfg.state_dir} is a throwaway identity that `replay` created; give this device "
+            f"its own with `edge-agent keygen --out DIR` and --key DIR/device.key (or use another --state)"
+        )
     return SigningKey.load(path)
 
 
@@ -181,6 +190,16 @@ class Assembly:
     events_out: object | None = None
 
 
+def _check_state_dir(path: Path) -> None:
+    """The state folder exists (or can be made) and is a folder: one line if not."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot create the state folder {str(path)!r}: {exc.strerror}") from None
+
+
 def assemble(
     cfg: Config, say: Callable[[str], None], events_out: Path | None = None, throwaway_key: bool = False
 ) -> Assembly:
@@ -191,6 +210,21 @@ def assemble(
     from agent.track import ByteTracker
 
     rules = build_rules(cfg)
+    _check_state_dir(cfg.state_dir)
+    sink: Callable[[bytes], None] | None = None
+    fh = None
+    if events_out is not None:
+        try:
+            events_out.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(events_out, "ab")  # truncated below, once every other check has passed
+        except OSError as exc:
+            raise UsageError(f"cannot write --events-out {str(events_out)!r}: {exc.strerror}") from None
+
+        def write_line(envelope: bytes) -> None:
+            fh.write(envelope + b"\n")
+
+        sink = write_line
+
     source = open_source(cfg.source)
     if not throwaway_key:
         key = load_or_create_key(cfg, say)  # refuse a run without its key before loading the model
@@ -207,22 +241,12 @@ def assemble(
     manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
     ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
     anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
-    sink = None
-    fh = None
-    if events_out is not None:
-        events_out.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(events_out, "wb")
-
-        def sink(envelope: bytes) -> None:
-            fh.write(envelope + b"\n")
-
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else "edge/v1"
+    if fh is not None:
+        fh.truncate(0)
     emitter = Emitter(anonymizer, key, outbox, prefix, sink=sink)
     pipeline = Pipeline(source, detector, rules, emitter, ByteTracker(cfg.tracker))
     if hasattr(source, "on_health"):
         source.on_health = lambda obs: emitter.emit([obs])  # camera lost: an alarm, not a crash
     return Assembly(pipeline, outbox, key, manifest_env, fh)
 
-
-def dump_json(obj: object) -> str:
-    return json.dumps(obj, sort_keys=True)

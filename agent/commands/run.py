@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from agent import config
@@ -47,13 +49,25 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     asm.pipeline.add_periodic(health)
     emitter = asm.pipeline.emitter
 
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not stopping.is_set():
+            say(f"stopping ({signal.Signals(signum).name}): closing open visits and flushing the outbox")
+        stopping.set()
+
+    # systemctl stop sends SIGTERM: end the loop cleanly, so open visits get their end events,
+    # partial counts are reported and the sender flushes, instead of dying mid-frame.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        summary = asm.pipeline.run()
+        summary = asm.pipeline.run(stop=stopping.is_set)
     finally:
         if sender is not None:
             sender.stop()
             emitter.emit(sender.take_observations())
         health.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if asm.events_out is not None:
             asm.events_out.close()  # type: ignore[attr-defined]
     for line in summary.lines():
@@ -67,6 +81,8 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.max_frames < 0:
+        raise UsageError("--max-frames must be >= 0")
     cfg = load_config(args)
     if args.max_frames:
         cfg = config.replace(cfg, source={"max_frames": args.max_frames})

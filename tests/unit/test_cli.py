@@ -95,3 +95,49 @@ def test_run_without_a_device_key_refuses(tmp_path: Path, model_dir: Path) -> No
     r = cli("run", "--config", str(cfg), "--state", str(tmp_path / "s"))
     assert r.returncode == 0, r.stderr
     assert "frames: 3" in r.stdout
+
+
+def test_run_refuses_the_throwaway_key_replay_made(tmp_path: Path, model_dir: Path, clip: Path) -> None:
+    """Review finding: a later `run` silently adopted replay's throwaway key and would have
+    signed live events with it."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[source]\nkind = "synthetic"\nmax_frames = 3\n[detector]\nmodel_dir = "{model_dir}"\n')
+    r = cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"), "--max-frames", "3")
+    assert r.returncode == 0, r.stderr
+    assert "throwaway" in r.stderr
+    line = one_clear_line(cli("run", "--config", str(cfg), "--state", str(tmp_path / "s")))
+    assert "throwaway identity" in line and "keygen" in line
+    # replay may go on using it
+    assert cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"),
+               "--max-frames", "3").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "toml, needle",
+    [
+        ("[health]\nheartbeat_s = nan\n", "finite"),
+        ("[source]\nfps = inf\n", "finite"),
+        ("[source]\nkind = 'synthetic'\nwidth = -5\n", "source.width"),
+        ("[source]\nmax_frames = -1\n", "source.max_frames"),
+        ("[mqtt]\nhost = ''\n", "mqtt.host"),
+        ("[mqtt]\nkeepalive_s = -5\n", "mqtt.keepalive_s"),
+    ],
+)
+def test_values_that_used_to_pass_silently(tmp_path: Path, toml: str, needle: str) -> None:
+    """Review findings: NaN, negative sizes and an empty host were accepted (or crashed later)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    assert needle in one_clear_line(cli("run", "--config", str(cfg)))
+
+
+def test_paths_that_used_to_traceback(tmp_path: Path, model_dir: Path, clip: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[detector]\nmodel_dir = "{model_dir}"\n')
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    line = one_clear_line(cli("replay", str(clip), "--config", str(cfg), "--state", str(a_file)))
+    assert "is a file" in line
+    line = one_clear_line(cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"),
+                              "--events-out", str(tmp_path)))
+    assert "--events-out" in line
+    assert "--max-frames" in one_clear_line(cli("run", "--max-frames", "-1"))
