@@ -74,11 +74,8 @@ class Anonymizer:
         if obs.type not in EVENT_TYPES:
             raise ValueError(f"observation type {obs.type!r} is not an event type")
         device_event = obs.type in DEVICE_TYPES
-        if not device_event and obs.label and obs.label not in self.labels:
+        if not device_event and obs.label not in self.labels:
             return None  # a class outside the allow-list never leaves, not even as a count
-        # An empty label is an aggregate over several classes of a zone (e.g. a gathering of
-        # persons and bicycles); every class a zone watches is checked against the allow-list
-        # when the rules are built, so it leaves without a label.
         values = {
             k: int(v)
             for k, v in obs.values.items()

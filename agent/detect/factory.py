@@ -47,8 +47,9 @@ def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-u
     try:
         path = model_path(cfg, chosen.spec.id)
     except ModelError:
-        if not (chosen.delegates and d.delegate == "auto"):
-            raise
+        missing = not (cfg.model_dir / chosen.spec.file).is_file()
+        if not (chosen.delegates and d.delegate == "auto" and missing):
+            raise  # a twin that is there but corrupt is an error to fix, not a reason to fall back
         # auto found an Edge TPU but its twin is not installed: the CPU model, said once.
         chosen = plan(config.replace(cfg, detector={"delegate": "cpu"}).detector)
         chosen.health["fallback"] = "Edge TPU twin not installed"

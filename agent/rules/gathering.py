@@ -20,8 +20,11 @@ class Gathering:
                  hold_s: float = 2.0) -> None:
         self.view = view
         self.rule_id = view.zone.id
+        # A gathering is of one class: persons when the zone watches them, else its first class.
+        # (Counting several classes together would give an event with no class, which the
+        # privacy allow-list rightly refuses to let out.)
         classes = tuple(view.zone.classes)
-        self.label = classes[0] if len(classes) == 1 else ""
+        self.label = "person" if "person" in classes else classes[0]
         self.threshold = threshold
         self.rise = rise
         self.window_s = window_s
@@ -37,7 +40,7 @@ class Gathering:
         return {"count": n, "rise": max(0, self.peak - self.baseline), "window_s": int(round(self.window_s))}
 
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
-        n = self.view.update(tracks, now_s).count()
+        n = self.view.update(tracks, now_s).count(self.label)
         self.history.append((now_s, n))
         while self.history and now_s - self.history[0][0] > self.window_s:
             self.history.popleft()

@@ -80,7 +80,8 @@ class LineCrossing:
             if travel >= self.line.min_displacement and on_segment:
                 direction = "in" if st.side < 0 else "out"
                 self.counts[direction] += 1
-                out.append(Observation("line_crossing", self.rule_id, t.label, now_s, {"count": 1}, direction))
+                out.append(Observation("line_crossing", self.rule_id, t.label, now_s, {"count": 1}, direction,
+                                       position=p))
             st.side, st.far, st.last, st.pending = side, abs(d), p, 0
         for tid in [k for k, s in self.states.items() if k not in seen and now_s - s.last_seen_s > self.forget_s]:
             del self.states[tid]

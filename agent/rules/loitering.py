@@ -42,7 +42,7 @@ class Loitering:
             if m.track_id not in self.started and now_s - m.since_s >= self.after_s:
                 self.started.add(m.track_id)
                 out.append(Observation("loitering_start", self.rule_id, m.label, now_s,
-                                       {"dwell_s_min": int(self.after_s)}))
+                                       {"dwell_s_min": int(self.after_s)}, position=m.point))
         return out
 
     def close(self, now_s: float) -> list[Observation]:

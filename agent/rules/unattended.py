@@ -62,7 +62,7 @@ class Unattended:
             if not o.reported and now_s - o.alone_since_s >= self.after_s:
                 o.reported = True
                 out.append(Observation("unattended_object", self.rule_id, t.label, now_s,
-                                       {"stationary_s": int(now_s - o.still_since_s)}))
+                                       {"stationary_s": int(now_s - o.still_since_s)}, position=o.ref))
         for tid in [k for k, o in self.objects.items() if k not in seen and now_s - o.last_seen_s > self.forget_s]:
             del self.objects[tid]
         return out

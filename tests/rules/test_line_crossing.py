@@ -94,3 +94,17 @@ def test_occlusion_mid_crossing_keeps_the_track_and_counts_once() -> None:
 def test_other_classes_are_ignored() -> None:
     frames = [[person(1, x, 0.6, label="car")] for x in xs_between(0.2, 0.8, 20)]
     assert crossings(frames) == []
+
+
+def test_a_crossing_leaves_a_grid_cell_only_when_privacy_grid_is_set() -> None:
+    """Review finding: privacy.grid was advertised but no rule gave a position to coarsen."""
+    from agent.privacy import Anonymizer, Identity
+
+    (obs,) = [o for o in run([LineCrossing(LINE)], timeline(walk(1, xs_between(0.2, 0.8, 20))))
+              if o.type == "line_crossing"]
+    assert obs.position is not None and abs(obs.position[0] - 0.5) < 0.1
+    ident = Identity("cam", "site", 1, "m", "0" * 64)
+    coarse = Anonymizer(ident, ("person",), grid=4).event(obs, 1, 0)
+    assert coarse is not None and coarse.cell is not None
+    assert coarse.cell == int(obs.position[1] * 4) * 4 + int(obs.position[0] * 4)  # row-major, 4 x 4
+    assert "cell" not in Anonymizer(ident, ("person",)).event(obs, 2, 0).to_dict()  # type: ignore[union-attr]
