@@ -31,7 +31,7 @@ system-deps:
 
 # The tests: install what the suite needs (Debian's mosquitto and postgresql included), run it all.
 test: $(BIN)/.installed system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	EDGE_AGENT_ASSETS=$(abspath $(ASSETS)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
