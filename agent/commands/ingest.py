@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from agent import config
 from agent.config import IngestConfig
+from agent.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,7 +44,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from agent.ingest.stats import lines, report
     from agent.ingest.store import open_store
 
-    store = open_store(ingest_config(args).database)
+    url = ingest_config(args).database
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        # A report never creates a database: a missing file means a wrong --config or --database.
+        raise UsageError(f"no ingest database at {url[len('sqlite:///'):]!r}; "
+                         "give --config FILE (with [ingest] database) or --database URL")
+    store = open_store(url)
     try:
         rep = report(store)
     finally:

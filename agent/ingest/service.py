@@ -63,7 +63,7 @@ class RegistryWatch:
         self._sig = sig
         try:
             records = load_registry(self.path)
-        except AgentError as exc:
+        except (AgentError, OSError) as exc:
             log.error("registry not reloaded, keeping the previous one: %s", exc)
             return None
         self.records = records

@@ -384,6 +384,8 @@ class SQLiteStore(Store):
             self.conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the ingest database {str(path)!r}: {exc}") from None
+        except OSError as exc:  # the folder cannot be made (read-only, /proc, a file in the way)
+            raise StateError(f"cannot open the ingest database {str(path)!r}: {exc.strerror or exc}") from None
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
