@@ -10,8 +10,9 @@ from agent.errors import SignatureError
 from agent.ingest.store import EventRow, QuarantineRow
 from agent.verify import Verifier
 
-# The quarantine reasons. "replayed" is decided by the database (store.store_batch).
-REASONS = ("tampered", "replayed", "unknown-key", "revoked", "topic-mismatch", "malformed",
+# The quarantine reasons. "replayed" and "seq-conflict" are decided by the database
+# (store.store_batch: the seq is stored with the same body, or with another one).
+REASONS = ("tampered", "replayed", "seq-conflict", "unknown-key", "revoked", "topic-mismatch", "malformed",
            "oversized", "unknown-payload-type")
 
 # agent.verify reasons -> quarantine reasons. A correctly signed body that breaks the schema is

@@ -81,6 +81,10 @@ class IngestPipeline:
         result.quarantined.update(q.reason for q in rejects)
         if replayed:
             result.quarantined["replayed"] += len(replayed)
+        if self.store.last_conflicts:
+            result.quarantined["seq-conflict"] += len(self.store.last_conflicts)
+        # Replays are touched too: acking what is already stored lets the device let it go. A
+        # device with a seq conflict gets its mark capped below the conflict (DeviceMark.ack_seq).
         touched = {e.device for e in events}
         if touched:
             for attempt in range(self.retries + 1):

@@ -189,7 +189,7 @@ class IngestWorker:
                 if qos > 0 and conn == self._connection:
                     self.client.ack(mid, qos)
             for mark in result.marks.values():
-                self.acks.mark(mark.device, mark.site, mark.contiguous)
+                self.acks.mark(mark.device, mark.site, mark.ack_seq, capped=bool(mark.conflict_seq))
         self.send_due_acks()
         return len(batch)
 

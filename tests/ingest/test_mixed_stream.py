@@ -23,7 +23,8 @@ def stream() -> Stream:
 @pytest.mark.slow
 def test_mixed_stream_stores_valid_once_and_quarantines_the_rest(stream: Stream, db_url: str) -> None:
     assert len(stream.messages) >= 10_000
-    assert set(stream.reasons()) == set(REASONS)  # every kind of bad message is in the stream
+    # every kind of bad message is in the stream (seq conflicts: tests/ingest/test_seq_conflict.py)
+    assert set(stream.reasons()) == set(REASONS) - {"seq-conflict"}
     store = open_store(db_url)
     pipe = IngestPipeline(Classifier(Verifier(stream.registry), raw_cap=RAW_CAP, worker="w1"), store)
     msgs = [Message(t, p, 1_000 + i) for i, (t, p) in enumerate(stream.messages)]

@@ -77,12 +77,16 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     monkeypatch.setattr(st, "MIGRATIONS", st.MIGRATIONS[:1])
     old = open_store(db_url)
     assert old.schema_version() == 1
-    old.store_batch([row("d", 1)], [])
+    old._begin()  # written as version 1 wrote it (today's store_batch uses later columns)
+    old._insert_events(old.conn.cursor(), [row("d", 1)])
+    old._exec("INSERT INTO devices (device, site, max_seq) VALUES (?, ?, ?)", ("d", "s1", 1))
+    old._commit()
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)
-    assert s.schema_version() == SCHEMA_VERSION == 2
+    assert s.schema_version() == SCHEMA_VERSION == 3
     assert len(s.events()) == 1 and s.dropped("d") == []
+    assert s.advance(["d"])["d"].ack_seq == 1 and s.marks()[0].conflict_seq == 0
     s.close()
 
 
