@@ -236,8 +236,8 @@ class IngestWorker:
 
     def log_totals(self) -> None:
         t = self.pipeline.totals
-        log.info("messages %d, stored %d, quarantined %s, ignored %s, acks %d", t.messages, t.stored,
-                 dict(t.quarantined), dict(t.ignored), self.acks_sent)
+        log.info("messages %d, stored %d, manifests %d, quarantined %s, ignored %s, acks %d", t.messages,
+                 t.stored, t.manifests, dict(t.quarantined), dict(t.ignored), self.acks_sent)
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())

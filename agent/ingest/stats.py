@@ -26,6 +26,7 @@ def report(store: Store) -> dict[str, Any]:
         "events": sum(sum(d["events"].values()) for d in devices.values()),
         "devices": devices,
         "rejects": rejects,
+        "manifests": store.manifest_count(),
         "rejected": sum(rejects.values()),
     }
 
@@ -43,6 +44,7 @@ def lines(rep: dict[str, Any]) -> list[str]:
         if d.get("conflict_seq"):
             out.append(f"    SEQ CONFLICT: {d['seq_conflicts']} event(s) reuse stored seqs from {d['conflict_seq']}; "
                        f"acks held at {d['acked_up_to']} (see README: Central ingest)")
+    out.append(f"privacy manifests stored: {rep.get('manifests', 0)}")
     out.append(f"rejects: {rep['rejected']}")
     for reason, n in sorted(rep["rejects"].items()):
         out.append(f"  {reason}: {n}")

@@ -73,6 +73,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         "ALTER TABLE devices ADD COLUMN conflicts BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE devices ADD COLUMN conflict_seq BIGINT NOT NULL DEFAULT 0",
     ]),
+    # Signed privacy manifests (the device's retained .../manifest), verified, by body SHA-256:
+    # what the events' "manifest" field cites. A retained copy received again is not a reject.
+    (4, [
+        """CREATE TABLE manifests (
+            sha256 TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            site TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            envelope {blob} NOT NULL
+        )""",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -102,6 +113,17 @@ class EventRow:
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EVENT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """A verified privacy manifest: the SHA-256 of its body and the exact envelope bytes."""
+
+    sha256: str
+    device: str
+    site: str
+    received_ms: int
+    envelope: bytes
 
 
 @dataclass(frozen=True)
@@ -212,7 +234,8 @@ class Store:
         return int(row[0] or 0)
 
     def store_batch(
-        self, events: Sequence[EventRow], quarantine: Sequence[QuarantineRow], raw_cap: int = 4096
+        self, events: Sequence[EventRow], quarantine: Sequence[QuarantineRow], raw_cap: int = 4096,
+        manifests: Sequence[ManifestRow] = (),
     ) -> tuple[list[EventRow], list[EventRow]]:
         """Store a batch in ONE transaction: events (the unique constraint skips seqs already
         stored: the same body again is quarantined as 'replayed', another body under that seq as
@@ -261,6 +284,13 @@ class Store:
                     self.sql("INSERT INTO quarantine (received_ms, topic, device, reason, detail, size, raw) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)"),
                     [(q.received_ms, q.topic, q.device, q.reason, q.detail, q.size, q.raw) for q in rows],
+                )
+            if manifests:
+                cur.executemany(
+                    self.sql("INSERT INTO manifests (sha256, device, site, received_ms, envelope) VALUES "
+                             "(?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING"),
+                    [(m.sha256, m.device, m.site, m.received_ms, m.envelope)
+                     for m in sorted(manifests, key=lambda m: m.sha256)],
                 )
             reports = [(e.device, e.dropped[0], e.dropped[1], e.seq) for e in new if e.dropped]
             if reports:
@@ -412,6 +442,17 @@ class Store:
                           params).fetchall()
         self._commit()
         return [(r[0], int(r[1]), bytes(r[2])) for r in rows]
+
+    def manifest_count(self) -> int:
+        n = self._exec("SELECT COUNT(*) FROM manifests").fetchone()[0]
+        self._commit()
+        return int(n)
+
+    def manifests(self) -> list[ManifestRow]:
+        rows = self._exec("SELECT sha256, device, site, received_ms, envelope FROM manifests "
+                          "ORDER BY device, received_ms").fetchall()
+        self._commit()
+        return [ManifestRow(r[0], r[1], r[2], int(r[3]), bytes(r[4])) for r in rows]
 
     def quarantined(self) -> list[QuarantineRow]:
         rows = self._exec(

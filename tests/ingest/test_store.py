@@ -84,7 +84,7 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)
-    assert s.schema_version() == SCHEMA_VERSION == 3
+    assert s.schema_version() == SCHEMA_VERSION == 4
     assert len(s.events()) == 1 and s.dropped("d") == []
     assert s.advance(["d"])["d"].ack_seq == 1 and s.marks()[0].conflict_seq == 0
     s.close()
