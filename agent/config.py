@@ -302,6 +302,8 @@ class IngestConfig:
     quarantine_raw_bytes: int = _help("At most this many raw bytes of a rejected message are kept.", 4096)
     batch_size: int = _help("Most messages stored in one transaction.", 500)
     batch_ms: int = _help("Longest wait to fill a batch, in milliseconds.", 50)
+    inbox_max: int = _help("Messages waiting between the network thread and the database (QoS 0 "
+                           "beyond it are dropped and counted; QoS 1 wait, unacknowledged).", 10_000)
     ack_interval_ms: int = _help("At most one ack per device per this many milliseconds.", 200)
     keepalive_s: int = _help("MQTT keep-alive.", 30)
 
@@ -313,7 +315,8 @@ class IngestConfig:
         if not self.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError(f"ingest.database {self.database!r} must start with sqlite:/// or postgresql://")
         check_id(self.group, "ingest.group")
-        for name in ("max_message_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms", "keepalive_s"):
+        for name in ("max_message_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms", "keepalive_s",
+                     "inbox_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ingest.{name} must be >= 1")
         if self.ack_interval_ms < 0:
