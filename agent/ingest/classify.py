@@ -65,10 +65,11 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
 
 class Classifier:
     def __init__(self, verifier: Verifier, prefix: str = "edge/v1", max_bytes: int = 4096,
-                 raw_cap: int = 4096, worker: str = "") -> None:
+                 raw_cap: int = 4096, worker: str = "", max_manifest_bytes: int = 65536) -> None:
         self.verifier = verifier
         self.prefix = prefix
         self.max_bytes = max_bytes
+        self.max_manifest_bytes = max_manifest_bytes
         self.raw_cap = raw_cap
         self.worker = worker  # stored with each event: which ingest worker took it
 
@@ -83,8 +84,9 @@ class Classifier:
         if t is not None and t.kind in IGNORED_KINDS:
             return Ignored(t.kind)
         # Size first: an oversized message is never parsed.
-        if len(payload) > self.max_bytes:
-            return self.reject(topic, device, "oversized", f"{len(payload)} bytes > {self.max_bytes}",
+        limit = self.max_manifest_bytes if t is not None and t.kind == "manifest" else self.max_bytes
+        if len(payload) > limit:
+            return self.reject(topic, device, "oversized", f"{len(payload)} bytes > {limit}",
                                payload, received_ms)
         if t is not None and t.kind == "manifest":
             return self.manifest(topic, t, payload, received_ms)

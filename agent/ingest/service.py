@@ -84,7 +84,8 @@ class IngestWorker:
         self.store = store or open_store(cfg.database)
         client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
         self.classifier = Classifier(Verifier(self.registry.records), cfg.topic_prefix,
-                                     cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id)
+                                     cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id,
+                                     cfg.max_manifest_bytes)
         self.pipeline = IngestPipeline(self.classifier, self.store)
         self.acks = AckScheduler(cfg.ack_interval_ms)
         # Bounded: QoS 1 deliveries are already bounded by our Receive Maximum (unPUBACKed until

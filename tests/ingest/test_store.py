@@ -105,3 +105,17 @@ def test_seqs_the_device_reports_dropped_do_not_hold_the_mark_back(db_url: str) 
     assert s.dropped("d") == [(4, 6)]
     assert s.gaps("d") == [(4, 6)]  # still shown as missing, and as dropped by the device
     s.close()
+
+
+def test_one_seq_with_two_bodies_in_one_batch_is_one_event_and_one_conflict(db_url: str) -> None:
+    import dataclasses
+
+    s = open_store(db_url)
+    other = dataclasses.replace(row("d", 1), body='{"other":1}', envelope=b"env-other")
+    new, replayed = s.store_batch([row("d", 1), other, row("d", 1)], [])
+    assert [e.envelope for e in new] == [b"env-1"] and len(replayed) == 1
+    assert [e.envelope for e in s.last_conflicts] == [b"env-other"]
+    assert [q.reason for q in s.quarantined()] == ["seq-conflict", "replayed"]
+    mark = s.advance(["d"])["d"]
+    assert (mark.contiguous, mark.conflicts, mark.conflict_seq, mark.ack_seq) == (1, 1, 1, 0)
+    s.close()
