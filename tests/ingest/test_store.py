@@ -115,7 +115,7 @@ def test_one_seq_with_two_bodies_in_one_batch_is_one_event_and_one_conflict(db_u
     new, replayed = s.store_batch([row("d", 1), other, row("d", 1)], [])
     assert [e.envelope for e in new] == [b"env-1"] and len(replayed) == 1
     assert [e.envelope for e in s.last_conflicts] == [b"env-other"]
-    assert [q.reason for q in s.quarantined()] == ["seq-conflict", "replayed"]
+    assert sorted(q.reason for q in s.quarantined()) == ["replayed", "seq-conflict"]
     mark = s.advance(["d"])["d"]
     assert (mark.contiguous, mark.conflicts, mark.conflict_seq, mark.ack_seq) == (1, 1, 1, 0)
     s.close()
