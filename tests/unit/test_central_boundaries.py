@@ -92,3 +92,17 @@ def test_store_folder_that_cannot_be_made_is_a_state_error() -> None:
 
     with pytest.raises(StateError, match="cannot open the ingest database"):
         open_store("sqlite:////proc/x/y.db")
+
+
+def test_a_running_ingest_keeps_its_registry_when_the_file_becomes_unreadable(tmp_path: Path) -> None:
+    from agent.ingest.service import RegistryWatch
+
+    path = tmp_path / "registry.json"
+    save_registry(path, [keygen(tmp_path / "k", "cam-1", "lab")])
+    watch = RegistryWatch(path)
+    path.unlink()
+    path.mkdir()  # an operator's mistake: now a folder (IsADirectoryError)
+    assert watch.poll(force=True) is None and [r.device_id for r in watch.records] == ["cam-1"]
+    path.rmdir()
+    path.write_text(json.dumps({"devices": [watch.records[0].to_json()] * 2}))  # a duplicate keyid
+    assert watch.poll(force=True) is None and len(watch.records) == 1
