@@ -308,9 +308,13 @@ class IngestConfig:
     database: str = _help("sqlite:///PATH (embedded default) or postgresql://...", "sqlite:///ingest.db")
     key: str = _help("The ingest's Ed25519 key that signs acks (edge-agent keygen ... device.key).", "")
     max_message_bytes: int = _help("Messages larger than this are quarantined as oversized, unparsed.", 4096)
+    max_manifest_bytes: int = _help("The same for a device's signed privacy manifest (it lists zones, lines "
+                                    "and rules, so it is larger than an event).", 65536)
     quarantine_raw_bytes: int = _help("At most this many raw bytes of a rejected message are kept.", 4096)
     batch_size: int = _help("Most messages stored in one transaction.", 500)
     batch_ms: int = _help("Longest wait to fill a batch, in milliseconds.", 50)
+    inbox_max: int = _help("Messages waiting between the network thread and the database (QoS 0 "
+                           "beyond it are dropped and counted; QoS 1 wait, unacknowledged).", 10_000)
     ack_interval_ms: int = _help("At most one ack per device per this many milliseconds.", 200)
     keepalive_s: int = _help("MQTT keep-alive.", 30)
 
@@ -322,7 +326,8 @@ class IngestConfig:
         if not self.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError(f"ingest.database {self.database!r} must start with sqlite:/// or postgresql://")
         check_id(self.group, "ingest.group")
-        for name in ("max_message_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms", "keepalive_s"):
+        for name in ("max_message_bytes", "max_manifest_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms", "keepalive_s",
+                     "inbox_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ingest.{name} must be >= 1")
         if self.ack_interval_ms < 0:

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import UsageError
+from agent.errors import StateError, UsageError
 from agent.sign import SigningKey, key_id
 
 KEY_FILE = "device.key"
@@ -69,10 +69,17 @@ def keygen(out_dir: Path, device_id: str, site: str) -> Enrolment:
     key_path = out_dir / KEY_FILE
     if key_path.exists():
         raise UsageError(f"{key_path} already exists; a device key is never overwritten")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {str(out_dir)!r} is a file; give a folder for device.key and device.pub.json")
     key = SigningKey.generate()
-    key.save(key_path)
     rec = enrolment(key, device_id, site)
-    (out_dir / PUB_FILE).write_text(json.dumps(rec.to_json(), indent=2) + "\n")
+    try:
+        key.save(key_path)
+        (out_dir / PUB_FILE).write_text(json.dumps(rec.to_json(), indent=2) + "\n")
+    except FileExistsError:
+        raise UsageError(f"{key_path} already exists; a device key is never overwritten") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the key into {str(out_dir)!r}: {exc.strerror or exc}") from None
     return rec
 
 
@@ -82,19 +89,34 @@ def load_registry(path: Path) -> list[Enrolment]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"registry file {str(path)!r} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"registry file {str(path)!r} is not JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise UsageError(f"registry file {str(path)!r} is not JSON: {str(exc)[:120]}") from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise UsageError(f"registry file {str(path)!r} is not usable JSON: {str(exc)[:120]}") from None
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise UsageError(f"cannot read registry file {str(path)!r}: {exc.strerror or exc}") from None
     if isinstance(data, dict) and "devices" in data:
         data = data["devices"]
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
         raise UsageError(f"registry file {str(path)!r} must hold a list of enrolment records")
-    return [Enrolment.from_json(d, f"{path} record {i + 1}") for i, d in enumerate(data)]
+    records = [Enrolment.from_json(d, f"{path} record {i + 1}") for i, d in enumerate(data)]
+    seen: dict[str, int] = {}
+    for i, r in enumerate(records, 1):
+        if r.keyid in seen:
+            # Which record would win is arbitrary (e.g. one active, one revoked): refuse the file.
+            raise UsageError(f"registry file {str(path)!r}: records {seen[r.keyid]} and {i} have the same "
+                             f"keyid {r.keyid[:16]}...; keep one record per key")
+        seen[r.keyid] = i
+    return records
 
 
 def save_registry(path: Path, records: list[Enrolment]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps({"devices": [r.to_json() for r in records]}, indent=2) + "\n")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"devices": [r.to_json() for r in records]}, indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        raise StateError(f"cannot write registry file {str(path)!r}: {exc.strerror or exc}") from None

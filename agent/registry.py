@@ -25,8 +25,12 @@ def read_record(pub_file: Path) -> Enrolment:
         data = json.loads(pub_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"enrolment file {str(pub_file)!r} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"enrolment file {str(pub_file)!r} is not JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise UsageError(f"enrolment file {str(pub_file)!r} is not JSON: {str(exc)[:120]}") from None
+    except ValueError as exc:
+        raise UsageError(f"enrolment file {str(pub_file)!r} is not usable JSON: {str(exc)[:120]}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read enrolment file {str(pub_file)!r}: {exc.strerror or exc}") from None
     return Enrolment.from_json(data, str(pub_file))
 
 
@@ -61,4 +65,7 @@ def revoke(path: Path, device_id: str) -> list[Enrolment]:
 
 
 def listing(path: Path) -> list[Enrolment]:
-    return load_or_empty(path)
+    """The records; a missing file is an error here (a typo should not read as "0 records")."""
+    if not path.exists():
+        raise UsageError(f"registry file {str(path)!r} does not exist; enrol a device with `edge-agent registry add`")
+    return load_registry(path)

@@ -145,13 +145,30 @@ def _reject_constant(name: str) -> object:
     raise SignatureError("malformed", f"non-standard JSON number {name}")
 
 
+# Longest integer literal accepted (int64 has 19 digits, plus a sign). Python's own limit (4300
+# digits) raises a plain ValueError, and converting huge literals costs quadratic time.
+MAX_INT_DIGITS = 20
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise SignatureError("malformed", f"JSON integer of {len(text)} characters")
+    return int(text)
+
+
 def strict_json(data: bytes | str) -> object:
-    """Parse JSON rejecting duplicate keys and NaN/Infinity (both are ways to smuggle meaning)."""
+    """Parse JSON rejecting duplicate keys, NaN/Infinity and huge integers (ways to smuggle meaning
+    or to crash a parser): any failure is SignatureError("malformed")."""
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
+                          parse_int=_parse_int)
+    except SignatureError:
+        raise
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SignatureError("malformed", f"not JSON: {exc}") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits)" from int()
+        raise SignatureError("malformed", f"not JSON: {str(exc)[:80]}") from None
     except RecursionError:
         raise SignatureError("malformed", "JSON nested too deeply") from None
 
@@ -188,6 +205,14 @@ def open_envelope(data: bytes) -> tuple[str, bytes, list[tuple[str, bytes]]]:
     return ptype, body, out
 
 
+def show_keyid(keyid: str) -> str:
+    """A key id fit for a terminal or a log: its first 16 hex digits if it is one, else repr'd
+    (an untrusted keyid may carry escape sequences)."""
+    if len(keyid) == 64 and all(c in "0123456789abcdef" for c in keyid):
+        return keyid[:16] + "..."
+    return repr(keyid[:24])
+
+
 def verify_envelope(
     data: bytes, keys: dict[str, bytes], payload_type: str | None = EVENT_PAYLOAD_TYPE
 ) -> Verified:
@@ -201,7 +226,7 @@ def verify_envelope(
         raise SignatureError("unknown-payload-type", f"{ptype[:80]!r}")
     known = [(k, s) for k, s in sigs if k in keys]
     if not known:
-        raise SignatureError("unknown-key", f"keyid {sigs[0][0][:16]}... is not enrolled")
+        raise SignatureError("unknown-key", f"keyid {show_keyid(sigs[0][0])} is not enrolled")
     message = pae(ptype, body)
     for kid, sig in known:
         if verify_raw(keys[kid], message, sig):

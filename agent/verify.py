@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from agent.sign import (
     MANIFEST_PAYLOAD_TYPE,
     Verified,
     open_envelope,
+    show_keyid,
     strict_json,
     verify_envelope,
 )
@@ -50,6 +52,39 @@ class DeviceProgress:
         return out
 
 
+class Excerpt:
+    """Seqs of a file of envelopes, in any order: seq -> body hash per device, gaps over the set.
+
+    An excerpt starts at its lowest seq, not its first line. The same seq again with the same body
+    is a duplicate; with another body it is a conflict (two different signed events, one seq).
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[int, str]] = {}
+
+    def add(self, event: dict[str, Any]) -> str:
+        """'new', 'duplicate' or 'conflict'."""
+        digest = hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        seqs = self.seen.setdefault(event["device"], {})
+        seq = int(event["seq"])
+        if seq not in seqs:
+            seqs[seq] = digest
+            return "new"
+        return "duplicate" if seqs[seq] == digest else "conflict"
+
+    def gaps(self) -> dict[str, list[tuple[int, int]]]:
+        out: dict[str, list[tuple[int, int]]] = {}
+        for device, seqs in self.seen.items():
+            ranges, prev = [], None
+            for s in sorted(seqs):
+                if prev is not None and s > prev + 1:
+                    ranges.append((prev + 1, s - 1))
+                prev = s
+            if ranges:
+                out[device] = ranges
+        return out
+
+
 class Verifier:
     def __init__(self, registry: list[Enrolment], from_first_seen: bool = False) -> None:
         # from_first_seen: an excerpt (a file) starts at its first seq; a full stream starts at 1.
@@ -65,8 +100,9 @@ class Verifier:
         except SignatureError as exc:
             if exc.reason == "unknown-key":
                 _, _, sigs = open_envelope(data)
-                if any(k in self.by_keyid for k, _ in sigs):
-                    raise SignatureError("revoked", f"key {sigs[0][0][:16]}... is revoked") from None
+                revoked = [k for k, _ in sigs if k in self.by_keyid]
+                if revoked:
+                    raise SignatureError("revoked", f"key {show_keyid(revoked[0])} is revoked") from None
             raise
 
     def verify(self, data: bytes, topic_device: str | None = None) -> dict[str, Any]:

@@ -125,6 +125,15 @@ def start_postgres(timeout_s: float = 30.0, durable: bool = False) -> TempPostgr
     pidfile = data / "postmaster.pid"
     if r.returncode != 0 or not pidfile.exists():
         tail = log.read_text()[-300:] if log.exists() else r.stderr
+        # pg_ctl -w may time out while postgres is still starting: stop it before its folder goes,
+        # or a postmaster is left running on a deleted data directory.
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "20",
+                        "stop"], capture_output=True, text=True)
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text().splitlines()[0]), 9)
+            except (OSError, ValueError, IndexError):
+                pass
         shutil.rmtree(folder, ignore_errors=True)
         raise StateError(f"postgres did not start: {tail.strip()}")
     pid = int(pidfile.read_text().splitlines()[0])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from agent import config
 from agent.config import IngestConfig
+from agent.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -20,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="override ingest.database")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(func=cmd_stats)
+    c = isub.add_parser("clear-conflict", help="ack a device again after its seq conflict was dealt with")
+    c.add_argument("device", help="device id")
+    c.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML config with [ingest]")
+    c.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="override ingest.database")
+    c.set_defaults(func=cmd_clear_conflict)
 
 
 def ingest_config(args: argparse.Namespace) -> IngestConfig:
@@ -38,11 +45,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
-    from agent.ingest.stats import lines, report
+def existing_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The configured store; an SQLite file must exist (reports never create a database)."""
     from agent.ingest.store import open_store
 
-    store = open_store(ingest_config(args).database)
+    url = ingest_config(args).database
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        # A missing file means a wrong --config or --database, not an empty ingest.
+        raise UsageError(f"no ingest database at {url[len('sqlite:///'):]!r}; "
+                         "give --config FILE (with [ingest] database) or --database URL")
+    return open_store(url)
+
+
+def cmd_clear_conflict(args: argparse.Namespace) -> int:
+    store = existing_store(args)
+    try:
+        seq = store.clear_conflict(args.device)
+    finally:
+        store.close()
+    if not seq:
+        raise UsageError(f"device {args.device!r} has no seq conflict")
+    print(f"{args.device}: seq conflict from seq {seq} cleared; acks resume at the next batch "
+          "(the conflicting envelopes stay in the quarantine table)")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from agent.ingest.stats import lines, report
+
+    store = existing_store(args)
     try:
         rep = report(store)
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 from agent.errors import SignatureError, UsageError
 from agent.identity import load_registry
 from agent.sign import MANIFEST_PAYLOAD_TYPE
-from agent.verify import Verifier, payload_type_of
+from agent.verify import Excerpt, Verifier, payload_type_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    verifier = Verifier(load_registry(Path(args.registry)), from_first_seen=True)
+    verifier = Verifier(load_registry(Path(args.registry)))
+    excerpt = Excerpt()
     if args.file == "-":
         lines = sys.stdin.buffer.read().splitlines()
     else:
@@ -45,12 +46,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 good += 1
                 print(f"line {n}: MANIFEST {doc['device']} sha256 {sha}")
                 continue
-            event, new = verifier.check(line)
+            event = verifier.verify(line)
         except SignatureError as exc:
             bad += 1
             print(f"line {n}: BAD {exc}")
             continue
-        if not new:
+        state = excerpt.add(event)
+        if state == "conflict":
+            bad += 1
+            print(f"line {n}: BAD seq-conflict: {event['device']} seq {event['seq']} seen before with another body")
+            continue
+        if state == "duplicate":
             dupes += 1
             print(f"line {n}: DUPLICATE {event['device']} seq {event['seq']}")
             continue
@@ -58,7 +64,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         cited[event["manifest"]] = cited.get(event["manifest"], 0) + 1
         if not args.quiet:
             print(f"line {n}: OK {json.dumps(event, sort_keys=True)}")
-    gaps = {d: p.gaps() for d, p in verifier.progress.items() if p.gaps()}
+    gaps = excerpt.gaps()
     for device, ranges in gaps.items():
         text = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
         print(f"{device}: seq gaps {text}")

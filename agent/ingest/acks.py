@@ -34,10 +34,18 @@ class AckScheduler:
     pending: dict[str, tuple[str, int]] = field(default_factory=dict)
     last_sent_ms: dict[str, int] = field(default_factory=dict)
 
-    def mark(self, device: str, site: str, contiguous: int) -> None:
+    def mark(self, device: str, site: str, contiguous: int, capped: bool = False) -> None:
+        """capped: contiguous is a limit (a seq conflict), not only a floor: a larger pending
+        value of an earlier batch must not go out either."""
+        old = self.pending.get(device)
+        if capped:
+            if contiguous <= 0:
+                self.pending.pop(device, None)
+            else:
+                self.pending[device] = (site, min(contiguous, old[1]) if old else contiguous)
+            return
         if contiguous <= 0:
             return
-        old = self.pending.get(device)
         self.pending[device] = (site, max(contiguous, old[1] if old else 0))
 
     def due(self, now_ms: int) -> list[tuple[str, str, int]]:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Union
 
 from agent.errors import SignatureError
-from agent.ingest.store import EventRow, QuarantineRow
+from agent.ingest.store import EventRow, ManifestRow, QuarantineRow
 from agent.verify import Verifier
 
-# The issue's quarantine reasons. "replayed" is decided by the database (store.store_batch).
-REASONS = ("tampered", "replayed", "unknown-key", "revoked", "topic-mismatch", "malformed",
+# The issue's quarantine reasons. "replayed" and "seq-conflict" are decided by the database
+# (store.store_batch: the seq is stored with the same body, or with another one).
+REASONS = ("tampered", "replayed", "seq-conflict", "unknown-key", "revoked", "topic-mismatch", "malformed",
            "oversized", "unknown-payload-type")
 
 # agent.verify reasons -> quarantine reasons. A correctly signed body that breaks the schema is
@@ -28,10 +29,10 @@ VERIFY_TO_REASON = {
     "topic-mismatch": "topic-mismatch",
 }
 
-# Device topics that are not events: the device's own status/manifest/health, our acks, and
-# operator commands. They are counted and not stored (status and manifest are retained on the
-# broker, which is their store).
-IGNORED_KINDS = ("status", "manifest", "health", "ack", "cmd")
+# Device topics that are not events: the device's own status/health, our acks, and operator
+# commands. They are counted and not stored (status is retained on the broker, its store).
+# The signed privacy manifest is verified and stored (ManifestRow), or quarantined.
+IGNORED_KINDS = ("status", "health", "ack", "cmd")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Ignored:
     kind: str
 
 
-Outcome = Union[EventRow, QuarantineRow, Ignored]
+Outcome = Union[EventRow, ManifestRow, QuarantineRow, Ignored]
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,11 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
 
 class Classifier:
     def __init__(self, verifier: Verifier, prefix: str = "edge/v1", max_bytes: int = 4096,
-                 raw_cap: int = 4096, worker: str = "") -> None:
+                 raw_cap: int = 4096, worker: str = "", max_manifest_bytes: int = 65536) -> None:
         self.verifier = verifier
         self.prefix = prefix
         self.max_bytes = max_bytes
+        self.max_manifest_bytes = max_manifest_bytes
         self.raw_cap = raw_cap
         self.worker = worker  # stored with each event: which ingest worker took it
 
@@ -82,9 +84,12 @@ class Classifier:
         if t is not None and t.kind in IGNORED_KINDS:
             return Ignored(t.kind)
         # Size first: an oversized message is never parsed.
-        if len(payload) > self.max_bytes:
-            return self.reject(topic, device, "oversized", f"{len(payload)} bytes > {self.max_bytes}",
+        limit = self.max_manifest_bytes if t is not None and t.kind == "manifest" else self.max_bytes
+        if len(payload) > limit:
+            return self.reject(topic, device, "oversized", f"{len(payload)} bytes > {limit}",
                                payload, received_ms)
+        if t is not None and t.kind == "manifest":
+            return self.manifest(topic, t, payload, received_ms)
         if t is None or t.kind != "event":
             return self.reject(topic, device, "topic-mismatch", "not an event topic", payload, received_ms)
         try:
@@ -108,3 +113,16 @@ class Classifier:
             body=json.dumps(event, sort_keys=True, separators=(",", ":")), envelope=bytes(payload),
             dropped=dropped,
         )
+
+    def manifest(self, topic: str, t: Topic, payload: bytes, received_ms: int) -> ManifestRow | QuarantineRow:
+        """A signed privacy manifest on {prefix}/{site}/{device}/manifest, bound to that device."""
+        try:
+            doc, sha = self.verifier.verify_manifest(bytes(payload))
+        except SignatureError as exc:
+            return self.reject(topic, t.device, VERIFY_TO_REASON.get(exc.reason, "malformed"),
+                               f"manifest: {exc}", payload, received_ms)
+        if doc["device"] != t.device or doc["site"] != t.site:
+            return self.reject(topic, t.device, "topic-mismatch",
+                               f"manifest of {doc['device']!r}/{doc['site']!r} on the topic of {t.device!r}/{t.site!r}",
+                               payload, received_ms)
+        return ManifestRow(sha, t.device, t.site, received_ms, bytes(payload))

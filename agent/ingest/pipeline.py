@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from agent.ingest.classify import Classifier, Ignored
-from agent.ingest.store import DeviceMark, EventRow, QuarantineRow, Store
+from agent.ingest.store import DeviceMark, EventRow, ManifestRow, QuarantineRow, Store
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Message:
 @dataclass
 class BatchResult:
     stored: int = 0
+    manifests: int = 0  # verified manifests (a retained copy seen again counts again)
     quarantined: Counter[str] = field(default_factory=Counter)
     ignored: Counter[str] = field(default_factory=Counter)
     marks: dict[str, DeviceMark] = field(default_factory=dict)
@@ -32,6 +33,7 @@ class Totals:
 
     messages: int = 0
     stored: int = 0
+    manifests: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
     ignored: Counter[str] = field(default_factory=Counter)
     batches: int = 0
@@ -39,6 +41,7 @@ class Totals:
     def add(self, n: int, r: BatchResult) -> None:
         self.messages += n
         self.stored += r.stored
+        self.manifests += r.manifests
         self.quarantined.update(r.quarantined)
         self.ignored.update(r.ignored)
         self.batches += 1
@@ -58,10 +61,13 @@ class IngestPipeline:
         result = BatchResult()
         events: list[EventRow] = []
         rejects: list[QuarantineRow] = []
+        manifests: list[ManifestRow] = []
         for m in msgs:
             out = self.classifier.classify(m.topic, m.payload, m.received_ms)
             if isinstance(out, EventRow):
                 events.append(out)
+            elif isinstance(out, ManifestRow):
+                manifests.append(out)
             elif isinstance(out, QuarantineRow):
                 rejects.append(out)
             else:
@@ -71,16 +77,21 @@ class IngestPipeline:
         events.sort(key=lambda e: (e.device, e.seq))
         for attempt in range(self.retries + 1):
             try:
-                new, replayed = self.store.store_batch(events, rejects, self.classifier.raw_cap)
+                new, replayed = self.store.store_batch(events, rejects, self.classifier.raw_cap, manifests)
                 break
             except Exception as exc:
                 if attempt >= self.retries or not self.store.retryable(exc):
                     raise
                 time.sleep(0.01 * (attempt + 1))
         result.stored = len(new)
+        result.manifests = len(manifests)
         result.quarantined.update(q.reason for q in rejects)
         if replayed:
             result.quarantined["replayed"] += len(replayed)
+        if self.store.last_conflicts:
+            result.quarantined["seq-conflict"] += len(self.store.last_conflicts)
+        # Replays are touched too: acking what is already stored lets the device let it go. A
+        # device with a seq conflict gets its mark capped below the conflict (DeviceMark.ack_seq).
         touched = {e.device for e in events}
         if touched:
             for attempt in range(self.retries + 1):

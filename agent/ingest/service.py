@@ -63,7 +63,7 @@ class RegistryWatch:
         self._sig = sig
         try:
             records = load_registry(self.path)
-        except AgentError as exc:
+        except (AgentError, OSError) as exc:
             log.error("registry not reloaded, keeping the previous one: %s", exc)
             return None
         self.records = records
@@ -84,10 +84,15 @@ class IngestWorker:
         self.store = store or open_store(cfg.database)
         client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
         self.classifier = Classifier(Verifier(self.registry.records), cfg.topic_prefix,
-                                     cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id)
+                                     cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id,
+                                     cfg.max_manifest_bytes)
         self.pipeline = IngestPipeline(self.classifier, self.store)
         self.acks = AckScheduler(cfg.ack_interval_ms)
-        self.inbox: queue.Queue[tuple[Message, int, int, int]] = queue.Queue()
+        # Bounded: QoS 1 deliveries are already bounded by our Receive Maximum (unPUBACKed until
+        # committed), but QoS 0 are not. A full inbox drops QoS 0 (counted) and makes QoS 1 wait.
+        self.inbox: queue.Queue[tuple[Message, int, int, int]] = queue.Queue(maxsize=cfg.inbox_max)
+        self.dropped_qos0 = 0
+        self.closing = threading.Event()  # set once the main loop no longer takes from the inbox
         self.stop_event = threading.Event()
         self.hup = threading.Event()
         self.acks_sent = 0
@@ -141,7 +146,25 @@ class IngestWorker:
             log.warning("disconnected from the broker (%s); reconnecting", rc)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        self.inbox.put((Message(msg.topic, bytes(msg.payload), now_ms()), msg.mid, msg.qos, self._connection))
+        item = (Message(msg.topic, bytes(msg.payload), now_ms()), msg.mid, msg.qos, self._connection)
+        if msg.qos == 0:
+            try:
+                self.inbox.put_nowait(item)
+            except queue.Full:
+                self.dropped_qos0 += 1
+                if self.dropped_qos0 in (1, 10, 100) or self.dropped_qos0 % 1000 == 0:
+                    log.warning("inbox full (%d): %d QoS 0 message(s) dropped", self.cfg.inbox_max,
+                                self.dropped_qos0)
+            return
+        # QoS 1 is never dropped: block this network thread (the broker holds the rest, and our
+        # Receive Maximum stops it sending more) until the batch loop makes room. Once the loop has
+        # stopped taking messages, leave it unPUBACKed: the broker or the device sends it again.
+        while not self.closing.is_set():
+            try:
+                self.inbox.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     # -- main loop
 
@@ -189,7 +212,7 @@ class IngestWorker:
                 if qos > 0 and conn == self._connection:
                     self.client.ack(mid, qos)
             for mark in result.marks.values():
-                self.acks.mark(mark.device, mark.site, mark.contiguous)
+                self.acks.mark(mark.device, mark.site, mark.ack_seq, capped=bool(mark.conflict_seq))
         self.send_due_acks()
         return len(batch)
 
@@ -229,6 +252,7 @@ class IngestWorker:
                 self.send_due_acks()
                 time.sleep(0.02)
         finally:
+            self.closing.set()
             self.log_totals()
             self.client.disconnect()
             self.client.loop_stop()
@@ -236,8 +260,9 @@ class IngestWorker:
 
     def log_totals(self) -> None:
         t = self.pipeline.totals
-        log.info("messages %d, stored %d, quarantined %s, ignored %s, acks %d", t.messages, t.stored,
-                 dict(t.quarantined), dict(t.ignored), self.acks_sent)
+        log.info("messages %d, stored %d, manifests %d, quarantined %s, ignored %s, acks %d, "
+                 "QoS 0 dropped (inbox full) %d", t.messages, t.stored, t.manifests, dict(t.quarantined),
+                 dict(t.ignored), self.acks_sent, self.dropped_qos0)
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())

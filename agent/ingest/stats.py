@@ -15,6 +15,7 @@ def report(store: Store) -> dict[str, Any]:
         devices[m.device] = {
             "dropped_by_device": [[a, b] for a, b in dropped],
             "site": m.site, "contiguous": m.contiguous, "max_seq": m.max_seq, "replayed": m.replayed,
+            "seq_conflicts": m.conflicts, "conflict_seq": m.conflict_seq, "acked_up_to": m.ack_seq,
             "gaps": [[a, b] for a, b in gaps], "missing": sum(b - a + 1 for a, b in gaps), "events": {},
         }
     for device, etype, n in store.event_counts():
@@ -25,6 +26,7 @@ def report(store: Store) -> dict[str, Any]:
         "events": sum(sum(d["events"].values()) for d in devices.values()),
         "devices": devices,
         "rejects": rejects,
+        "manifests": store.manifest_count(),
         "rejected": sum(rejects.values()),
     }
 
@@ -39,6 +41,10 @@ def lines(rep: dict[str, Any]) -> list[str]:
             gaps += f" (dropped by the device: {dropped})"
         out.append(f"  {device}: contiguous {d.get('contiguous', 0)}, highest {d.get('max_seq', 0)}, "
                    f"replayed {d.get('replayed', 0)}; {types}; gaps: {gaps}")
+        if d.get("conflict_seq"):
+            out.append(f"    SEQ CONFLICT: {d['seq_conflicts']} event(s) reuse stored seqs from {d['conflict_seq']}; "
+                       f"acks held at {d['acked_up_to']} (see README: Central ingest)")
+    out.append(f"privacy manifests stored: {rep.get('manifests', 0)}")
     out.append(f"rejects: {rep['rejected']}")
     for reason, n in sorted(rep["rejects"].items()):
         out.append(f"  {reason}: {n}")

@@ -66,6 +66,24 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             CONSTRAINT dropped_range UNIQUE (device, first_seq, last_seq)
         )""",
     ]),
+    # Seq conflicts: a validly signed event whose seq is already stored with another body (a
+    # re-imaged device restarting at seq 1 under an old device id). conflict_seq is the lowest
+    # such seq; the device is never acked at or past it until an operator clears it.
+    (3, [
+        "ALTER TABLE devices ADD COLUMN conflicts BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE devices ADD COLUMN conflict_seq BIGINT NOT NULL DEFAULT 0",
+    ]),
+    # Signed privacy manifests (the device's retained .../manifest), verified, by body SHA-256:
+    # what the events' "manifest" field cites. A retained copy received again is not a reject.
+    (4, [
+        """CREATE TABLE manifests (
+            sha256 TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            site TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            envelope {blob} NOT NULL
+        )""",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -98,6 +116,17 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class ManifestRow:
+    """A verified privacy manifest: the SHA-256 of its body and the exact envelope bytes."""
+
+    sha256: str
+    device: str
+    site: str
+    received_ms: int
+    envelope: bytes
+
+
+@dataclass(frozen=True)
 class QuarantineRow:
     received_ms: int
     topic: str
@@ -115,6 +144,13 @@ class DeviceMark:
     contiguous: int
     max_seq: int
     replayed: int
+    conflicts: int = 0
+    conflict_seq: int = 0  # lowest seq stored with another body than the device last sent; 0: none
+
+    @property
+    def ack_seq(self) -> int:
+        """What the device may be acked up to: never at or past a seq conflict."""
+        return min(self.contiguous, self.conflict_seq - 1) if self.conflict_seq else self.contiguous
 
 
 class Store:
@@ -122,6 +158,7 @@ class Store:
 
     placeholder = "?"
     greatest = "MAX"
+    least = "MIN"
     blob = "BLOB"
     id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
@@ -130,6 +167,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.conn: Any = None
+        self.last_conflicts: list[EventRow] = []  # seq conflicts of the last store_batch
 
     # -- dialect hooks
 
@@ -196,36 +234,63 @@ class Store:
         return int(row[0] or 0)
 
     def store_batch(
-        self, events: Sequence[EventRow], quarantine: Sequence[QuarantineRow], raw_cap: int = 4096
+        self, events: Sequence[EventRow], quarantine: Sequence[QuarantineRow], raw_cap: int = 4096,
+        manifests: Sequence[ManifestRow] = (),
     ) -> tuple[list[EventRow], list[EventRow]]:
-        """Store a batch in ONE transaction: events (the unique constraint skips duplicates, which
-        are quarantined as 'replayed' in the same transaction) and the quarantine rows.
+        """Store a batch in ONE transaction: events (the unique constraint skips seqs already
+        stored: the same body again is quarantined as 'replayed', another body under that seq as
+        'seq-conflict', in the same transaction) and the quarantine rows.
 
-        Returns (new events, replayed events).
+        Returns (new events, replayed events); the conflicts are in self.last_conflicts.
         """
         self._begin()
         try:
             cur = self.conn.cursor()
             inserted = self._insert_events(cur, events) if events else set()
+            # The body each skipped (or twice-sent) seq has in the database, to tell a replay from
+            # a conflict. Keys in order, so concurrent workers read in the same order.
+            counts: dict[tuple[str, int], int] = {}
+            for e in events:
+                counts[(e.device, e.seq)] = counts.get((e.device, e.seq), 0) + 1
+            stored: dict[tuple[str, int], str] = {}
+            for key in sorted(k for k, n in counts.items() if n > 1 or k not in inserted):
+                row = self._exec("SELECT body FROM events WHERE device = ? AND seq = ?", key).fetchone()
+                if row is not None:
+                    stored[key] = row[0]
             new: list[EventRow] = []
             replayed: list[EventRow] = []
+            conflicts: list[EventRow] = []
             for e in events:
                 key = (e.device, e.seq)
-                if key in inserted:
+                if key in inserted and stored.get(key, e.body) == e.body:
                     inserted.discard(key)  # a second copy in the same batch is a replay
                     new.append(e)
-                else:
+                elif stored.get(key, e.body) == e.body:
                     replayed.append(e)
+                else:
+                    conflicts.append(e)
+            self.last_conflicts = conflicts
             rows = [*quarantine, *(
                 QuarantineRow(e.received_ms, e.topic, e.device, "replayed",
                               f"seq {e.seq} of {e.device} is already stored", len(e.envelope),
                               e.envelope[:raw_cap])
-                for e in replayed)]
+                for e in replayed), *(
+                QuarantineRow(e.received_ms, e.topic, e.device, "seq-conflict",
+                              f"seq {e.seq} of {e.device} is stored with another body (event "
+                              f"{e.event_id[:32]}); not acked past it", len(e.envelope), e.envelope[:raw_cap])
+                for e in conflicts)]
             if rows:
                 cur.executemany(
                     self.sql("INSERT INTO quarantine (received_ms, topic, device, reason, detail, size, raw) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)"),
                     [(q.received_ms, q.topic, q.device, q.reason, q.detail, q.size, q.raw) for q in rows],
+                )
+            if manifests:
+                cur.executemany(
+                    self.sql("INSERT INTO manifests (sha256, device, site, received_ms, envelope) VALUES "
+                             "(?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING"),
+                    [(m.sha256, m.device, m.site, m.received_ms, m.envelope)
+                     for m in sorted(manifests, key=lambda m: m.sha256)],
                 )
             reports = [(e.device, e.dropped[0], e.dropped[1], e.seq) for e in new if e.dropped]
             if reports:
@@ -236,20 +301,29 @@ class Store:
                 )
             per_device: dict[str, list[Any]] = {}
             for e in new:
-                d = per_device.setdefault(e.device, [e.site, 0, 0, 0])
+                d = per_device.setdefault(e.device, [e.site, 0, 0, 0, 0, 0])
                 d[1], d[3] = max(d[1], e.seq), max(d[3], e.received_ms)
             for e in replayed:
-                d = per_device.setdefault(e.device, [e.site, 0, 0, 0])
+                d = per_device.setdefault(e.device, [e.site, 0, 0, 0, 0, 0])
                 d[2], d[3] = d[2] + 1, max(d[3], e.received_ms)
-            for device, (site, mx, dup, last) in sorted(per_device.items()):
+            for e in conflicts:
+                d = per_device.setdefault(e.device, [e.site, 0, 0, 0, 0, 0])
+                d[3], d[4] = max(d[3], e.received_ms), d[4] + 1
+                d[5] = min(d[5], e.seq) if d[5] else e.seq
+            for device, (site, mx, dup, last, nconf, cseq) in sorted(per_device.items()):
                 cur.execute(
-                    self.sql("INSERT INTO devices (device, site, max_seq, replayed, last_received_ms) "
-                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+                    self.sql("INSERT INTO devices (device, site, max_seq, replayed, last_received_ms, "
+                             "conflicts, conflict_seq) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
                              f"max_seq = {self.greatest}(devices.max_seq, excluded.max_seq), "
                              "replayed = devices.replayed + excluded.replayed, "
                              f"last_received_ms = {self.greatest}(devices.last_received_ms, "
-                             "excluded.last_received_ms)"),
-                    (device, site, mx, dup, last),
+                             "excluded.last_received_ms), "
+                             "conflicts = devices.conflicts + excluded.conflicts, "
+                             "conflict_seq = CASE WHEN devices.conflict_seq = 0 THEN excluded.conflict_seq "
+                             "WHEN excluded.conflict_seq = 0 THEN devices.conflict_seq "
+                             f"ELSE {self.least}(devices.conflict_seq, excluded.conflict_seq) END"),
+                    (device, site, mx, dup, last, nconf, cseq),
                 )
             self._commit()
         except Exception:
@@ -268,11 +342,13 @@ class Store:
         try:
             for device in sorted(set(devices)):
                 row = self._exec(
-                    "SELECT site, contiguous, max_seq, replayed FROM devices WHERE device = ?", (device,)
+                    "SELECT site, contiguous, max_seq, replayed, conflicts, conflict_seq FROM devices "
+                    "WHERE device = ?", (device,)
                 ).fetchone()
                 if row is None:
                     continue
                 site, start, max_seq, replayed = row[0], int(row[1]), int(row[2]), int(row[3])
+                conflicts, conflict_seq = int(row[4]), int(row[5])
                 ranges = [(int(a), int(b)) for a, b in self._exec(
                     "SELECT first_seq, last_seq FROM dropped WHERE device = ? AND last_seq > ?", (device, start)
                 ).fetchall()]
@@ -299,7 +375,7 @@ class Store:
                         f"UPDATE devices SET contiguous = {self.greatest}(contiguous, ?) WHERE device = ?",
                         (mark, device),
                     )
-                out[device] = DeviceMark(device, site, mark, max_seq, replayed)
+                out[device] = DeviceMark(device, site, mark, max_seq, replayed, conflicts, conflict_seq)
             self._commit()
         except Exception:
             self._rollback()
@@ -316,10 +392,24 @@ class Store:
 
     def marks(self) -> list[DeviceMark]:
         rows = self._exec(
-            "SELECT device, site, contiguous, max_seq, replayed FROM devices ORDER BY device"
+            "SELECT device, site, contiguous, max_seq, replayed, conflicts, conflict_seq FROM devices "
+            "ORDER BY device"
         ).fetchall()
         self._commit()
-        return [DeviceMark(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+        return [DeviceMark(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6])) for r in rows]
+
+    def clear_conflict(self, device: str) -> int:
+        """An operator's decision after a seq conflict: ack the device normally again. Returns
+        the conflict seq that was set (0: none)."""
+        self._begin()
+        try:
+            row = self._exec("SELECT conflict_seq FROM devices WHERE device = ?", (device,)).fetchone()
+            self._exec("UPDATE devices SET conflict_seq = 0 WHERE device = ?", (device,))
+            self._commit()
+        except Exception:
+            self._rollback()
+            raise
+        return int(row[0]) if row else 0
 
     def gaps(self, device: str, limit: int = 100) -> list[tuple[int, int]]:
         """Missing seq ranges (inclusive) between 1 and the highest stored seq."""
@@ -353,6 +443,17 @@ class Store:
         self._commit()
         return [(r[0], int(r[1]), bytes(r[2])) for r in rows]
 
+    def manifest_count(self) -> int:
+        n = self._exec("SELECT COUNT(*) FROM manifests").fetchone()[0]
+        self._commit()
+        return int(n)
+
+    def manifests(self) -> list[ManifestRow]:
+        rows = self._exec("SELECT sha256, device, site, received_ms, envelope FROM manifests "
+                          "ORDER BY device, received_ms").fetchall()
+        self._commit()
+        return [ManifestRow(r[0], r[1], r[2], int(r[3]), bytes(r[4])) for r in rows]
+
     def quarantined(self) -> list[QuarantineRow]:
         rows = self._exec(
             "SELECT received_ms, topic, device, reason, detail, size, raw FROM quarantine ORDER BY id"
@@ -384,6 +485,8 @@ class SQLiteStore(Store):
             self.conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the ingest database {str(path)!r}: {exc}") from None
+        except OSError as exc:  # the folder cannot be made (read-only, /proc, a file in the way)
+            raise StateError(f"cannot open the ingest database {str(path)!r}: {exc.strerror or exc}") from None
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
@@ -416,6 +519,7 @@ class SQLiteStore(Store):
 class PostgresStore(Store):
     placeholder = "%s"
     greatest = "GREATEST"
+    least = "LEAST"
     blob = "BYTEA"
     id_column = "BIGSERIAL PRIMARY KEY"
 

@@ -84,3 +84,22 @@ def test_manifest_citations_are_checked(device: Device, tmp_path: Path) -> None:
     assert r.returncode == 1
     assert f"line 1: MANIFEST cam-1 sha256 {sha}" in r.stdout
     assert "BAD cited by 1 event(s) but not among the verified manifests" in r.stdout
+
+
+def test_excerpt_out_of_order_and_seq_conflicts(device: Device, tmp_path: Path) -> None:
+    registry = tmp_path / "registry.json"
+    save_registry(registry, [device.record])
+    envs = {seq: device.envelope(seq) for seq in range(3, 9)}
+    # an excerpt in any order starts at its lowest seq: 5, 3, 4 are three fresh events, no gap
+    r = cli("verify", "-", "--registry", str(registry), "--quiet", stdin=b"\n".join([envs[5], envs[3], envs[4]]))
+    assert r.returncode == 0 and r.stdout.strip() == "verified: 3 ok, 0 bad, 0 duplicates, 0 gaps", r.stdout
+    # the same seq signed with another body is a conflict, not a duplicate; a gap below 8 is found late
+    other = device.envelope(4, Observation("occupancy", "zone-b", "person", 2.0, {"count": 1}))
+    r = cli("verify", "-", "--registry", str(registry), "--quiet",
+            stdin=b"\n".join([envs[8], envs[4], other, envs[4], envs[3]]))
+    assert r.returncode == 1
+    out = r.stdout.splitlines()
+    assert out[0] == "line 3: BAD seq-conflict: cam-1 seq 4 seen before with another body"
+    assert out[1] == "line 4: DUPLICATE cam-1 seq 4"
+    assert "cam-1: seq gaps 5-7" in out
+    assert out[-1] == "verified: 3 ok, 1 bad, 1 duplicates, 1 gaps"

@@ -30,6 +30,13 @@ class IngestEnv:
         self.keydir = self.folder / "ingest-key"
         self.ingest_record = keygen(self.keydir, "ingest", "central")
         self.registry = self.folder / "registry.json"
+        self.workers: list[Worker] = []
+
+    def stop_all(self) -> None:
+        """Stop every worker this env started that still runs (for a test's failure path)."""
+        for w in self.workers:
+            if w.proc.poll() is None:
+                w.stop()
 
     @property
     def pub_file(self) -> Path:
@@ -61,7 +68,12 @@ class IngestEnv:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         w = Worker(client_id, proc, log)
-        w.wait_ready()
+        self.workers.append(w)
+        try:
+            w.wait_ready()
+        except BaseException:
+            w.stop()  # never leave a half-started worker behind
+            raise
         return w
 
 

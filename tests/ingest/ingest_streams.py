@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 from collections import Counter
@@ -24,6 +25,7 @@ class Stream:
     valid: dict[tuple[str, int], bytes] = field(default_factory=dict)  # (device, seq) -> envelope
     rejects: Counter[tuple[str, bytes]] = field(default_factory=Counter)  # (reason, raw[:cap])
     ignored: int = 0
+    manifests: dict[str, bytes] = field(default_factory=dict)  # sha256 of body -> envelope
 
     def reasons(self) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -121,10 +123,22 @@ def mixed_stream(valid_per_device: int = 1500, bad: int = 500, seed: int = 7) ->
         if n % 2 == 0:
             big = k0.envelope(EVENT_PAYLOAD_TYPE, encode(event("dev-0", seq)) + b" " * 5000)
             s.add_reject("oversized", topic("dev-0"), big)
+    # signed privacy manifests: stored by body SHA-256 (a retained copy again is not a reject);
+    # one on another device's topic, one signed by another device's key, one not even JSON
+    by_device = {}
+    for device, key in keys.items():
+        body = json.dumps({"device": device, "site": SITE, "raw_video_egress": False, "v": 1}).encode()
+        env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
+        s.manifests[hashlib.sha256(body).hexdigest()] = by_device[device] = env
+        s.messages += [(f"{PREFIX}/{SITE}/{device}/manifest", env)] * 2
+    s.add_reject("topic-mismatch", f"{PREFIX}/{SITE}/dev-1/manifest", by_device["dev-0"])
+    forged = json.dumps({"device": "dev-1", "site": SITE, "raw_video_egress": False}).encode()
+    s.add_reject("topic-mismatch", f"{PREFIX}/{SITE}/dev-1/manifest", k0.envelope(MANIFEST_PAYLOAD_TYPE, forged))
+    s.add_reject("malformed", f"{PREFIX}/{SITE}/dev-1/manifest", b'{"state":"online"}')
     # the device's own non-event topics and our acks: ignored, neither stored nor quarantined
     for n in range(100):
         device = f"dev-{n % 4}"
-        kind = ("status", "health", "manifest", "ack")[n % 4]
+        kind = ("status", "health", "cmd", "ack")[n % 4]
         s.messages.append((f"{PREFIX}/{SITE}/{device}/{kind}", b'{"state":"online"}'))
         s.ignored += 1
     random.shuffle(s.messages)

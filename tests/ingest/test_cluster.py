@@ -25,9 +25,15 @@ def test_two_workers_split_the_load_and_survive_a_kill(tmp_path: Path, mosquitto
     devices = [ResendingDevice(tmp_path / "dev", f"cam-{i}", "site-a", mosquitto.host, mosquitto.port, keys)
                for i in range(DEVICES)]
     env.enrol([d.enrolment for d in devices])
-    a = env.start_worker("worker-a", ack_interval_ms=100)
-    b = env.start_worker("worker-b", ack_interval_ms=100)
-    store = open_store(db_url)
+    try:
+        a = env.start_worker("worker-a", ack_interval_ms=100)
+        b = env.start_worker("worker-b", ack_interval_ms=100)
+        store = open_store(db_url)
+    except BaseException:
+        env.stop_all()
+        for d in devices:
+            d.close()
+        raise
     killed_at_ms = 0
     try:
         for step in range(EVENTS_PER_DEVICE // 10):

@@ -32,13 +32,17 @@ def test_device_sender_and_ingest_workers_lose_nothing(tmp_path: Path, mosquitto
         f'[outbox]\nack = "ingest"\ningest_keys = "{env.pub_file}"\nresend_s = 1.5\n'
         f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n'
     )
-    a = env.start_worker("worker-a", ack_interval_ms=100)
-    b = env.start_worker("worker-b", ack_interval_ms=100)
-    emitter = subprocess.Popen(
-        [sys.executable, "-m", "agent.tools.emitter", "--config", str(cfg), "--rate", "60",
-         "--count", str(EVENTS), "--flush-s", "40"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    try:
+        a = env.start_worker("worker-a", ack_interval_ms=100)
+        b = env.start_worker("worker-b", ack_interval_ms=100)
+        emitter = subprocess.Popen(
+            [sys.executable, "-m", "agent.tools.emitter", "--config", str(cfg), "--rate", "60",
+             "--count", str(EVENTS), "--flush-s", "40"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+    except BaseException:
+        env.stop_all()
+        raise
     try:
         # let a third of the stream through, then kill worker A without a goodbye
         seen = 0
@@ -54,6 +58,7 @@ def test_device_sender_and_ingest_workers_lose_nothing(tmp_path: Path, mosquitto
     finally:
         if emitter.poll() is None:
             emitter.kill()
+            emitter.wait(timeout=10)
         b_code = b.stop()
         a.stop()
     assert b_code == 0, b.log.read_text()[-800:]

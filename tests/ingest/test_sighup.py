@@ -31,8 +31,12 @@ def test_sighup_reloads_the_registry(tmp_path: Path, mosquitto) -> None:  # type
 
     env.registry.write_text(registry_text("active"))
     w = env.start_worker("worker-h")
-    acks = Collector(mosquitto.host, mosquitto.port, "edge/v1/s1/dev-0/ack")
-    store = open_store(db)
+    try:
+        acks = Collector(mosquitto.host, mosquitto.port, "edge/v1/s1/dev-0/ack")
+        store = open_store(db)
+    except BaseException:
+        w.stop()
+        raise
     try:
         def send(seq: int) -> None:
             publish_all(mosquitto.host, mosquitto.port,

@@ -77,12 +77,16 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     monkeypatch.setattr(st, "MIGRATIONS", st.MIGRATIONS[:1])
     old = open_store(db_url)
     assert old.schema_version() == 1
-    old.store_batch([row("d", 1)], [])
+    old._begin()  # written as version 1 wrote it (today's store_batch uses later columns)
+    old._insert_events(old.conn.cursor(), [row("d", 1)])
+    old._exec("INSERT INTO devices (device, site, max_seq) VALUES (?, ?, ?)", ("d", "s1", 1))
+    old._commit()
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)
-    assert s.schema_version() == SCHEMA_VERSION == 2
+    assert s.schema_version() == SCHEMA_VERSION == 4
     assert len(s.events()) == 1 and s.dropped("d") == []
+    assert s.advance(["d"])["d"].ack_seq == 1 and s.marks()[0].conflict_seq == 0
     s.close()
 
 
@@ -100,4 +104,18 @@ def test_seqs_the_device_reports_dropped_do_not_hold_the_mark_back(db_url: str) 
     assert s.advance(["d"])["d"].contiguous == 10
     assert s.dropped("d") == [(4, 6)]
     assert s.gaps("d") == [(4, 6)]  # still shown as missing, and as dropped by the device
+    s.close()
+
+
+def test_one_seq_with_two_bodies_in_one_batch_is_one_event_and_one_conflict(db_url: str) -> None:
+    import dataclasses
+
+    s = open_store(db_url)
+    other = dataclasses.replace(row("d", 1), body='{"other":1}', envelope=b"env-other")
+    new, replayed = s.store_batch([row("d", 1), other, row("d", 1)], [])
+    assert [e.envelope for e in new] == [b"env-1"] and len(replayed) == 1
+    assert [e.envelope for e in s.last_conflicts] == [b"env-other"]
+    assert sorted(q.reason for q in s.quarantined()) == ["replayed", "seq-conflict"]
+    mark = s.advance(["d"])["d"]
+    assert (mark.contiguous, mark.conflicts, mark.conflict_seq, mark.ack_seq) == (1, 1, 1, 0)
     s.close()
