@@ -93,8 +93,8 @@ class Emitter:
 
         carries = None
         if obs.type == "heartbeat" and obs.values.get("dropped_events"):
-            carries = DropReport(obs.values["dropped_events"], obs.values["dropped_seq_first"],
-                                 obs.values["dropped_seq_last"])
+            carries = DropReport(obs.values["dropped_events"], obs.values.get("dropped_seq_first", 0),
+                                 obs.values.get("dropped_seq_last", 0))
         try:
             seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT), carries)
         except _Suppressed:

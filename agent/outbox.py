@@ -113,11 +113,14 @@ class Outbox:
             rows, size = self.db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox"
             ).fetchone()
-            legacy = self.db.execute(
-                "SELECT COALESCE(SUM(value), 0) FROM meta WHERE key = 'drop_pending'").fetchone()[0]
-            if legacy:
-                log.warning("the outbox held %d unreported drops in the old inexact format; they stay counted "
-                            "in 'dropped' but are not reported by seq", legacy)
+            old = dict(self.db.execute(
+                "SELECT key, value FROM meta WHERE key IN ('drop_pending', 'drop_first', 'drop_last')").fetchall())
+            pending, first, last = (int(old.get(k, 0)) for k in ("drop_pending", "drop_first", "drop_last"))
+            if pending and first and last - first + 1 == pending:  # the old range was exact: keep it as a run
+                self.db.execute("INSERT OR IGNORE INTO drops (first, last, carrier) VALUES (?, ?, 0)", (first, last))
+            elif pending:
+                log.warning("the outbox held %d unreported drops in the old inexact format (seqs %d-%d); they stay "
+                            "counted in 'dropped' but are not reported by seq", pending, first, last)
             self.db.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_LEGACY_KEYS))})", _LEGACY_KEYS)
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the outbox {str(path)!r}: {exc}") from None

@@ -214,3 +214,20 @@ def test_cached_counters_stay_exact_with_appends_and_acks_in_two_threads(tmp_pat
         sys.setswitchinterval(old)
     s = ob.stats()
     assert (ob.rows, ob.bytes) == (s.rows, s.bytes) == (0, 0)
+
+
+def test_an_outbox_from_before_exact_runs_keeps_an_exact_old_report_and_never_a_wide_one(tmp_path: Path) -> None:
+    import sqlite3
+
+    for (pending, first, last), want in (((3, 4, 6), [DropReport.run(4, 6)]), ((2, 1, 3), [])):
+        path = tmp_path / f"o{pending}.db"
+        Outbox(path).close()
+        db = sqlite3.connect(path)
+        db.executemany("INSERT INTO meta VALUES (?, ?)",
+                       [("drop_pending", pending), ("drop_first", first), ("drop_last", last), ("report_open", 1)])
+        db.commit()
+        db.close()
+        ob = Outbox(path)
+        assert ob.pending_drops() == want, "1-3 holding 2 drops is not exact: not reported as a range"
+        assert ob.db.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'drop%' OR key LIKE 'report%'").fetchone() == (0,)
+        ob.close()
