@@ -58,7 +58,6 @@ PRIORITY_EVENT = 1
 PRIORITY_PERIODIC = 2
 
 
-
 @dataclass(frozen=True)
 class Row:
     seq: int
