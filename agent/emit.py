@@ -4,6 +4,8 @@ The single path into the outbox. A payload the egress guard refuses is never que
 outbox transaction rolls back (its seq is not consumed), the refusal is counted, and an
 "alarm" event with reason "egress_refused" (which passes the same guard) is queued instead,
 at most one per refusal reason per `alarm_every_ms`, carrying the running refusal count.
+An event the disk has no room for is skipped (the outbox counts it in lost_disk_full and logs the
+episode once), so a full disk never stops the frame loop.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Callable, Iterable
 
 from agent.egress import EgressGuard, Refused
 from agent.events import encode
-from agent.outbox import PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, Outbox
+from agent.outbox import PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, DiskFull, DropReport, Outbox
 from agent.privacy import Anonymizer
 from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
@@ -64,9 +66,12 @@ class Emitter:
         seqs = []
         for obs in observations:
             try:
-                seq = self._queue(obs)
-            except Refused as exc:
-                seq = self._alarm(exc.reason)
+                try:
+                    seq = self._queue(obs)
+                except Refused as exc:
+                    seq = self._alarm(exc.reason)
+            except DiskFull:
+                seq = None  # counted by the outbox, reported by the next heartbeat that can be stored
             if seq is not None:
                 seqs.append(seq)
         return seqs
@@ -86,8 +91,12 @@ class Emitter:
             stored.append(envelope)
             return topic, envelope
 
+        carries = None
+        if obs.type == "heartbeat" and obs.values.get("dropped_events"):
+            carries = DropReport(obs.values["dropped_events"], obs.values.get("dropped_seq_first", 0),
+                                 obs.values.get("dropped_seq_last", 0))
         try:
-            seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT))
+            seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT), carries)
         except _Suppressed:
             return None
         self.counts[obs.type] += 1

@@ -1,9 +1,12 @@
 """The heartbeat stage: tick(now_s) -> observations (a due heartbeat, plus the sender's alarms).
 
-The heartbeat carries integers only: uptime, outbox depth/bytes/oldest age, and the drops since
-the last heartbeat with their seq range (dropped_events, dropped_seq_first/last), so every gap in
-seq is explained. The outbox settles a report in the same transaction that stores the heartbeat
-carrying it (and re-opens it if that heartbeat is later dropped), so no report is ever lost.
+The heartbeat carries integers only: uptime, outbox depth/bytes/oldest age, events lost for lack of
+disk space since boot (lost_disk_full), and one exact contiguous run of dropped seqs
+(dropped_events == dropped_seq_last - dropped_seq_first + 1, or all 0), so every gap in seq is
+explained. When several runs are pending, a due heartbeat is sent once per run (at most
+MAX_RUNS_PER_BEAT; the rest go with the next). The outbox settles a run in the same transaction that
+stores the heartbeat carrying it (and re-opens it if that heartbeat is later dropped), so no report
+is ever lost, and none is wider than what was dropped.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import time
 from typing import Callable, Mapping
 
 from agent.config import HealthConfig
-from agent.outbox import Outbox
+from agent.outbox import NO_DROPS, DropReport, Outbox
 from agent.types import Observation
+
+MAX_RUNS_PER_BEAT = 8  # a bound on heartbeats per tick, so a backlog of runs never floods a full outbox
 
 
 class Health:
@@ -45,11 +50,15 @@ class Health:
                 self._last_s = now_s  # the first heartbeat comes heartbeat_s after the start
         if self._last_s is None or now_s - self._last_s >= self.cfg.heartbeat_s:
             self._last_s = now_s
-            out.append(self.heartbeat(now_s))
+            out.extend(self.heartbeats(now_s))
         return out
 
-    def heartbeat(self, now_s: float) -> Observation:
-        report = self.outbox.peek_drops()
+    def heartbeats(self, now_s: float) -> list[Observation]:
+        """One heartbeat per pending drop run (at least one), each reporting its run exactly."""
+        runs = self.outbox.pending_drops(MAX_RUNS_PER_BEAT) or [NO_DROPS]
+        return [self.heartbeat(now_s, run) for run in runs]
+
+    def heartbeat(self, now_s: float, report: DropReport = NO_DROPS) -> Observation:
         oldest = self.outbox.oldest_ms()
         values: dict[str, int] = dict(self.counters() if self.counters else {})
         values.update(
@@ -60,7 +69,11 @@ class Health:
             dropped_events=report.count,
             dropped_seq_first=report.first,
             dropped_seq_last=report.last,
+            lost_disk_full=self.outbox.lost_disk_full,
         )
+        restarts = getattr(self.sender, "restarts", None)
+        if isinstance(restarts, int):
+            values["sender_restarts"] = restarts
         return Observation(type="heartbeat", rule="", label="", t_s=now_s, values=values)
 
     def close(self) -> None:

@@ -2,8 +2,11 @@
 
 A seq is allocated and its envelope stored in one transaction, so after a power cut a seq is
 either stored or was never handed out: never lost, never reused. Rows leave only by ack() or by
-the drop policy when the outbox is full; every drop is counted (total, plus the pending count and
-seq range that the next heartbeat reports), so a gap in seq is always explained.
+the drop policy when the outbox is full; every drop is counted (a total, plus exact contiguous runs
+of dropped seqs that heartbeats report, one run per heartbeat), so a gap in seq is always explained.
+A reported run is exactly the seqs dropped, never wider: the ingest steps its contiguous mark over it.
+An append the disk has no room for is counted (lost_disk_full) and raises DiskFull; any other SQLite
+failure becomes a one-line StateError.
 
 Drop policy when a bound (rows or bytes) is exceeded: the least important priority goes first
 (periodic heartbeats and counts, then events, alarms last), oldest seq first within a priority.
@@ -11,6 +14,7 @@ Drop policy when a bound (rows or bytes) is exceeded: the least important priori
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -19,6 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from agent.errors import StateError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -30,14 +36,26 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_priority ON outbox (priority, seq);
+-- contiguous runs first..last of dropped seqs; carrier = 0 while unreported, else the seq of the
+-- stored heartbeat that reports the run (the run goes when that heartbeat leaves by an ack, and
+-- is pending again if the heartbeat is itself dropped)
+CREATE TABLE IF NOT EXISTS drops (
+    first INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
+    carrier INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS drops_by_carrier ON drops (carrier);
 """
+
+# meta keys of the earlier single-range report (one min..max range, wider than the drops)
+_LEGACY_KEYS = ("drop_pending", "drop_first", "drop_last", "drop_new_first", "drop_new_last", "report_open",
+                "report_count", "report_first", "report_last", "carrier_seq", "carrier_count", "carrier_first",
+                "carrier_last")
 
 # Lower number = more important; kept longest when the outbox is full.
 PRIORITY_ALARM = 0
 PRIORITY_EVENT = 1
 PRIORITY_PERIODIC = 2
-
-HEARTBEAT_SUFFIX = "/event/heartbeat"
 
 
 @dataclass(frozen=True)
@@ -63,11 +81,22 @@ class Stats:
 
 @dataclass(frozen=True)
 class DropReport:
-    """Drops not yet reported in a heartbeat: how many, and the seq range they fall in (0 if none)."""
+    """A contiguous run of dropped seqs first..last (count == last - first + 1), or (0, 0, 0) for none."""
 
     count: int
     first: int
     last: int
+
+    @classmethod
+    def run(cls, first: int, last: int) -> DropReport:
+        return cls(last - first + 1, first, last)
+
+
+NO_DROPS = DropReport(0, 0, 0)
+
+
+class DiskFull(StateError):
+    """An append found no room on the disk: the event was never stored and never got a seq."""
 
 
 class Outbox:
@@ -83,6 +112,15 @@ class Outbox:
             rows, size = self.db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox"
             ).fetchone()
+            old = dict(self.db.execute(
+                "SELECT key, value FROM meta WHERE key IN ('drop_pending', 'drop_first', 'drop_last')").fetchall())
+            pending, first, last = (int(old.get(k, 0)) for k in ("drop_pending", "drop_first", "drop_last"))
+            if pending and first and last - first + 1 == pending:  # the old range was exact: keep it as a run
+                self.db.execute("INSERT OR IGNORE INTO drops (first, last, carrier) VALUES (?, ?, 0)", (first, last))
+            elif pending:
+                log.warning("the outbox held %d unreported drops in the old inexact format (seqs %d-%d); they stay "
+                            "counted in 'dropped' but are not reported by seq", pending, first, last)
+            self.db.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_LEGACY_KEYS))})", _LEGACY_KEYS)
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the outbox {str(path)!r}: {exc}") from None
         self.path = path
@@ -91,6 +129,8 @@ class Outbox:
         self._rows = int(rows)
         self._bytes = int(size)
         self._lock = threading.RLock()
+        self.lost_disk_full = 0  # appends lost for lack of space since this process started (no seq given)
+        self._full = False  # in a disk-full episode (logged once when it starts, once when it ends)
         self.on_append: Callable[[], None] | None = None  # the sender's wake-up, called after commit
 
     def set_limits(self, max_rows: int, max_bytes: int) -> None:
@@ -110,92 +150,137 @@ class Outbox:
 
     def start_boot(self) -> int:
         """Count one more start of the agent and return the new boot number."""
-        with self._txn():
-            boot = self._meta("boot") + 1
-            self._set_meta("boot", boot)
+        try:
+            with self._txn():
+                boot = self._meta("boot") + 1
+                self._set_meta("boot", boot)
+        except sqlite3.Error as exc:
+            raise self._failed("count a start in", exc) from None
         return boot
 
-    def append(self, build: Callable[[int], tuple[str, bytes]], priority: int = PRIORITY_EVENT) -> int:
+    def append(
+        self,
+        build: Callable[[int], tuple[str, bytes]],
+        priority: int = PRIORITY_EVENT,
+        carries: DropReport | None = None,
+    ) -> int:
         """Allocate the next seq, build (topic, envelope) for it and store both atomically.
 
-        When the outbox is over a bound afterwards, rows are dropped by the policy in the same
-        transaction and counted.
+        `carries`: the drop run the envelope reports (a heartbeat); it is settled in this same
+        transaction. When the outbox is over a bound afterwards, rows are dropped by the policy in
+        the same transaction and recorded as exact runs. DiskFull (counted) when there is no room.
         """
-        with self._txn() as txn:
-            seq = self._meta("seq") + 1
-            topic, envelope = build(seq)
-            self.db.execute(
-                "INSERT INTO outbox (seq, topic, priority, envelope, created_ms) VALUES (?, ?, ?, ?, ?)",
-                (seq, topic, priority, envelope, int(time.time() * 1000)),
-            )
-            self._set_meta("seq", seq)
-            if topic.endswith(HEARTBEAT_SUFFIX) and self._meta("report_open"):
-                self._settle_report(seq)
-            rows, size = self._rows + 1, self._bytes + len(envelope)
-            dropped: list[int] = []
-            while (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes):
-                victim = self.db.execute(
-                    "SELECT seq, LENGTH(envelope) FROM outbox ORDER BY priority DESC, seq LIMIT 1"
-                ).fetchone()
-                self.db.execute("DELETE FROM outbox WHERE seq = ?", (victim[0],))
-                dropped.append(int(victim[0]))
-                rows, size = rows - 1, size - int(victim[1])
-            if dropped:
-                self._count_drops(dropped)
-            txn.on_commit = (rows, size)
-        self._rows, self._bytes = txn.on_commit
+        try:
+            with self._txn() as txn:
+                seq = self._meta("seq") + 1
+                topic, envelope = build(seq)
+                self.db.execute(
+                    "INSERT INTO outbox (seq, topic, priority, envelope, created_ms) VALUES (?, ?, ?, ?, ?)",
+                    (seq, topic, priority, envelope, int(time.time() * 1000)),
+                )
+                self._set_meta("seq", seq)
+                if carries is not None and carries.count:
+                    self._settle(carries, seq)
+                rows, size = self._rows + 1, self._bytes + len(envelope)
+                dropped: list[int] = []
+                while (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes):
+                    victim = self.db.execute(
+                        "SELECT seq, LENGTH(envelope) FROM outbox ORDER BY priority DESC, seq LIMIT 1"
+                    ).fetchone()
+                    self.db.execute("DELETE FROM outbox WHERE seq = ?", (victim[0],))
+                    dropped.append(int(victim[0]))
+                    rows, size = rows - 1, size - int(victim[1])
+                if dropped:
+                    self._count_drops(dropped)
+                txn.after = lambda: self._set_counters(rows, size)
+        except sqlite3.Error as exc:
+            raise self._failed("store an event in", exc) from None
+        if self._full:
+            self._full = False
+            log.info("the outbox has room again; %d events were lost for lack of space", self.lost_disk_full)
         if self.on_append is not None:
             self.on_append()
         return seq
 
+    def _set_counters(self, rows: int, size: int) -> None:
+        self._rows, self._bytes = rows, size
+
+    def _failed(self, doing: str, exc: sqlite3.Error) -> StateError:
+        """Translate a SQLite error at the boundary: DiskFull (counted on append) or a one-line StateError."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (code is None and "full" in str(exc)):
+            if doing.startswith("store"):
+                self.lost_disk_full += 1
+                if not self._full:
+                    self._full = True
+                    log.warning("the disk holding the outbox %s is full: events are lost (and counted in "
+                                "lost_disk_full) until there is room", self.path)
+            return DiskFull(f"no room to {doing} the outbox {str(self.path)!r}: {exc}")
+        return StateError(f"cannot {doing} the outbox {str(self.path)!r}: {exc}")
+
+    # -- drop runs
+
     def _count_drops(self, seqs: list[int]) -> None:
         self._set_meta("dropped", self._meta("dropped") + len(seqs))
-        carrier = self._meta("carrier_seq")
-        if carrier and carrier in seqs:
-            # the stored heartbeat that reported earlier drops is itself dropped: report them again
-            self._set_meta("carrier_seq", 0)
-            self._pend(self._meta("carrier_count"), self._meta("carrier_first"), self._meta("carrier_last"))
-        self._pend(len(seqs), min(seqs), max(seqs), also_new=True)
+        for seq in sorted(seqs):
+            carried = self.db.execute("SELECT first, last FROM drops WHERE carrier = ?", (seq,)).fetchall()
+            for first, last in carried:  # the heartbeat reporting these runs is gone: they are pending again
+                self.db.execute("DELETE FROM drops WHERE first = ?", (first,))
+                self._add_pending(int(first), int(last))
+            self._add_pending(seq, seq)
 
-    def _pend(self, count: int, lo: int, hi: int, also_new: bool = False) -> None:
-        if not count:
+    def _add_pending(self, first: int, last: int) -> None:
+        """Record first..last as dropped and unreported, merged with pending runs it touches."""
+        left = self.db.execute("SELECT first FROM drops WHERE carrier = 0 AND last = ?", (first - 1,)).fetchone()
+        right = self.db.execute("SELECT last FROM drops WHERE carrier = 0 AND first = ?", (last + 1,)).fetchone()
+        if left:
+            self.db.execute("DELETE FROM drops WHERE first = ?", (left[0],))
+            first = int(left[0])
+        if right:
+            self.db.execute("DELETE FROM drops WHERE first = ?", (last + 1,))
+            last = int(right[0])
+        self.db.execute("INSERT INTO drops (first, last, carrier) VALUES (?, ?, 0)", (first, last))
+
+    def _settle(self, report: DropReport, carrier: int) -> None:
+        """Mark the run a stored heartbeat reports as carried by it (the part of a pending run it covers)."""
+        row = self.db.execute(
+            "SELECT first, last FROM drops WHERE carrier = 0 AND first <= ? AND last >= ?",
+            (report.first, report.last),
+        ).fetchone()
+        if row is None:  # already reported (a report is only ever exact, so a repeat is harmless)
             return
-        self._set_meta("drop_pending", self._meta("drop_pending") + count)
-        keys = (("drop_first", "drop_last"), ("drop_new_first", "drop_new_last")) if also_new else (
-            ("drop_first", "drop_last"),)
-        for first_key, last_key in keys:
-            cur = self._meta(first_key)
-            self._set_meta(first_key, min(cur, lo) if cur else lo)
-            self._set_meta(last_key, max(self._meta(last_key), hi))
+        first, last = int(row[0]), int(row[1])
+        self.db.execute("DELETE FROM drops WHERE first = ?", (first,))
+        if first < report.first:
+            self.db.execute("INSERT INTO drops (first, last, carrier) VALUES (?, ?, 0)", (first, report.first - 1))
+        self.db.execute("INSERT INTO drops (first, last, carrier) VALUES (?, ?, ?)",
+                        (report.first, report.last, carrier))
+        if report.last < last:
+            self.db.execute("INSERT INTO drops (first, last, carrier) VALUES (?, ?, 0)", (report.last + 1, last))
 
-    def peek_drops(self) -> DropReport:
-        """The drops the heartbeat being built should report.
+    def pending_drops(self, limit: int = 0) -> list[DropReport]:
+        """The unreported runs of dropped seqs, oldest first (at most limit if > 0): one heartbeat each.
 
-        They are settled in the transaction that stores the next heartbeat (a topic ending in
-        /event/heartbeat), so a crash in between loses nothing; if that heartbeat is later dropped
-        by the policy, its drops become pending again and the following heartbeat reports them.
+        A run is settled in the transaction that stores the heartbeat carrying it (append(carries=)),
+        so a crash in between loses nothing; if that heartbeat is later dropped by the policy, the run
+        is pending again and a following heartbeat reports it.
         """
-        with self._txn():
-            report = DropReport(self._meta("drop_pending"), self._meta("drop_first"), self._meta("drop_last"))
-            for key, value in (("report_open", 1), ("report_count", report.count), ("report_first", report.first),
-                               ("report_last", report.last), ("drop_new_first", 0), ("drop_new_last", 0)):
-                self._set_meta(key, value)
-        return report
-
-    def _settle_report(self, carrier: int) -> None:
-        count = self._meta("report_count")
-        left = max(0, self._meta("drop_pending") - count)
-        self._set_meta("drop_pending", left)
-        self._set_meta("drop_first", self._meta("drop_new_first") if left else 0)
-        self._set_meta("drop_last", self._meta("drop_new_last") if left else 0)
-        for key, value in (("report_open", 0), ("carrier_seq", carrier if count else 0), ("carrier_count", count),
-                           ("carrier_first", self._meta("report_first")), ("carrier_last", self._meta("report_last"))):
-            self._set_meta(key, value)
+        with self._lock:
+            try:
+                rows = self.db.execute(
+                    "SELECT first, last FROM drops WHERE carrier = 0 ORDER BY first LIMIT ?", (limit or -1,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise self._failed("read the drops of", exc) from None
+        return [DropReport.run(int(a), int(b)) for a, b in rows]
 
     def drop_report(self) -> DropReport:
-        """The unreported drops, read only (for `edge-agent outbox stats`)."""
-        with self._lock:
-            return DropReport(self._meta("drop_pending"), self._meta("drop_first"), self._meta("drop_last"))
+        """A summary of the unreported drops for `edge-agent outbox stats`: their total and the span
+        from the first to the last; the span may hold stored rows too (the runs are in pending_drops)."""
+        runs = self.pending_drops()
+        if not runs:
+            return NO_DROPS
+        return DropReport(sum(r.count for r in runs), runs[0].first, runs[-1].last)
 
     def peek(self, limit: int = 100, after_seq: int = 0) -> list[Row]:
         """Rows in seq order (the order they are sent in), starting after after_seq."""
@@ -211,37 +296,42 @@ class Outbox:
         """Remove acknowledged rows (the broker's PUBACKs), in one transaction."""
         if not seqs:
             return 0
-        with self._txn() as txn:
-            gone = 0
-            size = 0
-            for i in range(0, len(seqs), 500):
-                chunk = seqs[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                n, b = self.db.execute(
-                    f"SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq IN ({marks})",
-                    chunk,
-                ).fetchone()
-                self.db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
-                gone, size = gone + int(n), size + int(b)
-            self._set_meta("last_ack", max(max(seqs), self._meta("last_ack")))
-            self._set_meta("last_ack_ms", int(time.time() * 1000))
-            txn.on_commit = (gone, size)
-        gone, size = txn.on_commit
-        self._rows, self._bytes = self._rows - gone, self._bytes - size
+        try:
+            with self._txn() as txn:
+                gone = 0
+                size = 0
+                for i in range(0, len(seqs), 500):
+                    chunk = seqs[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    n, b = self.db.execute(
+                        f"SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq IN ({marks})",
+                        chunk,
+                    ).fetchone()
+                    self.db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+                    self.db.execute(f"DELETE FROM drops WHERE carrier IN ({marks})", chunk)  # reports delivered
+                    gone, size = gone + int(n), size + int(b)
+                self._set_meta("last_ack", max(max(seqs), self._meta("last_ack")))
+                self._set_meta("last_ack_ms", int(time.time() * 1000))
+                txn.after = lambda: self._set_counters(self._rows - gone, self._bytes - size)
+        except sqlite3.Error as exc:
+            raise self._failed("delete acknowledged rows from", exc) from None
         return gone
 
     def ack_upto(self, seq: int) -> int:
         """Remove every row with a seq <= seq (the ingest's highest contiguous seq stored)."""
-        with self._txn() as txn:
-            n, b = self.db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq <= ?", (seq,)
-            ).fetchone()
-            self.db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
-            self._set_meta("last_ack", max(seq, self._meta("last_ack")))
-            self._set_meta("last_ack_ms", int(time.time() * 1000))
-            txn.on_commit = (int(n), int(b))
-        gone, size = txn.on_commit
-        self._rows, self._bytes = self._rows - gone, self._bytes - size
+        try:
+            with self._txn() as txn:
+                n, b = self.db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq <= ?", (seq,)
+                ).fetchone()
+                self.db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
+                self.db.execute("DELETE FROM drops WHERE carrier > 0 AND carrier <= ?", (seq,))
+                self._set_meta("last_ack", max(seq, self._meta("last_ack")))
+                self._set_meta("last_ack_ms", int(time.time() * 1000))
+                gone, size = int(n), int(b)
+                txn.after = lambda: self._set_counters(self._rows - gone, self._bytes - size)
+        except sqlite3.Error as exc:
+            raise self._failed("delete acknowledged rows from", exc) from None
         return gone
 
     @property
@@ -280,12 +370,13 @@ class Outbox:
 
 
 class _Txn:
-    """BEGIN IMMEDIATE ... COMMIT under the outbox lock; on_commit carries values to apply after."""
+    """BEGIN IMMEDIATE ... COMMIT under the outbox lock; `after` runs once committed, still under the lock
+    (so the cached counters never disagree with the table, whichever thread appends or acks)."""
 
     def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self.db = db
         self.lock = lock
-        self.on_commit: tuple[int, int] = (0, 0)
+        self.after: Callable[[], None] | None = None
 
     def __enter__(self) -> _Txn:
         self.lock.acquire()
@@ -299,8 +390,21 @@ class _Txn:
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
         try:
             if exc_type is None:
-                self.db.execute("COMMIT")
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()  # e.g. SQLITE_FULL at COMMIT: leave no transaction open
+                    raise
+                if self.after is not None:
+                    self.after()
             else:
-                self.db.execute("ROLLBACK")
+                self._rollback()
         finally:
             self.lock.release()
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite may have rolled back by itself (SQLITE_FULL); nothing is left to undo

@@ -60,6 +60,8 @@ VALUE_PRECISION: dict[str, str] = {
     "outbox_oldest_s": "age of the oldest row, whole seconds",
     "camera_errors": "camera errors counted",
     "egress_refused": "payloads refused by the egress guard",
+    "lost_disk_full": "events lost for lack of disk space since boot",
+    "sender_restarts": "sender thread recoveries since boot",
     "cpu_temp_mc": "CPU temperature, millidegrees Celsius",
     "disk_free_mb": "free disk, MB",
     "accelerator": "1 when the Edge TPU runs inference",

@@ -7,6 +7,9 @@ highest contiguous seq can advance) and leave the outbox only on the ack the mod
   ack = "ingest": a signed ingest ack naming the highest contiguous seq stored; rows still
                   unacknowledged are re-sent after outbox.resend_s without progress, or on reconnect.
 A PUBACK failure (e.g. 0x87 not authorized) keeps the row and raises one alarm per topic and code.
+An unexpected exception inside the thread (a parser bug hit by a crafted message, say) never ends it:
+it is logged once with its traceback, counted (restarts, the heartbeat's sender_restarts), the session
+is dropped and the loop starts again after a capped back-off; the rows stay in the outbox.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from typing import Callable
 
 from agent.config import Config, MqttConfig
-from agent.errors import AgentError, BrokerError, SignatureError
+from agent.errors import AgentError, BrokerError, SignatureError, StateError
 from agent.outbox import Outbox
 from agent.transport.acks import ack_seq, load_ingest_keys
 from agent.transport.mqtt import check_files, Connected, Disconnected, Message, PubAck, Session
@@ -57,6 +60,7 @@ class Sender:
         resend_s: float = 30.0,
         manifest: bytes | None = None,
         on_puback: Callable[[list[int]], None] | None = None,
+        parse_ack: Callable[[bytes, dict[str, bytes], str, str], int] = ack_seq,
     ) -> None:
         if ack == "ingest" and not ingest_keys:
             raise BrokerError("ack = 'ingest' needs the ingest's public keys (outbox.ingest_keys)")
@@ -68,6 +72,7 @@ class Sender:
         self.resend_s = resend_s
         self.manifest = manifest
         self.on_puback = on_puback
+        self.parse_ack = parse_ack  # verifies, then parses; SignatureError for a bad ack
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,6 +99,9 @@ class Sender:
         self.bad_acks = 0
         self.last_refused_code = 0
         self.last_error = ""
+        self.restarts = 0  # unexpected errors the thread recovered from
+        self._crash_streak = 0  # ... in a row without a PUBACK between: drives the back-off
+        self._state_failing = False  # the outbox refused a delete (full disk): logged once
         outbox.on_append = self._wake
 
     @classmethod
@@ -150,18 +158,42 @@ class Sender:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                if self._session is None:
-                    self._connect()
-                    continue
-                self._step()
-        except Exception:  # the sender must never die silently: log, and the rows stay
-            log.exception("the sender thread stopped; envelopes stay in the outbox")
+                try:
+                    if self._session is None:
+                        self._connect()
+                        continue
+                    self._step()
+                except Exception as exc:  # the sender must never die: count, log once, start again
+                    self._recover(exc)
         finally:
-            self._flush_deletes()
-            if self._session is not None:
-                self._session.close(graceful=True)
-                self._session = None
+            try:
+                self._flush_deletes()
+                if self._session is not None:
+                    self._session.close(graceful=True)
+            except Exception:
+                log.exception("closing the sender failed; envelopes stay in the outbox")
+            self._session = None
             self.connected = False
+
+    def _recover(self, exc: Exception) -> None:
+        """After an unexpected error: drop the session and retry after a capped back-off."""
+        self.restarts += 1
+        self._crash_streak += 1
+        if self.restarts == 1:
+            log.exception("unexpected error in the sender thread; it starts again with back-off "
+                          "(envelopes stay in the outbox; further errors are counted in sender_restarts)")
+        else:
+            log.debug("unexpected error in the sender thread (%d so far): %r", self.restarts, exc)
+        try:
+            self._lose_session()
+        except Exception:  # closing a broken session may fail too: forget it, the next connect starts clean
+            self._session = None
+            self.connected = False
+            self._idle.clear()
+            self._inflight.clear()
+        delay = backoff_s(self._crash_streak, self.cfg.backoff_min_s, self.cfg.backoff_max_s)
+        self._failures = max(self._failures, 1)
+        self._next_attempt = time.monotonic() + delay
 
     def _connect(self) -> None:
         now = time.monotonic()
@@ -256,6 +288,7 @@ class Sender:
                 self._refused(seq, topic, item.code)
                 return
             self.pubacks += 1
+            self._crash_streak = 0
             if self.ack_mode == "broker":
                 self._to_delete.append(seq)
             if self.on_puback is not None:
@@ -281,22 +314,39 @@ class Sender:
 
     def _ingest_ack(self, msg: Message) -> None:
         try:
-            seq = ack_seq(msg.payload, self.ingest_keys, self.device, self.site)
+            seq = self.parse_ack(msg.payload, self.ingest_keys, self.device, self.site)
         except SignatureError as exc:
             self.bad_acks += 1
             if self.bad_acks == 1:
                 log.warning("ignored an ingest ack that failed verification (%s)", exc.reason)
             return
         if seq > self.acked_seq:
+            try:
+                self.outbox.ack_upto(seq)
+            except StateError as exc:  # e.g. a full disk: the next ack (or a resend's) deletes them
+                self._outbox_failed(exc)
+                return
             self.acked_seq = seq
-            self.outbox.ack_upto(seq)
             self._progress_at = time.monotonic()
 
     def _flush_deletes(self) -> None:
         if self._to_delete:
             batch, self._to_delete = self._to_delete, []
-            self.outbox.ack(batch)
+            try:
+                self.outbox.ack(batch)
+            except StateError as exc:  # kept for the next flush: the rows are delivered, only not yet deleted
+                self._to_delete = batch + self._to_delete
+                self._outbox_failed(exc)
+            else:
+                if self._state_failing:
+                    self._state_failing = False
+                    log.info("the outbox accepts deletes again")
         self._last_delete = time.monotonic()
+
+    def _outbox_failed(self, exc: StateError) -> None:
+        if not self._state_failing:
+            self._state_failing = True
+            log.warning("%s; delivered envelopes stay in the outbox until it can delete them", exc)
 
     def _lose_session(self) -> None:
         self._flush_deletes()

@@ -31,8 +31,10 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
     state = tmp_path / "state"
     sub = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/event/#")
     status = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/status", client_id="status-sub")
+    procs: list[subprocess.Popen[str]] = []
     try:
         first = _emitter(cfg, state, count=100_000, rate=200)
+        procs.append(first)
         assert first.stdout is not None
         printed = []
         while len(printed) < 150:  # mid-stream: appends, publishes and deletes all in progress
@@ -49,6 +51,7 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
         assert status.payloads()[-2:] == [b"online", b"offline"], "no Last Will after the kill"
 
         second = _emitter(cfg, state, count=100, rate=500)
+        procs.append(second)
         out, err = second.communicate(timeout=60)
         assert second.returncode == 0, err
         restarted = [int(x.split()[1]) for x in out.splitlines() if x.startswith("seq ")]
@@ -58,6 +61,10 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
         while time.monotonic() < deadline and len({p for p in sub.payloads()}) < last:
             time.sleep(0.1)
     finally:
+        for proc in procs:  # on a failed assertion or a timeout, never leave an emitter running
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
         sub.close()
         status.close()
 

@@ -20,7 +20,7 @@ from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
 from agent.verify import Verifier
 from dhelpers import Subscriber, make_pki
-from fixtures.mosquitto import start_mosquitto
+from fixtures.mosquitto import free_port, start_mosquitto
 
 
 def _wait(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
@@ -44,7 +44,7 @@ def test_mutual_tls_acl_denies_another_devices_topic(tmp_path: Path) -> None:
         tls_lines.append("user root")
     broker = start_mosquitto(tmp_path / "mq", tls_lines)
     # a plain loopback listener for the observing subscriber (the ACL gives it read only)
-    plain = broker.port + 1 if broker.port < 65000 else broker.port - 1
+    plain = free_port()
     broker.config_lines += [f"listener {plain} 127.0.0.1", "allow_anonymous true"]
     broker.restart()
     try:
