@@ -14,7 +14,8 @@ from agent.config import Config
 from agent.emit import Emitter
 from agent.errors import StateError, UsageError
 from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity, manifest_body, manifest_hash
+from agent.privacy import Anonymizer, Identity
+from agent.privacy_manifest import manifest_body, manifest_hash
 from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
 

@@ -109,6 +109,3 @@ class Anonymizer:
             values=values,
         )
 
-
-# Kept here for callers of the foundation API; the manifest itself lives in privacy_manifest.py.
-from agent.privacy_manifest import manifest_body, manifest_hash  # noqa: E402,F401

@@ -21,7 +21,8 @@ from agent.emit import Emitter
 from agent.errors import AgentError
 from agent.health import Health
 from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity, manifest_body, manifest_hash
+from agent.privacy import Anonymizer, Identity
+from agent.privacy_manifest import manifest_body, manifest_hash
 from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
 
