@@ -12,9 +12,8 @@ import statistics
 import time
 from typing import Any
 
-from agent import config
 from agent.bench import emit
-from agent.commands import add_config_args, load_config
+from agent.commands import add_config_args, load_config, with_detector_options
 
 WIDTH, HEIGHT = 1280, 720
 
@@ -46,16 +45,8 @@ def main(args: argparse.Namespace) -> int:
     from agent.detect.factory import build_detector
     from agent.types import Frame
 
-    cfg = load_config(args)
-    changes: dict[str, Any] = {}
-    if args.model:
-        changes["model"] = args.model
-    if args.model_dir:
-        changes["model_dir"] = args.model_dir
-    if args.threads:
-        changes["threads"] = args.threads
-    if changes:
-        cfg = config.replace(cfg, detector=changes)
+    cfg = with_detector_options(load_config(args), model=args.model or None, model_dir=args.model_dir or None,
+                                threads=args.threads or None)
     det = build_detector(cfg)
     import cv2
 

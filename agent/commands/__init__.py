@@ -25,3 +25,9 @@ def load_config(args: argparse.Namespace) -> Config:
     if device:
         cfg = config.replace(cfg, device=device)
     return cfg
+
+
+def with_detector_options(cfg: Config, **options: object) -> Config:
+    """cfg with the [detector] keys given on the command line; None means 'as configured'."""
+    changes = {k: v for k, v in options.items() if v is not None}
+    return config.replace(cfg, detector=changes) if changes else cfg

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import config
-from agent.commands import add_config_args, load_config
+from agent.commands import add_config_args, load_config, with_detector_options
 from agent.errors import UsageError
 
 
@@ -48,16 +48,8 @@ def main(args: argparse.Namespace) -> int:
     from agent.detect.factory import build_detector
     from agent.types import Frame
 
-    cfg = load_config(args)
-    changes: dict[str, Any] = {}
-    if args.model:
-        changes["model"] = args.model
-    if args.model_dir:
-        changes["model_dir"] = args.model_dir
-    if args.threshold is not None:
-        changes["score_threshold"] = args.threshold
-    if changes:
-        cfg = config.replace(cfg, detector=changes)
+    cfg = with_detector_options(load_config(args), model=args.model or None, model_dir=args.model_dir or None,
+                                score_threshold=args.threshold)
     images = [(path, read_image(path)) for path in args.images]  # bad input fails before loading
 
     if args.model_file:
