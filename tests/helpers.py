@@ -7,6 +7,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,21 +20,34 @@ def cli(*args: str, timeout: float = 300, stdin: bytes | None = None) -> subproc
 
 
 @dataclass
-class Collector:
-    """Subscribes to a topic filter on a real broker and keeps every message."""
+class Subscriber:
+    """Subscribes to a topic filter on a real broker and keeps every message.
+
+    persistent=True keeps the session on the broker (clean_start off, one hour expiry), so
+    messages published while the subscriber was away (a broker restart) still arrive.
+    """
 
     host: str
     port: int
     topic: str
+    client_id: str = ""
+    username: str | None = None
+    persistent: bool = False
+    on_payload: Callable[[str, bytes], None] | None = None
     messages: list[tuple[str, bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
 
         self._ready = threading.Event()
         self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        c.reconnect_delay_set(0.1, 0.5)
+        if self.username:
+            c.username_pw_set(self.username)
 
         def on_connect(client, userdata, flags, rc, props):  # type: ignore[no-untyped-def]
             client.subscribe(self.topic, qos=1)
@@ -44,18 +58,22 @@ class Collector:
         def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
             with self._lock:
                 self.messages.append((msg.topic, bytes(msg.payload)))
+            if self.on_payload is not None:
+                self.on_payload(msg.topic, bytes(msg.payload))
 
-        self.client.on_connect = on_connect
-        self.client.on_subscribe = on_subscribe
-        self.client.on_message = on_message
-        self.client.connect(self.host, self.port)
-        self.client.loop_start()
+        c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+        props = Properties(PacketTypes.CONNECT)
+        if self.persistent:
+            props.SessionExpiryInterval = 3600
+        c.connect(self.host, self.port, clean_start=not self.persistent, properties=props)
+        c.loop_start()
+        self.client = c
         if not self._ready.wait(10):
             raise RuntimeError("subscriber did not get its SUBACK")
 
-    def payloads(self) -> list[bytes]:
+    def payloads(self, suffix: str = "") -> list[bytes]:
         with self._lock:
-            return [p for _, p in self.messages]
+            return [p for t, p in self.messages if not suffix or t.endswith(suffix)]
 
     def close(self) -> None:
         self.client.disconnect()

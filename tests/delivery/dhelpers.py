@@ -7,14 +7,11 @@ import ipaddress
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
+import helpers
 from agent.identity import Enrolment
 from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
 from agent.transport.acks import ack_body
@@ -65,53 +62,12 @@ def make_pki(folder: Path, clients: list[str]) -> dict[str, Path]:
 
 
 @dataclass
-class Subscriber:
-    """A subscriber with a persistent session (survives broker restarts when the broker persists)."""
+class Subscriber(helpers.Subscriber):
+    """The verifier-side subscriber of these tests: a persistent session, so a broker restart
+    (with persistence on) loses nothing at the subscriber."""
 
-    host: str
-    port: int
-    topic: str
     client_id: str = "verifier"
-    username: str | None = None
-    messages: list[tuple[str, bytes]] = field(default_factory=list)
-    on_payload: object = None
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
-        c.reconnect_delay_set(0.1, 0.5)
-        if self.username:
-            c.username_pw_set(self.username)
-
-        def on_connect(client, userdata, flags, rc, props):  # type: ignore[no-untyped-def]
-            client.subscribe(self.topic, qos=1)
-
-        def on_subscribe(client, userdata, mid, rcs, props):  # type: ignore[no-untyped-def]
-            self._ready.set()
-
-        def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
-            with self._lock:
-                self.messages.append((msg.topic, bytes(msg.payload)))
-            if self.on_payload is not None:
-                self.on_payload(msg.topic, bytes(msg.payload))  # type: ignore[operator]
-
-        c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        c.connect(self.host, self.port, clean_start=False, properties=props)
-        c.loop_start()
-        self.client = c
-        if not self._ready.wait(10):
-            raise RuntimeError("subscriber did not get its SUBACK")
-
-    def payloads(self, suffix: str = "") -> list[bytes]:
-        with self._lock:
-            return [p for t, p in self.messages if t.endswith(suffix) or not suffix]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    persistent: bool = True
 
 
 class StandInIngest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import subprocess
 from pathlib import Path
 from typing import Callable, Iterator

@@ -12,7 +12,7 @@ import pytest
 from agent.errors import SignatureError
 from agent.ingest.store import open_store
 from agent.sign import ACK_PAYLOAD_TYPE, strict_json, verify_envelope
-from helpers import Collector, cli
+from helpers import Subscriber, cli
 from ingest_env import IngestEnv, publish_all, wait_for
 from ingest_resender import ingest_keys_of
 from ingest_streams import mixed_stream
@@ -23,7 +23,7 @@ def test_mixed_stream_through_mosquitto(tmp_path: Path, mosquitto, db_url: str) 
     stream = mixed_stream(valid_per_device=100, bad=40, seed=11)
     env = IngestEnv(tmp_path, mosquitto.host, mosquitto.port, db_url)
     env.enrol(stream.registry)
-    acks = Collector(mosquitto.host, mosquitto.port, "edge/v1/+/+/ack")
+    acks = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/+/+/ack")
     worker = env.start_worker("w-e2e")
     try:
         publish_all(mosquitto.host, mosquitto.port, stream.messages)

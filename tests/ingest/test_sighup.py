@@ -14,7 +14,7 @@ from agent.events import encode
 from agent.identity import enrolment
 from agent.ingest.store import open_store
 from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
-from helpers import Collector
+from helpers import Subscriber
 from ingest_env import IngestEnv, publish_all, wait_for
 from ingest_streams import event, topic
 
@@ -32,7 +32,7 @@ def test_sighup_reloads_the_registry(tmp_path: Path, mosquitto) -> None:  # type
     env.registry.write_text(registry_text("active"))
     w = env.start_worker("worker-h")
     try:
-        acks = Collector(mosquitto.host, mosquitto.port, "edge/v1/s1/dev-0/ack")
+        acks = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/s1/dev-0/ack")
         store = open_store(db)
     except BaseException:
         w.stop()

@@ -9,7 +9,7 @@ import pytest
 
 from agent.identity import load_registry
 from agent.verify import Verifier
-from helpers import Collector, cli
+from helpers import Subscriber, cli
 
 
 def _config(tmp_path: Path, model_dir: Path, extra: str = "") -> Path:
@@ -39,7 +39,7 @@ def test_replay_real_clip_gives_verified_person_events(tmp_path: Path, model_dir
 
 @pytest.mark.slow
 def test_replay_publishes_to_a_real_broker(tmp_path: Path, model_dir: Path, clip: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
-    sub = Collector(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/event/#")
+    sub = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/event/#")
     try:
         cfg = _config(tmp_path, model_dir, f'\n[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n')
         r = cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"), "--max-frames", "400")
