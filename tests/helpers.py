@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,16 @@ def cli(*args: str, timeout: float = 300, stdin: bytes | None = None) -> subproc
         [sys.executable, "-m", "agent", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=timeout, input=stdin.decode() if stdin else None,
     )
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 10.0, every: float = 0.05) -> bool:
+    """Poll cond until it is true or timeout seconds pass; True if it became true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(every)
+    return bool(cond())
 
 
 @dataclass

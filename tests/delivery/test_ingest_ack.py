@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,7 @@ from agent.transport.acks import ack_body, load_ingest_keys
 from agent.types import Observation
 from agent.verify import Verifier
 from dhelpers import Subscriber, ingest_key_file
-from helpers import cli
-
-
-def _wait(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+from helpers import cli, wait_until
 
 
 def test_rows_leave_only_on_a_valid_signed_ingest_ack(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
@@ -50,21 +40,21 @@ def test_rows_leave_only_on_a_valid_signed_ingest_ack(tmp_path: Path, mosquitto)
     try:
         seqs = emitter.emit([Observation("line_crossing", "door", "person", 0.0, {"count": i}, "in")
                              for i in range(6)])
-        assert _wait(lambda: len(sub.payloads()) >= 6 and sender.idle())
+        assert wait_until(lambda: len(sub.payloads()) >= 6 and sender.idle())
         assert ob.rows == 6, "a PUBACK alone does not remove a row in ingest mode"
         ack(stranger, seqs[-1])  # signed by a key the device does not trust
         ack(ingest_key, seqs[-1], device="cam-2")  # an ack for another device
         sub.client.publish(ack_topic, b'{"not": "an envelope"}', qos=1)
-        assert _wait(lambda: sender.bad_acks == 3)
+        assert wait_until(lambda: sender.bad_acks == 3)
         assert ob.rows == 6
         ack(ingest_key, seqs[2])
-        assert _wait(lambda: ob.rows == 3)
+        assert wait_until(lambda: ob.rows == 3)
         assert [r.seq for r in ob.peek(10)] == seqs[3:]
         assert ob.stats().last_ack == seqs[2]
         # no further ack: the rest is sent again after resend_s
-        assert _wait(lambda: len(sub.payloads()) >= 9, 5)
+        assert wait_until(lambda: len(sub.payloads()) >= 9, 5)
         ack(ingest_key, seqs[-1])
-        assert _wait(lambda: ob.rows == 0)
+        assert wait_until(lambda: ob.rows == 0)
     finally:
         sender.stop(1)
         sub.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,9 @@ from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
 from agent.transport.acks import ack_body, ack_seq
 from agent.types import Observation
 from dhelpers import Subscriber
+from helpers import wait_until
 
 BOOM = b"\x00crafted ack that makes the parser fail in a way nobody planned for"
-
-
-def _wait(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _parser(data: bytes, keys: dict[str, bytes], device: str, site: str) -> int:
@@ -61,25 +52,25 @@ def test_sender_keeps_publishing_after_the_ack_parser_raises(tmp_path: Path, mos
     sender.start()
     try:
         (first,) = line(1)
-        assert _wait(lambda: delivered(first) and sender.idle())
+        assert wait_until(lambda: delivered(first) and sender.idle())
         # 1. a signed ack whose seq has more digits than Python's int() accepts: today strict_json lets a
         #    plain ValueError out; whatever the parser raises, the thread must go on
         huge = ack_body("cam-1", "lab", 7, 0).replace(b'"seq":7', b'"seq":' + b"9" * 5000)
         sub.client.publish(ack_topic, ingest_key.envelope(ACK_PAYLOAD_TYPE, huge), qos=1)
-        assert _wait(lambda: sender.restarts + sender.bad_acks >= 1)
+        assert wait_until(lambda: sender.restarts + sender.bad_acks >= 1)
         (second,) = line(2)
-        assert _wait(lambda: delivered(second)), "nothing published after the oversized ack"
+        assert wait_until(lambda: delivered(second)), "nothing published after the oversized ack"
         # 2. a message that makes the parser raise something unexpected: counted, and publishing goes on
         before = sender.restarts
         sub.client.publish(ack_topic, BOOM, qos=1)
-        assert _wait(lambda: sender.restarts == before + 1)
+        assert wait_until(lambda: sender.restarts == before + 1)
         (third,) = line(3)
-        assert _wait(lambda: delivered(third)), "nothing published after the parser raised"
+        assert wait_until(lambda: delivered(third)), "nothing published after the parser raised"
         assert sender._thread is not None and sender._thread.is_alive()
         # a valid ack still works after the restarts
         sub.client.publish(ack_topic, ingest_key.envelope(ACK_PAYLOAD_TYPE, ack_body("cam-1", "lab", third, 0)),
                            qos=1)
-        assert _wait(lambda: ob.rows == 0)
+        assert wait_until(lambda: ob.rows == 0)
         (beat,) = health.tick(0.0)
         assert beat.values["sender_restarts"] == sender.restarts >= 1
     finally:

@@ -20,16 +20,8 @@ from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
 from agent.verify import Verifier
 from dhelpers import Subscriber, make_pki
+from helpers import wait_until
 from fixtures.mosquitto import free_port, start_mosquitto
-
-
-def _wait(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_mutual_tls_acl_denies_another_devices_topic(tmp_path: Path) -> None:
@@ -78,9 +70,9 @@ def _run(tmp_path: Path, broker, pki: dict[str, Path], plain: int) -> None:  # t
 
         bad = ob.append(foreign, PRIORITY_EVENT)
         own += emitter.emit([Observation("line_crossing", "door", "person", 0.0, {"count": 2}, "out")])
-        assert _wait(lambda: sender.denied >= 1 and sender.idle()), sender.last_error
+        assert wait_until(lambda: sender.denied >= 1 and sender.idle()), sender.last_error
         alarms = []
-        assert _wait(lambda: bool(alarms.extend(o for o in health.tick(time.monotonic()) if o.type == "alarm")
+        assert wait_until(lambda: bool(alarms.extend(o for o in health.tick(time.monotonic()) if o.type == "alarm")
                                   or alarms))
         # own events were published over mutual TLS and acknowledged; the denied one stays, once alarmed
         assert [r.seq for r in ob.peek(100)] == [bad]
@@ -90,10 +82,10 @@ def _run(tmp_path: Path, broker, pki: dict[str, Path], plain: int) -> None:  # t
         emitter.emit(alarms)
         # re-sent after a reconnect, still denied, still kept, no second alarm
         broker.restart()
-        assert _wait(lambda: sender.denied >= 2 and sender.idle(), 20), sender.last_error
+        assert wait_until(lambda: sender.denied >= 2 and sender.idle(), 20), sender.last_error
         assert bad in [r.seq for r in ob.peek(100)]
         assert not [o for o in health.tick(time.monotonic()) if o.type == "alarm"]
-        assert _wait(lambda: len(sub.payloads("/event/alarm")) >= 1)
+        assert wait_until(lambda: len(sub.payloads("/event/alarm")) >= 1)
     finally:
         sender.stop(2)
         sub.close()
