@@ -71,6 +71,9 @@ class Preprocessor:
         self.masks = tuple(masks)
         self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None else None
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
+        probe = tensor()
+        self.as_bytes = probe.dtype != np.uint8  # int8 inputs: the table holds their bytes
+        del probe
         self._geo: dict[tuple[int, int], Geometry] = {}
 
     def geometry(self, width: int, height: int) -> Geometry:
@@ -96,10 +99,10 @@ class Preprocessor:
         h, w = image.shape[:2]
         geo = self.geometry(w, h)
         view = self.tensor()[0]
-        if view.dtype != np.uint8:
-            view = view.view(np.uint8)  # int8 inputs: the table holds their bytes
-        x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
+        if self.as_bytes:
+            view = view.view(np.uint8)
         if self.letterbox:
+            x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
             # Padding is written every frame (the previous frame may have had another size),
             # already quantized, so the table runs over the picture only.
             if y0:
@@ -108,7 +111,9 @@ class Preprocessor:
             if x0:
                 view[:, :x0] = self.pad
                 view[:, x0 + nw :] = self.pad
-        inner = view[y0 : y0 + nh, x0 : x0 + nw]
+            inner = view[y0 : y0 + nh, x0 : x0 + nw]
+        else:
+            nw, nh, inner = geo.new_w, geo.new_h, view
         resized = inner if self.buf is None else self.buf[:nh, :nw]
         cv2.resize(image, (nw, nh), dst=resized, interpolation=cv2.INTER_LINEAR)
         if geo.mask is not None:

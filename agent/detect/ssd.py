@@ -48,37 +48,40 @@ class SsdDecoder:
         details = interp.get_output_details()
         idx = order_outputs(details)  # also checks the shapes
         idx = signature_order(interp) or idx
-        self.views = [interp.tensor(i) for i in idx]
+        self.get = interp.get_tensor
+        self.idx = idx  # boxes, classes, scores, count
         self.threshold = score_threshold
         self.allowed = allowed
         self.allowed_list = allowed.tolist()
         self.checked = False  # classes vs scores confirmed from their values on a first detection
 
     def _confirm_order(self, classes: np.ndarray, scores: np.ndarray) -> None:
-        """Class ids are whole numbers, scores are in [0, 1]: swap the two views if they say otherwise."""
+        """Class ids are whole numbers, scores are in [0, 1]: swap the two tensors if they say otherwise."""
         looks_swapped = bool(np.any(classes != np.floor(classes))) and bool(np.all(scores == np.floor(scores)))
         if looks_swapped or np.any(scores > 1.0):
-            self.views[1], self.views[2] = self.views[2], self.views[1]
+            self.idx[1], self.idx[2] = self.idx[2], self.idx[1]
         self.checked = True
 
     def __call__(self) -> list[tuple[float, float, float, float, float, int]]:
         """[(x0, y0, x1, y1, score, class_id)], best first.
 
         At most a few dozen rows: plain Python over .tolist() costs less right after invoke()
-        (cold caches) than a chain of small numpy operations.
+        (cold caches) than a chain of small numpy operations, and get_tensor() (a copy of a few
+        hundred bytes, one C call) less than building a view through tensor().
         """
-        views = self.views
-        n = int(views[3]()[0])
+        get, (i_boxes, i_classes, i_scores, i_count) = self.get, self.idx
+        n = int(get(i_count)[0])
         if not n:
             return []
         if not self.checked:
-            self._confirm_order(views[1]()[0, :n], views[2]()[0, :n])
-        scores = views[2]()[0, :n].tolist()
+            self._confirm_order(get(self.idx[1])[0, :n], get(self.idx[2])[0, :n])
+            i_classes, i_scores = self.idx[1], self.idx[2]
+        scores = get(i_scores)[0, :n].tolist()
         threshold = self.threshold
         if max(scores) < threshold:
             return []
-        classes = views[1]()[0, :n].tolist()
-        boxes = views[0]()[0, :n].tolist()
+        classes = get(i_classes)[0, :n].tolist()
+        boxes = get(i_boxes)[0, :n].tolist()
         allowed = self.allowed_list
         out = []
         for (y0, x0, y1, x1), s, c in zip(boxes, scores, classes):

@@ -46,6 +46,6 @@ def test_ssd_decoder_confirms_classes_and_scores_from_their_values(detector, ima
     dec = det.decode
     right = det.detect(Frame(image("grace_hopper.bmp"), 0.0, 0))
     assert dec.checked and right
-    dec.views[1], dec.views[2] = dec.views[2], dec.views[1]  # as a TF2 export might order them
+    dec.idx[1], dec.idx[2] = dec.idx[2], dec.idx[1]  # as a TF2 export might order them
     dec.checked = False
     assert det.detect(Frame(image("grace_hopper.bmp"), 0.0, 0)) == right
