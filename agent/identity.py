@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import StateError, UsageError
+from agent.jsonfile import read_json
 from agent.sign import SigningKey, key_id
 
 KEY_FILE = "device.key"
@@ -85,16 +86,7 @@ def keygen(out_dir: Path, device_id: str, site: str) -> Enrolment:
 
 def load_registry(path: Path) -> list[Enrolment]:
     """A registry file: a JSON list of enrolment records, {"devices": [...]}, or one record."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"registry file {str(path)!r} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"registry file {str(path)!r} is not JSON: {str(exc)[:120]}") from None
-    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
-        raise UsageError(f"registry file {str(path)!r} is not usable JSON: {str(exc)[:120]}") from None
-    except OSError as exc:  # a folder, no permission, an I/O error
-        raise UsageError(f"cannot read registry file {str(path)!r}: {exc.strerror or exc}") from None
+    data = read_json(path, "registry file")
     if isinstance(data, dict) and "devices" in data:
         data = data["devices"]
     if isinstance(data, dict):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 from agent.errors import UsageError
 from agent.identity import Enrolment, load_registry, save_registry
+from agent.jsonfile import read_json
 
 
 def now_iso() -> str:
@@ -21,16 +21,7 @@ def load_or_empty(path: Path) -> list[Enrolment]:
 
 def read_record(pub_file: Path) -> Enrolment:
     """One enrolment record from a device.pub.json (from `edge-agent keygen`)."""
-    try:
-        data = json.loads(pub_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"enrolment file {str(pub_file)!r} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"enrolment file {str(pub_file)!r} is not JSON: {str(exc)[:120]}") from None
-    except ValueError as exc:
-        raise UsageError(f"enrolment file {str(pub_file)!r} is not usable JSON: {str(exc)[:120]}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read enrolment file {str(pub_file)!r}: {exc.strerror or exc}") from None
+    data = read_json(pub_file, "enrolment file")
     return Enrolment.from_json(data, str(pub_file))
 
 

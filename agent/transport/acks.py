@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from agent.errors import ConfigError, SignatureError
+from agent.jsonfile import read_json
 from agent.sign import ACK_PAYLOAD_TYPE, key_id, strict_json, verify_envelope
 
 
@@ -15,13 +16,7 @@ def load_ingest_keys(path: str) -> dict[str, bytes]:
     """keyid -> raw public key from a JSON record {keyid, public_key} or a list of them."""
     if not path:
         raise ConfigError("outbox.ack = 'ingest' needs outbox.ingest_keys (the ingest's public key file)")
-    p = Path(path).expanduser()
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"outbox.ingest_keys file {path!r} not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"outbox.ingest_keys file {path!r} is not readable JSON: {exc}") from None
+    data = read_json(Path(path).expanduser(), "outbox.ingest_keys file", ConfigError)
     if isinstance(data, dict) and "keys" in data:
         data = data["keys"]
     records = data if isinstance(data, list) else [data]

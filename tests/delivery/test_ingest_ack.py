@@ -70,6 +70,11 @@ def test_ingest_keys_file_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"keyid": "00" * 32, "public_key": "AAAA"}))
     with pytest.raises(ConfigError, match="keyid does not match"):
         load_ingest_keys(str(bad))
+    with pytest.raises(ConfigError, match="not found"):
+        load_ingest_keys(str(tmp_path / "missing.json"))
+    bad.write_text('{"keyid": ' + "9" * 5000 + "}")  # beyond Python's integer digit limit
+    with pytest.raises(ConfigError, match="not usable JSON"):
+        load_ingest_keys(str(bad))
     cfg = tmp_path / "a.toml"
     cfg.write_text('[outbox]\nack = "ingest"\n[mqtt]\nport = 1\n')
     r = cli("outbox", "stats", "--config", str(cfg), "--state", str(tmp_path / "none"))
