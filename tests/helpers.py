@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +20,18 @@ def cli(*args: str, timeout: float = 300, stdin: bytes | None = None) -> subproc
         [sys.executable, "-m", "agent", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=timeout, input=stdin.decode() if stdin else None,
     )
+
+
+def stop_by_pid(proc: subprocess.Popen, grace_s: float = 5.0) -> None:  # type: ignore[type-arg]
+    """SIGTERM by PID, then SIGKILL if the process lingers past grace_s; no-op if it already ended."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
 
 
 def wait_until(cond: Callable[[], object], timeout: float = 10.0, every: float = 0.05) -> bool:

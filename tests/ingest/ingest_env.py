@@ -13,6 +13,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from helpers import stop_by_pid
+
 from agent.identity import Enrolment, keygen, save_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,13 +101,7 @@ class Worker:
         self.proc.wait(timeout=10)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        stop_by_pid(self.proc, grace_s=15)
         return int(self.proc.returncode)
 
 
