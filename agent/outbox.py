@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS drops (
 CREATE INDEX IF NOT EXISTS drops_by_carrier ON drops (carrier);
 """
 
+# The next row the drop policy removes: the oldest of the most droppable priority. Written as
+# an equality on MAX(priority) so both steps are index searches; "ORDER BY priority DESC, seq"
+# cannot use the (priority, seq) index and sorted the whole table on every over-limit append.
+VICTIM = (
+    "SELECT seq, LENGTH(envelope) FROM outbox"
+    " WHERE priority = (SELECT MAX(priority) FROM outbox) ORDER BY seq LIMIT 1"
+)
+
 # meta keys of the earlier single-range report (one min..max range, wider than the drops)
 _LEGACY_KEYS = ("drop_pending", "drop_first", "drop_last", "drop_new_first", "drop_new_last", "report_open",
                 "report_count", "report_first", "report_last", "carrier_seq", "carrier_count", "carrier_first",
@@ -184,9 +192,7 @@ class Outbox:
                 rows, size = self._rows + 1, self._bytes + len(envelope)
                 dropped: list[int] = []
                 while (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes):
-                    victim = self.db.execute(
-                        "SELECT seq, LENGTH(envelope) FROM outbox ORDER BY priority DESC, seq LIMIT 1"
-                    ).fetchone()
+                    victim = self.db.execute(VICTIM).fetchone()
                     self.db.execute("DELETE FROM outbox WHERE seq = ?", (victim[0],))
                     dropped.append(int(victim[0]))
                     rows, size = rows - 1, size - int(victim[1])

@@ -8,7 +8,7 @@ from agent.config import HealthConfig
 from agent.emit import Emitter
 from agent.health import Health
 from agent.identity import enrolment
-from agent.outbox import DropReport, PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, Outbox
+from agent.outbox import VICTIM, DropReport, PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, Outbox
 from agent.privacy import Anonymizer, Identity
 from agent.sign import SigningKey
 from agent.types import Observation
@@ -61,6 +61,14 @@ def test_full_outbox_drops_periodic_first_then_events_alarms_last(tmp_path: Path
     ob2 = Outbox(tmp_path / "o.db", max_rows=10)
     assert (ob2.rows, ob2.bytes) == (ob2.stats().rows, ob2.stats().bytes) == (10, ob2.stats().bytes)
     assert ob2.append(lambda s: ("t", b"x")) == 19
+
+
+def test_choosing_what_to_drop_never_scans_the_outbox(tmp_path: Path) -> None:
+    """At the limit every append picks a victim: that must be index searches, not a sort of 100k rows."""
+    box = Outbox(tmp_path / "o.db", max_rows=3)
+    plan = [row[-1] for row in box.db.execute("EXPLAIN QUERY PLAN " + VICTIM)]
+    assert plan and all(step.startswith(("SEARCH", "SCALAR SUBQUERY")) for step in plan), plan
+    box.close()
 
 
 def test_byte_bound_applies_too(tmp_path: Path) -> None:
