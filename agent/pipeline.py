@@ -234,7 +234,7 @@ def assemble(
         key = load_or_create_key(cfg, say, throwaway=True)
     # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
     model_id, model_sha = detector.model_id, detector.model_sha256
-    outbox = Outbox(cfg.state_dir / "outbox.db")
+    outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox.max_rows, cfg.outbox.max_bytes)
     boot = outbox.start_boot()
     from agent import privacy_manifest
 

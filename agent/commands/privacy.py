@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from agent.commands import add_config_args, load_config
 from agent.config import Config
@@ -38,7 +37,7 @@ def model_sha256(cfg: Config) -> str:
 
 def cmd_privacy_report(args: argparse.Namespace) -> int:
     from agent import privacy_manifest
-    from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
+    from agent.sign import MANIFEST_PAYLOAD_TYPE
 
     cfg = load_config(args)
     doc = privacy_manifest.build(cfg, model_sha256(cfg))
@@ -46,10 +45,10 @@ def cmd_privacy_report(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(body.decode("ascii") + "\n")
     elif args.signed:
-        key_path = Path(cfg.device.key).expanduser() if cfg.device.key else cfg.state_dir / "device.key"
-        if not key_path.is_file():
-            raise UsageError(f"no device key at {key_path}; give --key FILE or create one with `edge-agent keygen`")
-        sys.stdout.write(SigningKey.load(key_path).envelope(MANIFEST_PAYLOAD_TYPE, body).decode("ascii") + "\n")
+        from agent.pipeline import load_or_create_key
+
+        key = load_or_create_key(cfg, say=lambda _: None)  # the device's own key, never replay's throwaway
+        sys.stdout.write(key.envelope(MANIFEST_PAYLOAD_TYPE, body).decode("ascii") + "\n")
     else:
         for line in privacy_manifest.lines(doc, privacy_manifest.manifest_hash(body)):
             print(line)

@@ -37,7 +37,6 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     from agent.pipeline import assemble, heartbeat_counters
 
     asm = assemble(cfg, say, events_out, throwaway_key)
-    asm.outbox.set_limits(cfg.outbox.max_rows, cfg.outbox.max_bytes)
     sender = None
     if cfg.mqtt is not None:  # publishing runs in its own thread; without [mqtt] events stay in the outbox
         from agent.sender import Sender

@@ -12,18 +12,17 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
 
-from agent import identity
 from agent.commands import add_config_args, load_config
 from agent.config import Config
 from agent.emit import Emitter
 from agent.errors import AgentError
 from agent.health import Health
 from agent.outbox import Outbox
+from agent.pipeline import load_or_create_key
 from agent.privacy import Anonymizer, Identity
 from agent.privacy_manifest import manifest_body, manifest_hash
-from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
+from agent.sign import MANIFEST_PAYLOAD_TYPE
 from agent.types import Observation
 
 
@@ -31,13 +30,8 @@ class Rig:
     """Key, outbox, emitter, health and (with [mqtt]) a started sender, wired like `run`."""
 
     def __init__(self, cfg: Config) -> None:
-        path = cfg.state_dir / identity.KEY_FILE
-        if cfg.device.key:
-            self.key = SigningKey.load(Path(cfg.device.key).expanduser())
-        else:
-            if not path.exists():
-                identity.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)
-            self.key = SigningKey.load(path)
+        # like `replay`: a key made here is marked throwaway, so `run` never signs with it
+        self.key = load_or_create_key(cfg, lambda text: sys.stderr.write(f"emitter: {text}\n"), throwaway=True)
         self.outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox.max_rows, cfg.outbox.max_bytes)
         boot = self.outbox.start_boot()
         body = manifest_body({"v": 1, "device": cfg.device.id, "site": cfg.device.site,

@@ -70,6 +70,13 @@ def test_privacy_report_for_people_and_as_json(tmp_path: Path) -> None:
     assert json.loads(body)["model"]["sha256"] in text.stdout
     signed = cli("privacy-report", "--config", str(cfg), "--signed")
     assert signed.returncode == 2 and signed.stderr.count("\n") == 1 and "no device key" in signed.stderr
+    # a key that `replay` made up is no device's identity: it never signs a manifest either
+    from agent import config
+    from agent.pipeline import load_or_create_key
+
+    load_or_create_key(config.load(str(cfg)), lambda _: None, throwaway=True)
+    signed = cli("privacy-report", "--config", str(cfg), "--signed")
+    assert signed.returncode == 2 and signed.stderr.count("\n") == 1 and "throwaway" in signed.stderr
 
 
 def test_the_field_table_in_the_docs_lists_every_schema_field() -> None:
