@@ -1,21 +1,16 @@
-"""Signed ingest acks (the BRIEF's contract) and their per-device rate limit."""
+"""Signed ingest acks (the body defined once in agent.transport.acks) and their per-device rate limit."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
+from agent.transport.acks import ack_body
+from agent.transport.mqtt import topics
 
 
 def ack_topic(prefix: str, site: str, device: str) -> str:
-    return f"{prefix}/{site}/{device}/ack"
-
-
-def ack_body(device: str, site: str, seq: int, ts_ms: int) -> bytes:
-    """Canonical JSON: sorted keys, no spaces."""
-    return json.dumps({"v": 1, "device": device, "site": site, "seq": int(seq), "ts_ms": int(ts_ms)},
-                      sort_keys=True, separators=(",", ":")).encode()
+    return topics(prefix, site, device)["ack"]
 
 
 def ack_envelope(key: SigningKey, device: str, site: str, seq: int, ts_ms: int) -> bytes:

@@ -50,6 +50,7 @@ def ack_seq(data: bytes, keys: dict[str, bytes], device: str, site: str) -> int:
 
 
 def ack_body(device: str, site: str, seq: int, ts_ms: int) -> bytes:
-    """The canonical ack body (what the ingest signs); used by tests and the bench as a stand-in ingest."""
-    return json.dumps({"v": 1, "device": device, "site": site, "seq": seq, "ts_ms": ts_ms},
+    """The canonical ack body: what the ingest signs and this module's ack_seq reads (one definition
+    for both ends of the contract; tests and the bench use it as a stand-in ingest too)."""
+    return json.dumps({"v": 1, "device": device, "site": site, "seq": int(seq), "ts_ms": int(ts_ms)},
                       sort_keys=True, separators=(",", ":")).encode()
