@@ -247,7 +247,7 @@ def assemble(
         fh.truncate(0)
     emitter = Emitter(anonymizer, key, outbox, prefix, sink=sink)
     pipeline = Pipeline(source, detector, rules, emitter, ByteTracker(cfg.tracker))
-    if hasattr(source, "on_health"):
-        source.on_health = lambda obs: emitter.emit([obs])  # camera lost: an alarm, not a crash
+    if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
+        pipeline.add_periodic(source)
     return Assembly(pipeline, outbox, key, manifest_env, fh)
 

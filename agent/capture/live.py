@@ -3,8 +3,8 @@
 When inference is slower than the camera, older frames are dropped (counted), never queued, so
 the pipeline always works on what the camera sees now. A camera that stops delivering is
 reopened with capped exponential back-off; each outage counts as a camera error and produces
-one health observation (an "alarm" with values.camera_errors) through `on_health`, from the
-consumer's thread. Frames are held in memory only.
+one health observation (an "alarm", reason camera_lost, with values.camera_errors) from the
+source's tick(), which the pipeline runs as a periodic stage. Frames are held in memory only.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class LatestFrameGrabber:
         self.dropped_frames = 0
         self.camera_errors = 0
         self.connected = False
-        self.outages = 0
         self._thread: threading.Thread | None = None
 
     def start(self, device: Device | None = None) -> None:
@@ -80,7 +79,6 @@ class LatestFrameGrabber:
                 with self._cond:
                     self.camera_errors += 1
                     self.connected = False
-                    self.outages += 1
                     self._cond.notify_all()
                 log.warning("camera %s stopped delivering frames; reopening with back-off", self.name)
                 try:
@@ -131,7 +129,6 @@ class LiveSource:
 
     def __init__(self, cfg: SourceConfig) -> None:
         self.cfg = cfg
-        self.on_health: Callable[[Observation], None] | None = None
         self.grabber = LatestFrameGrabber(self.open_device, self.name)
         self._reported_outages = 0
         first = self.open_first()  # a camera missing at start is a user mistake: one clear line
@@ -152,14 +149,13 @@ class LiveSource:
     def camera_errors(self) -> int:
         return self.grabber.camera_errors
 
-    def _health(self) -> None:
-        outages = self.grabber.outages
-        if outages > self._reported_outages:
-            self._reported_outages = outages
-            obs = Observation("alarm", self.health_rule, "", time.monotonic() - self._t0,
-                              {"camera_errors": self.grabber.camera_errors})
-            if self.on_health is not None:
-                self.on_health(obs)
+    def tick(self, now_s: float) -> list[Observation]:
+        """A periodic stage: one alarm per camera outage, on the pipeline's thread and clock."""
+        outages = self.grabber.camera_errors
+        if outages <= self._reported_outages:
+            return []
+        self._reported_outages = outages
+        return [Observation("alarm", self.health_rule, "", now_s, {"camera_errors": outages}, reason="camera_lost")]
 
     def now_s(self) -> float:
         """The source's clock (frames' t_s are on it): for stages that tick without a frame."""
@@ -171,7 +167,6 @@ class LiveSource:
         n = 0
         while not self.cfg.max_frames or n < self.cfg.max_frames:
             item = self.grabber.next(timeout=0.5)
-            self._health()
             if item is None:
                 if not self.grabber.connected:
                     yield None

@@ -71,7 +71,6 @@ def test_lost_camera_is_retried_with_a_health_observation_not_a_crash(tmp_path: 
     src = open_source(SourceConfig(kind="v4l2", path=str(device)))
     src.grabber.backoff_s = 0.05
     health = []
-    src.on_health = health.append
     it = src.frames()
     try:
         assert next(it) is not None
@@ -80,10 +79,12 @@ def test_lost_camera_is_retried_with_a_health_observation_not_a_crash(tmp_path: 
         deadline = time.monotonic() + 60
         while (not health or idle < 2) and time.monotonic() < deadline:
             idle += next(it) is None  # the generator yields None while the camera is lost
+            health.extend(src.tick(src.now_s()))  # as the pipeline ticks its periodic stages
         assert health, "no health observation after the camera was lost"
         assert len(health) == 1  # one per outage, not one per retry
         obs = health[0]
         assert obs.type == "alarm" and obs.rule == "camera" and obs.values["camera_errors"] >= 1
+        assert obs.reason == "camera_lost"
         (tmp_path / "unplugged.mp4").rename(device)  # plugged back in
         frame = next(f for f in it if f is not None)  # frames flow again; nothing raised
         assert frame.image.shape == (432, 768, 3)
