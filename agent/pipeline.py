@@ -162,20 +162,20 @@ class Pipeline:
 
     def run(self, stop: Callable[[], bool] = lambda: False) -> Summary:
         summary = Summary()
-        start = time.perf_counter()
+        start, frames_before = time.perf_counter(), self.frames
         try:
             for frame in self.source.frames():
                 if frame is None:  # camera lost: no detections, but periodic stages still run
                     self.idle(self.source.now_s())
                 else:
                     self.step(frame)
-                    summary.frames += 1
                 if stop():
                     break
             self.finish()
         finally:
             self.source.close()
         summary.seconds = time.perf_counter() - start
+        summary.frames = self.frames - frames_before
         summary.events = Counter(self.emitter.counts)
         summary.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
         summary.camera_errors = int(getattr(self.source, "camera_errors", 0))

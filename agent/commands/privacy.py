@@ -21,13 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def model_sha256(cfg: Config) -> str:
     """The installed model's SHA-256 (checked against its pin), else the pinned SHA-256."""
-    from agent.assets import sha256_file
-    from agent.detect.factory import model_path
+    from agent.detect.factory import checked_model
     from agent.manifest import model
 
     spec = model(cfg.detector.model)
     if (cfg.model_dir / spec.file).is_file():
-        return sha256_file(model_path(cfg, cfg.detector.model))
+        return checked_model(cfg, cfg.detector.model)[1]
     if not spec.sha256_checked:
         raise UsageError(
             f"model {spec.id!r} is not installed in {cfg.model_dir} and has no checked pin; install it first"

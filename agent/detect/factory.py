@@ -16,6 +16,11 @@ log = logging.getLogger("agent.detect")
 
 def model_path(cfg: Config, model_id: str) -> Path:
     """The installed file of a manifest model, after checking its SHA-256 (refused if it differs)."""
+    return checked_model(cfg, model_id)[0]
+
+
+def checked_model(cfg: Config, model_id: str) -> tuple[Path, str]:
+    """(installed file, its SHA-256) of a manifest model, read once and refused if it differs from the pin."""
     spec = model(model_id)
     path = cfg.model_dir / spec.file
     if not path.is_file():
@@ -34,7 +39,7 @@ def model_path(cfg: Config, model_id: str) -> Path:
         raise ModelError(
             f"model file {path} has SHA-256 {seen}, expected {expected}; refusing to load it"
         )
-    return path
+    return path, seen
 
 
 def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-untyped-def]
@@ -45,7 +50,7 @@ def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-u
     d = cfg.detector
     chosen = plan(d)
     try:
-        path = model_path(cfg, chosen.spec.id)
+        path, sha = checked_model(cfg, chosen.spec.id)
     except ModelError:
         missing = not (cfg.model_dir / chosen.spec.file).is_file()
         if not (chosen.delegates and d.delegate == "auto" and missing):
@@ -55,12 +60,12 @@ def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-u
         chosen.health["fallback"] = "Edge TPU twin not installed"
         log.info("delegate auto: Edge TPU present but the twin is not installed; running %s on the CPU",
                  chosen.spec.id)
-        path = model_path(cfg, chosen.spec.id)
+        path, sha = checked_model(cfg, chosen.spec.id)
     det = TfliteDetector(
         chosen.spec, path, d.threads, d.score_threshold, None if all_classes else d.classes,
         delegates=chosen.delegates, labels_path=Path(d.labels).expanduser() if d.labels else None,
         masks=cfg.privacy.masks, nms_iou=d.nms_iou, max_detections=d.max_detections,
         health=chosen.health,
     )
-    det.model_sha256 = sha256_file(path)
+    det.model_sha256 = sha
     return det

@@ -12,9 +12,7 @@ Point = tuple[float, float]
 
 def anchor(box: Box, kind: str = "bottom_centre") -> Point:
     """The point of a box a rule tests: bottom centre (where a person stands) or centre."""
-    if kind == "centre":
-        return ((box.x0 + box.x1) / 2.0, (box.y0 + box.y1) / 2.0)
-    return ((box.x0 + box.x1) / 2.0, box.y1)
+    return box.centre if kind == "centre" else box.bottom_centre
 
 
 def point_in_polygon(p: Point, poly: Sequence[Point]) -> bool:
