@@ -75,6 +75,3 @@ class Health:
         if isinstance(restarts, int):
             values["sender_restarts"] = restarts
         return Observation(type="heartbeat", rule="", label="", t_s=now_s, values=values)
-
-    def close(self) -> None:
-        """Nothing to flush: reports are settled by the outbox when the heartbeat is stored."""

@@ -110,17 +110,12 @@ def heartbeat_counters(pipeline: "Pipeline", clock: Callable[[], float] = time.m
 class Pipeline:
     """source -> detector -> tracker -> rules (+ periodic stages) -> emitter, one frame at a time."""
 
-    def __init__(self, source, detector, rules: Sequence, emitter: Emitter,  # type: ignore[no-untyped-def]
-                 tracker=None, periodic: Sequence[Periodic] = ()) -> None:  # type: ignore[no-untyped-def]
-        if tracker is None:
-            from agent.track import ByteTracker
-
-            tracker = ByteTracker()
+    def __init__(self, source, detector, rules: Sequence, emitter: Emitter, tracker) -> None:  # type: ignore[no-untyped-def]
         self.source = source
         self.detector = detector
         self.tracker = tracker
         self.rules = list(rules)
-        self.periodic: list[Periodic] = list(periodic)
+        self.periodic: list[Periodic] = []  # add_periodic(): heartbeat, live cameras
         self.emitter = emitter
         self.last_t_s: float | None = None
         self.frames = 0  # frames through step(), read by the heartbeat

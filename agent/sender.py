@@ -91,7 +91,6 @@ class Sender:
         self._appends = 0
         # numbers for the heartbeat, outbox stats and the bench
         self.connected = False
-        self.published = 0
         self.pubacks = 0
         self.denied = 0
         self.reconnects = 0
@@ -240,7 +239,6 @@ class Sender:
                     break
                 self._inflight[mid] = (row.seq, row.topic)
                 self._cursor = row.seq
-                self.published += 1
                 sent_any = True
         # 2. answers from the network
         timeout = 0.0 if sent_any else 0.05

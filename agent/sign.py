@@ -58,11 +58,6 @@ class SigningKey:
     def keyid(self) -> str:
         return key_id(self.public_key)
 
-    @property
-    def seed(self) -> bytes:
-        """The 32-byte private seed (RFC 8032 "secret key"). Never log or print it."""
-        return bytes(self._key)
-
     def sign_raw(self, message: bytes) -> bytes:
         """Plain Ed25519 (RFC 8032, PureEdDSA) over message: 64 bytes."""
         return self._key.sign(message).signature

@@ -86,9 +86,7 @@ class Excerpt:
 
 
 class Verifier:
-    def __init__(self, registry: list[Enrolment], from_first_seen: bool = False) -> None:
-        # from_first_seen: an excerpt (a file) starts at its first seq; a full stream starts at 1.
-        self.from_first_seen = from_first_seen
+    def __init__(self, registry: list[Enrolment]) -> None:
         self.by_keyid = {r.keyid: r for r in registry}
         self.active_keys = {r.keyid: r.public_key for r in registry if r.status == "active"}
         self.progress: dict[str, DeviceProgress] = {}
@@ -125,8 +123,7 @@ class Verifier:
         event = self.verify(data, topic_device)
         prog = self.progress.get(event["device"])
         if prog is None:
-            start = int(event["seq"]) - 1 if self.from_first_seen else 0
-            prog = self.progress[event["device"]] = DeviceProgress(contiguous=start)
+            prog = self.progress[event["device"]] = DeviceProgress()
         return event, prog.add(int(event["seq"]))
 
     def verify_manifest(self, data: bytes) -> tuple[dict[str, Any], str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from agent.capture.live import LiveSource
-from agent.config import SourceConfig
 from agent.errors import SourceError
 
 LORES_DEFAULT = (640, 480)
@@ -36,9 +35,6 @@ class _PiDevice:
 
 class Picamera2Source(LiveSource):
     name = "picamera2"
-
-    def __init__(self, cfg: SourceConfig) -> None:
-        super().__init__(cfg)
 
     def open_device(self) -> _PiDevice:
         try:

@@ -64,7 +64,6 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
         if sender is not None:
             sender.stop()
             emitter.emit(sender.take_observations())
-        health.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if asm.events_out is not None:

@@ -10,23 +10,18 @@ import numpy as np
 Polygon = Sequence[tuple[float, float]]
 
 
-def rasterize(
-    polygons: Sequence[Polygon], width: int, height: int, origin: tuple[int, int] = (0, 0),
-    canvas: tuple[int, int] | None = None,
-) -> np.ndarray | None:
+def rasterize(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray | None:
     """H x W x 1 bool, True inside any polygon; None when there is no polygon.
 
-    Polygons are normalized to an image of width x height placed at `origin` (x, y) on a canvas
-    of `canvas` (w, h) pixels (the model input, letterbox padding included). Pixels the polygon
-    edge touches count as inside, so nothing at a mask's border leaks into the model.
+    Polygons are normalized to an image of width x height pixels (the resized picture, letterbox
+    padding excluded). Pixels the polygon edge touches count as inside, so nothing at a mask's
+    border leaks into the model.
     """
     if not polygons:
         return None
-    cw, ch = canvas or (width, height)
-    img = np.zeros((ch, cw), np.uint8)
-    ox, oy = origin
+    img = np.zeros((height, width), np.uint8)
     pts = [
-        np.round(np.array([[ox + x * width, oy + y * height] for x, y in poly], np.float64) * 16).astype(np.int32)
+        np.round(np.array([[x * width, y * height] for x, y in poly], np.float64) * 16).astype(np.int32)
         for poly in polygons
     ]
     cv2.fillPoly(img, pts, 255, lineType=cv2.LINE_8, shift=4)

@@ -51,7 +51,6 @@ class SsdDecoder:
         self.get = interp.get_tensor
         self.idx = idx  # boxes, classes, scores, count
         self.threshold = score_threshold
-        self.allowed = allowed
         self.allowed_list = allowed.tolist()
         self.checked = False  # classes vs scores confirmed from their values on a first detection
 

@@ -97,7 +97,6 @@ class TfliteDetector:
         if unknown:
             raise ModelError(f"class {unknown[0]!r} is not in {spec.id}'s labels")
         self.allowed = np.array([lab in classes for lab in self.labels], dtype=bool)
-        self.score_threshold = score_threshold
         self._health = dict(health or {"accelerator": 1 if delegates else 0,
                                        "delegate": "edgetpu" if delegates else "cpu", "fallback": ""})
         self._health.setdefault("model", spec.id)
@@ -120,7 +119,6 @@ class TfliteDetector:
             )
         except ValueError as exc:
             raise ModelError(f"{spec.id}: its outputs fit no decoder ({name}: {exc})") from None
-        self.decoder = name
         self.pre = Preprocessor(
             self.interp.tensor(inp["index"]), self.in_w, self.in_h,
             letterbox=spec.resize == "letterbox", table=table, masks=masks,

@@ -55,7 +55,7 @@ class _Yolo:
         self.allowed_ids = np.flatnonzero(allowed)
         self.iou = nms_iou
         self.max_det = max_detections
-        self.q_thr = _q_threshold(score_threshold, self.scale, self.zero, self.dtype) if self.scale else score_threshold
+        self.q_thr = _q_threshold(score_threshold, self.scale, self.zero, self.dtype)
 
     def dequant(self, raw: np.ndarray) -> np.ndarray:
         if self.scale == 0.0:

@@ -165,7 +165,6 @@ class Store:
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
 
     def __init__(self, url: str) -> None:
-        self.url = url
         self.conn: Any = None
         self.last_conflicts: list[EventRow] = []  # seq conflicts of the last store_batch
 

@@ -41,7 +41,6 @@ class LineCrossing:
         self.classes = frozenset(line.classes)
         self.forget_s = forget_s
         self.states: dict[int, _Side] = {}
-        self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         out: list[Observation] = []
@@ -79,7 +78,6 @@ class LineCrossing:
             on_segment = u is not None and -1e-9 <= u <= 1 + 1e-9
             if travel >= self.line.min_displacement and on_segment:
                 direction = "in" if st.side < 0 else "out"
-                self.counts[direction] += 1
                 out.append(Observation("line_crossing", self.rule_id, t.label, now_s, {"count": 1}, direction,
                                        position=p))
             st.side, st.far, st.last, st.pending = side, abs(d), p, 0

@@ -48,9 +48,6 @@ class ZoneView:
         self._last: ZoneFrame | None = None
         self._closed: ZoneFrame | None = None
 
-    def contains(self, p: Point) -> bool:
-        return point_in_polygon(p, self.polygon)
-
     def update(self, tracks: Sequence[Track], now_s: float) -> ZoneFrame:
         if self._last is not None and self._last.now_s == now_s:
             return self._last

@@ -54,7 +54,6 @@ class Rig:
     def close(self, flush_s: float) -> None:
         if self.sender is not None:
             self.sender.stop(flush_s)
-        self.health.close()
         self.outbox.close()
 
 

@@ -30,7 +30,6 @@ class _State:
     score: float
     hits: int
     confirmed: bool
-    born_s: float
     last_seen_s: float
     age: int = 0
     misses: int = 0
@@ -64,9 +63,6 @@ class ByteTracker:
         if code is None:
             code = self._codes[label] = len(self._codes)
         return code
-
-    def reset(self) -> None:
-        self.__init__(self.cfg)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ internals
 
@@ -181,7 +177,7 @@ class ByteTracker:
             self.cov = np.concatenate([self.cov, cov])
             for d in new:
                 self.states.append(
-                    _State(self.next_id, labels[d], float(scores[d]), 1, cfg.min_hits <= 1, now_s, now_s,
+                    _State(self.next_id, labels[d], float(scores[d]), 1, cfg.min_hits <= 1, now_s,
                            box=tuple(float(v) for v in boxes[d]), code=self._code(labels[d]))  # type: ignore[arg-type]
                 )
                 self.next_id += 1
