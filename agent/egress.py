@@ -16,26 +16,33 @@ from collections import Counter
 
 from agent.errors import EgressViolation, SignatureError
 from agent.events import schema
-from agent.privacy_manifest import MAX_EVENT_BYTES
 from agent.schemacheck import errors as schema_errors
 from agent.sign import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, open_envelope, strict_json
 
 log = logging.getLogger(__name__)
 
+MAX_EVENT_BYTES = 4096  # the size cap for one event envelope (the privacy manifest states it)
 MAX_MANIFEST_BYTES = 16384
 
-# (name, pattern) over the body bytes. The base64 forms are the encodings of the magic numbers
-# at the start of a base64 string: "/9j/" = FF D8 FF, "iVBORw0KGgo" = 89 50 4E 47 0D 0A 1A 0A,
-# "R0lGOD" = "GIF8", "UklGR" = "RIFF".
+def b64_image_prefixes() -> dict[str, bytes]:
+    """The base64 forms of the magic numbers: the characters fully fixed at the start of an
+    encoded image ("/9j/" = FF D8 FF, "iVBORw0KGgo" = 89 50 4E 47 0D 0A 1A 0A, "R0lGOD" = "GIF8"
+    as both GIF87a and GIF89a encode, "UklGR" = "RIFF")."""
+    return {
+        "jpeg": base64.b64encode(b"\xff\xd8\xff")[:4],
+        "png": base64.b64encode(b"\x89PNG\r\n\x1a\n")[:11],
+        "gif": base64.b64encode(b"GIF89a")[:6],
+        "webp": base64.b64encode(b"RIFF")[:5],
+    }
+
+
+# (name, pattern) over the body bytes: each format raw, then in base64, then data: URIs.
 IMAGE_SIGNATURES: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     ("jpeg", re.compile(rb"\xff\xd8\xff")),
     ("png", re.compile(rb"\x89PNG")),
     ("gif", re.compile(rb"GIF8[79]a")),
     ("webp", re.compile(rb"RIFF.{4}WEBP", re.DOTALL)),
-    ("jpeg-base64", re.compile(rb"/9j/")),
-    ("png-base64", re.compile(rb"iVBORw0KGgo")),
-    ("gif-base64", re.compile(rb"R0lGOD")),
-    ("webp-base64", re.compile(rb"UklGR")),
+    *((f"{name}-base64", re.compile(re.escape(prefix))) for name, prefix in b64_image_prefixes().items()),
     ("data-uri", re.compile(rb"data:image/", re.IGNORECASE)),
 )
 
@@ -73,27 +80,27 @@ class EgressGuard:
     def _check(self, payload_type: str, body: bytes, envelope: bytes) -> None:
         cap = self.max_bytes if payload_type == EVENT_PAYLOAD_TYPE else MAX_MANIFEST_BYTES
         if len(envelope) > cap:
-            raise _violation("size", f"envelope is {len(envelope)} bytes, the cap is {cap}")
+            raise Refused("size", f"envelope is {len(envelope)} bytes, the cap is {cap}")
         found = image_signature(body)
         if found:
-            raise _violation("image", f"payload carries {found} image data")
+            raise Refused("image", f"payload carries {found} image data")
         try:
             ptype, inner, _ = open_envelope(envelope)
         except SignatureError as exc:
-            raise _violation("envelope", str(exc)) from None
+            raise Refused("envelope", str(exc)) from None
         if ptype != payload_type or inner != body:
-            raise _violation("envelope", "envelope does not wrap exactly this payload")
+            raise Refused("envelope", "envelope does not wrap exactly this payload")
         if payload_type == MANIFEST_PAYLOAD_TYPE:
             return  # the manifest's shape is fixed by privacy_manifest.build(); size and images checked
         if payload_type != EVENT_PAYLOAD_TYPE:
-            raise _violation("envelope", f"payload type {payload_type[:60]!r} may not leave")
+            raise Refused("envelope", f"payload type {payload_type[:60]!r} may not leave")
         try:
             event = strict_json(body)
         except SignatureError as exc:
-            raise _violation("schema", str(exc)) from None
+            raise Refused("schema", str(exc)) from None
         problems = schema_errors(event, schema())
         if problems:
-            raise _violation("schema", problems[0])
+            raise Refused("schema", problems[0])
 
 
 class Refused(EgressViolation):
@@ -103,16 +110,3 @@ class Refused(EgressViolation):
         self.reason = reason
         super().__init__(f"egress refused ({reason}): {detail}")
 
-
-def _violation(reason: str, detail: str) -> Refused:
-    return Refused(reason, detail)
-
-
-def b64_image_prefixes() -> dict[str, bytes]:
-    """The base64 forms above, derived from the magic numbers (tests check they agree)."""
-    return {
-        "jpeg": base64.b64encode(b"\xff\xd8\xff")[:4],
-        "png": base64.b64encode(b"\x89PNG\r\n\x1a\n")[:11],
-        "gif": base64.b64encode(b"GIF89a")[:6],
-        "webp": base64.b64encode(b"RIFF")[:5],
-    }

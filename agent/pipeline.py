@@ -241,6 +241,7 @@ def assemble(
     if fh is not None:
         fh.truncate(0)
     emitter = Emitter(anonymizer, key, outbox, prefix, sink=sink)
+    emitter.guard.check(MANIFEST_PAYLOAD_TYPE, body, manifest_env)  # the manifest leaves too (retained)
     pipeline = Pipeline(source, detector, rules, emitter, ByteTracker(cfg.tracker))
     if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
         pipeline.add_periodic(source)

@@ -10,12 +10,16 @@ import hashlib
 import json
 from typing import Any
 
+from agent import egress
 from agent.config import Config
 from agent.events import EVENT_TYPES, SCHEMA_VERSION, schema
 
 MANIFEST_VERSION = 1
-MAX_EVENT_BYTES = 4096  # the egress guard's size cap for one envelope (agent/egress.py)
-IMAGE_SIGNATURES = ("jpeg", "png", "gif", "webp")
+# What the egress guard enforces, stated from the guard's own table so the two cannot drift:
+# the formats it refuses (raw or base64; data: URIs too) and its size cap.
+IMAGE_SIGNATURES = tuple(dict.fromkeys(
+    name.removesuffix("-base64") for name, _ in egress.IMAGE_SIGNATURES if name != "data-uri"
+))
 
 # How precise each field that can leave is. A schema field missing here fails the tests, so a
 # new field cannot leave without a line a reviewer can read.
@@ -119,7 +123,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
             "outbox": f"until acknowledged ({cfg.outbox.ack}); at most {cfg.outbox.max_rows} rows"
             f" and {cfg.outbox.max_bytes} bytes, drops counted in the heartbeat",
         },
-        "egress_guard": {"max_envelope_bytes": MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
+        "egress_guard": {"max_envelope_bytes": egress.MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
     }
 
 
