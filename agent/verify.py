@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from agent.errors import SignatureError
 from agent.events import schema
@@ -20,6 +20,11 @@ from agent.sign import (
     strict_json,
     verify_envelope,
 )
+
+
+def ranges_text(ranges: Iterable[Sequence[int]]) -> str:
+    """Inclusive seq ranges for people: "4-7, 9" ("" for none)."""
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
 
 
 @dataclass

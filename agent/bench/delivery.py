@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from agent.bench import emit
+from agent.bench.pgtemp import free_port
 from agent.config import MqttConfig
 from agent.emit import Emitter
 from agent.errors import UsageError
@@ -42,9 +43,7 @@ class Broker:
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "")
         if not exe:
             raise UsageError("bench delivery needs Debian's mosquitto (apt-get install mosquitto)")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 from agent.errors import SignatureError, UsageError
 from agent.identity import load_registry
 from agent.sign import MANIFEST_PAYLOAD_TYPE
-from agent.verify import Excerpt, Verifier, payload_type_of
+from agent.verify import Excerpt, Verifier, payload_type_of, ranges_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -66,8 +66,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"line {n}: OK {json.dumps(event, sort_keys=True)}")
     gaps = excerpt.gaps()
     for device, ranges in gaps.items():
-        text = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
-        print(f"{device}: seq gaps {text}")
+        print(f"{device}: seq gaps {ranges_text(ranges)}")
     if manifests:  # with manifests in the input, every event must cite one of them
         for sha, count in sorted(cited.items()):
             if sha not in manifests:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 from agent.ingest.classify import Classifier, Ignored
 from agent.ingest.store import DeviceMark, EventRow, ManifestRow, QuarantineRow, Store
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,8 @@ class IngestPipeline:
                 result.ignored[out.kind] += 1
         # One order for every worker, so concurrent transactions lock rows in the same order.
         events.sort(key=lambda e: (e.device, e.seq))
-        for attempt in range(self.retries + 1):
-            try:
-                new, replayed = self.store.store_batch(events, rejects, self.classifier.raw_cap, manifests)
-                break
-            except Exception as exc:
-                if attempt >= self.retries or not self.store.retryable(exc):
-                    raise
-                time.sleep(0.01 * (attempt + 1))
+        new, replayed = self._retry(
+            lambda: self.store.store_batch(events, rejects, self.classifier.raw_cap, manifests))
         result.stored = len(new)
         result.manifests = len(manifests)
         result.quarantined.update(q.reason for q in rejects)
@@ -94,13 +90,18 @@ class IngestPipeline:
         # device with a seq conflict gets its mark capped below the conflict (DeviceMark.ack_seq).
         touched = {e.device for e in events}
         if touched:
-            for attempt in range(self.retries + 1):
-                try:
-                    result.marks = self.store.advance(touched)
-                    break
-                except Exception as exc:
-                    if attempt >= self.retries or not self.store.retryable(exc):
-                        raise
-                    time.sleep(0.01 * (attempt + 1))
+            result.marks = self._retry(lambda: self.store.advance(touched))
         self.totals.add(len(msgs), result)
         return result
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        """fn() in its own transaction, again (up to self.retries times) after a retryable
+        error such as a serialization failure between concurrent workers."""
+        for attempt in range(self.retries):
+            try:
+                return fn()
+            except Exception as exc:
+                if not self.store.retryable(exc):
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        return fn()

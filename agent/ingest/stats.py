@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.ingest.store import Store
+from agent.verify import ranges_text
 
 
 def report(store: Store) -> dict[str, Any]:
@@ -35,8 +36,8 @@ def lines(rep: dict[str, Any]) -> list[str]:
     out = [f"events stored: {rep['events']} from {len(rep['devices'])} devices"]
     for device, d in sorted(rep["devices"].items()):
         types = ", ".join(f"{t} {n}" for t, n in sorted(d["events"].items())) or "none"
-        gaps = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in d.get("gaps", [])) or "none"
-        dropped = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in d.get("dropped_by_device", []))
+        gaps = ranges_text(d.get("gaps", [])) or "none"
+        dropped = ranges_text(d.get("dropped_by_device", []))
         if dropped:
             gaps += f" (dropped by the device: {dropped})"
         out.append(f"  {device}: contiguous {d.get('contiguous', 0)}, highest {d.get('max_seq', 0)}, "
