@@ -200,7 +200,10 @@ class Outbox:
                     self._count_drops(dropped)
                 txn.after = lambda: self._set_counters(rows, size)
         except sqlite3.Error as exc:
-            raise self._failed("store an event in", exc) from None
+            failure = self._failed("store an event in", exc)
+            if isinstance(failure, DiskFull):
+                self._lost_for_space()
+            raise failure from None
         if self._full:
             self._full = False
             log.info("the outbox has room again; %d events were lost for lack of space", self.lost_disk_full)
@@ -211,16 +214,18 @@ class Outbox:
     def _set_counters(self, rows: int, size: int) -> None:
         self._rows, self._bytes = rows, size
 
+    def _lost_for_space(self) -> None:
+        """An event the full disk would not take: counted, and said once per episode."""
+        self.lost_disk_full += 1
+        if not self._full:
+            self._full = True
+            log.warning("the disk holding the outbox %s is full: events are lost (and counted in "
+                        "lost_disk_full) until there is room", self.path)
+
     def _failed(self, doing: str, exc: sqlite3.Error) -> StateError:
-        """Translate a SQLite error at the boundary: DiskFull (counted on append) or a one-line StateError."""
+        """Translate a SQLite error at the boundary: DiskFull or a one-line StateError."""
         code = getattr(exc, "sqlite_errorcode", None)
         if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (code is None and "full" in str(exc)):
-            if doing.startswith("store"):
-                self.lost_disk_full += 1
-                if not self._full:
-                    self._full = True
-                    log.warning("the disk holding the outbox %s is full: events are lost (and counted in "
-                                "lost_disk_full) until there is room", self.path)
             return DiskFull(f"no room to {doing} the outbox {str(self.path)!r}: {exc}")
         return StateError(f"cannot {doing} the outbox {str(self.path)!r}: {exc}")
 
