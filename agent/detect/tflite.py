@@ -82,15 +82,13 @@ class TfliteDetector:
             )
         if classes is not None and not classes:
             raise ModelError("detector.classes is empty: nothing could ever be detected")
-        if spec.labels or labels_path:
-            self.labels = read_labels(labels_path or spec.labels_path)
         self.interp = load_interpreter(model_path, threads, delegates)
         name = spec.decoder or guess_decoder(self.interp.get_output_details())
         if name not in DECODERS:
             raise ModelError(f"{spec.id}: its outputs fit no decoder (ssd_postprocess, yolov5, yolov8)")
-        if not spec.decoder:
+        if not spec.decoder:  # a loose file: pre-processing and default labels follow the decoder
             spec = self.spec = _fill_loose(spec, name)
-            self.labels = read_labels(labels_path or spec.labels_path)
+        self.labels = read_labels(labels_path or spec.labels_path)
         if classes is None:  # every class the labels name (technicians' `detect --all-classes`)
             classes = tuple(lab for lab in self.labels if lab and lab != "n/a")
         unknown = [c for c in classes if c not in self.labels]
