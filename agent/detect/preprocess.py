@@ -71,9 +71,7 @@ class Preprocessor:
         self.masks = tuple(masks)
         self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None else None
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
-        probe = tensor()
-        self.as_bytes = probe.dtype != np.uint8  # int8 inputs: the table holds their bytes
-        del probe
+        self.as_bytes = tensor().dtype != np.uint8  # int8 inputs: the table holds their bytes
         self._geo: dict[tuple[int, int], Geometry] = {}
 
     def geometry(self, width: int, height: int) -> Geometry:
