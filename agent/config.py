@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.errors import ConfigError
+from agent.protocol.topics import DEFAULT_PREFIX
 
 ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
@@ -257,7 +258,7 @@ class OutboxConfig:
 class MqttConfig:
     host: str = _help("Broker host name.", "127.0.0.1")
     port: int = _help("Broker port (8883 for TLS).", 1883)
-    topic_prefix: str = _help("Topic prefix.", "edge/v1")
+    topic_prefix: str = _help("Topic prefix.", DEFAULT_PREFIX)
     tls: bool = _help("Use TLS.", False)
     ca_file: str = _help("CA certificate (PEM) that signed the broker's certificate.", "")
     cert_file: str = _help("Client certificate (PEM) for mutual TLS.", "")
@@ -294,59 +295,6 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
-class IngestConfig:
-    broker: str = _help("Broker URL: mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS.", "mqtt://127.0.0.1:1883")
-    ca_file: str = _help("CA certificate (PEM) that signed the broker's certificate (mqtts).", "")
-    cert_file: str = _help("Client certificate (PEM) for mutual TLS.", "")
-    key_file: str = _help("Client private key (PEM) for mutual TLS.", "")
-    username: str = _help("MQTT user name (empty: none).", "")
-    password_file: str = _help("File holding the MQTT password.", "")
-    topic_prefix: str = _help("Topic prefix the devices publish under.", "edge/v1")
-    group: str = _help("Shared-subscription group: workers with the same group split the load.", "edge-ingest")
-    client_id: str = _help("MQTT client id (empty: ingest-HOST-PID).", "")
-    registry: str = _help("Registry file of enrolment records (edge-agent registry add).", "registry.json")
-    database: str = _help("sqlite:///PATH (embedded default) or postgresql://...", "sqlite:///ingest.db")
-    key: str = _help("The ingest's Ed25519 key that signs acks (edge-agent keygen ... device.key).", "")
-    max_message_bytes: int = _help("Messages larger than this are quarantined as oversized, unparsed.", 4096)
-    max_manifest_bytes: int = _help("The same for a device's signed privacy manifest (it lists zones, lines "
-                                    "and rules, so it is larger than an event).", 65536)
-    quarantine_raw_bytes: int = _help("At most this many raw bytes of a rejected message are kept.", 4096)
-    batch_size: int = _help("Most messages stored in one transaction.", 500)
-    batch_ms: int = _help("Longest wait to fill a batch, in milliseconds.", 50)
-    inbox_max: int = _help("Messages waiting between the network thread and the database (QoS 0 "
-                           "beyond it are dropped and counted; QoS 1 wait, unacknowledged).", 10_000)
-    ack_interval_ms: int = _help("At most one ack per device per this many milliseconds.", 200)
-    keepalive_s: int = _help("MQTT keep-alive.", 30)
-
-    def __post_init__(self) -> None:
-        scheme, _, rest = self.broker.partition("://")
-        host, _, port = rest.rpartition(":")
-        if scheme not in ("mqtt", "mqtts") or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"ingest.broker {self.broker!r} must look like mqtt://HOST:PORT or mqtts://HOST:PORT")
-        if not self.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
-            raise ValueError(f"ingest.database {self.database!r} must start with sqlite:/// or postgresql://")
-        check_id(self.group, "ingest.group")
-        for name in ("max_message_bytes", "max_manifest_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms", "keepalive_s",
-                     "inbox_max"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ingest.{name} must be >= 1")
-        if self.ack_interval_ms < 0:
-            raise ValueError("ingest.ack_interval_ms must be >= 0")
-
-    @property
-    def host(self) -> str:
-        return self.broker.partition("://")[2].rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.broker.rpartition(":")[2])
-
-    @property
-    def tls(self) -> bool:
-        return self.broker.startswith("mqtts://")
-
-
-@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -358,7 +306,6 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     mqtt: MqttConfig | None = None
     health: HealthConfig = field(default_factory=HealthConfig)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
 
     @property
     def state_dir(self) -> Path:
@@ -456,9 +403,26 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
 
 
+# Sections of the same file that another program reads and checks: [ingest] is the central
+# ingest's (agent.central.config). The device only checks that each is a table.
+FOREIGN_SECTIONS = ("ingest",)
+
+
+def section(cls: type, table: dict[str, Any], where: str) -> Any:
+    """Build the frozen dataclass cls from a TOML table named `where`, with the loader's one-line errors."""
+    value = table.get(where, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
+    return _build(cls, value, where)
+
+
 def parse(table: dict[str, Any]) -> Config:
     """Build a Config from a parsed TOML table."""
-    cfg: Config = _build(Config, table, "")
+    own = {k: v for k, v in table.items() if k not in FOREIGN_SECTIONS}
+    for name in FOREIGN_SECTIONS:
+        if name in table and not isinstance(table[name], dict):
+            raise ConfigError(f"{name} must be a table, got {type(table[name]).__name__}")
+    cfg: Config = _build(Config, own, "")
     ids = [z.id for z in cfg.zones] + [ln.id for ln in cfg.lines]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -470,6 +434,11 @@ def load(path: str | Path | None) -> Config:
     """Read a TOML config file; None gives the embedded defaults."""
     if path is None:
         return Config()
+    return parse(read_toml(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML table of a config file; every way it cannot be read is one ConfigError."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -481,7 +450,7 @@ def load(path: str | Path | None) -> Config:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
-    return parse(table)
+    return table
 
 
 def replace(cfg: Config, **sections: Any) -> Config:

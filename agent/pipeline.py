@@ -1,4 +1,4 @@
-"""The frame loop and its wiring: the only module that connects capture, detect, rules and emit."""
+"""The frame loop: source -> detector -> tracker -> rules (+ periodic stages) -> emitter (built by agent.assembly)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,12 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
-from agent import identity
-from agent.config import Config
-from agent.emit import Emitter
-from agent.errors import StateError, UsageError
-from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.privacy_manifest import manifest_body, manifest_hash
-from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
+from agent.delivery.emitter import Emitter
 from agent.types import Observation
 
 log = logging.getLogger(__name__)
-
-
-THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
 
 
 @dataclass
@@ -55,56 +44,6 @@ class Periodic(Protocol):
     """A stage called once per frame whatever the detections (heartbeat, health)."""
 
     def tick(self, now_s: float) -> list[Observation]: ...
-
-
-def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool = False) -> SigningKey:
-    """The configured key, else the state folder's device.key.
-
-    Only `replay` (throwaway=True) may create a throwaway identity there, and it says so; a device
-    that runs for real must have been given its key (`edge-agent keygen`) so its events can be trusted.
-    """
-    if cfg.device.key:
-        return SigningKey.load(Path(cfg.device.key).expanduser())
-    path = cfg.state_dir / identity.KEY_FILE
-    marker = cfg.state_dir / THROWAWAY_MARKER
-    if not path.exists():
-        if not throwaway:
-            raise UsageError(
-                f"no device key: run `edge-agent keygen --out {cfg.state_dir}` (then enrol device.pub.json), "
-                f"or give --key FILE or device.key in the config"
-            )
-        rec = identity.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)
-        marker.write_text("created by `edge-agent replay`; never used by `edge-agent run`\n")
-        say(f"created a throwaway device identity in {cfg.state_dir} (keyid {rec.keyid[:16]}...)")
-    elif marker.exists() and not throwaway:
-        raise UsageError(
-            f"the key in {cfg.state_dir} is a throwaway identity that `replay` created; give this device "
-            f"its own with `edge-agent keygen --out DIR` and --key DIR/device.key (or use another --state)"
-        )
-    return SigningKey.load(path)
-
-
-def heartbeat_counters(pipeline: "Pipeline", clock: Callable[[], float] = time.monotonic) -> Callable[[], dict[str, int]]:
-    """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
-    camera outages, payloads the egress guard refused, and whether the Edge TPU runs inference."""
-    last = {"frames": 0, "t": clock()}
-
-    def counters() -> dict[str, int]:
-        now, frames = clock(), pipeline.frames
-        fps = (frames - last["frames"]) / max(1e-6, now - last["t"])
-        last["frames"], last["t"] = frames, now
-        values = {
-            "frames": frames,
-            "fps_milli": int(fps * 1000),
-            "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
-            "egress_refused": int(pipeline.emitter.egress_refused),
-        }
-        health = getattr(pipeline.detector, "health", None)
-        if callable(health):
-            values["accelerator"] = int(bool(health().get("accelerator", 0)))
-        return values
-
-    return counters
 
 
 class Pipeline:
@@ -175,75 +114,4 @@ class Pipeline:
         summary.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
         summary.camera_errors = int(getattr(self.source, "camera_errors", 0))
         return summary
-
-
-@dataclass
-class Assembly:
-    pipeline: Pipeline
-    outbox: Outbox
-    key: SigningKey
-    manifest_envelope: bytes
-    events_out: object | None = None
-
-
-def _check_state_dir(path: Path) -> None:
-    """The state folder exists (or can be made) and is a folder: one line if not."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"cannot create the state folder {str(path)!r}: {exc.strerror}") from None
-
-
-def assemble(
-    cfg: Config, say: Callable[[str], None], events_out: Path | None = None, throwaway_key: bool = False
-) -> Assembly:
-    """Build every stage from the config (errors surface here, before the first frame)."""
-    from agent.capture import open_source
-    from agent.detect.factory import build_detector
-    from agent.rules import build_rules
-    from agent.track import ByteTracker
-
-    rules = build_rules(cfg)
-    _check_state_dir(cfg.state_dir)
-    sink: Callable[[bytes], None] | None = None
-    fh = None
-    if events_out is not None:
-        try:
-            events_out.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(events_out, "ab")  # truncated below, once every other check has passed
-        except OSError as exc:
-            raise UsageError(f"cannot write --events-out {str(events_out)!r}: {exc.strerror}") from None
-
-        def write_line(envelope: bytes) -> None:
-            fh.write(envelope + b"\n")
-
-        sink = write_line
-
-    source = open_source(cfg.source)
-    if not throwaway_key:
-        key = load_or_create_key(cfg, say)  # refuse a run without its key before loading the model
-    detector = build_detector(cfg)  # checks the model file's SHA-256 and picks CPU or Edge TPU
-    if throwaway_key:
-        key = load_or_create_key(cfg, say, throwaway=True)
-    # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
-    model_id, model_sha = detector.model_id, detector.model_sha256
-    outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox.max_rows, cfg.outbox.max_bytes)
-    boot = outbox.start_boot()
-    from agent import privacy_manifest
-
-    body = manifest_body(privacy_manifest.build(cfg, model_sha, model_id))
-    manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
-    ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
-    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
-    prefix = cfg.mqtt.topic_prefix if cfg.mqtt else "edge/v1"
-    if fh is not None:
-        fh.truncate(0)
-    emitter = Emitter(anonymizer, key, outbox, prefix, sink=sink)
-    emitter.guard.check(MANIFEST_PAYLOAD_TYPE, body, manifest_env)  # the manifest leaves too (retained)
-    pipeline = Pipeline(source, detector, rules, emitter, ByteTracker(cfg.tracker))
-    if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
-        pipeline.add_periodic(source)
-    return Assembly(pipeline, outbox, key, manifest_env, fh)
 

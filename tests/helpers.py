@@ -103,3 +103,18 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def device_publishing(folder: Path, device: str = "cam-1", site: str = "lab", *, outbox_file: str = "outbox.db",
+                      key=None, mqtt=None, **outbox):  # type: ignore[no-untyped-def]
+    """The publishing half (outbox, emitter, signed manifest; a sender when mqtt is given) as
+    agent.assembly builds it for `run`, for device `device` with its outbox at folder/outbox_file.
+    outbox: [outbox] settings (max_rows, max_bytes, ack, ingest_keys, resend_s)."""
+    from agent.assembly import open_outbox, publishing
+    from agent.config import Config, DeviceConfig, OutboxConfig
+    from agent.protocol.dsse import SigningKey
+
+    cfg = Config(device=DeviceConfig(device, site, state_dir=str(folder)), outbox=OutboxConfig(**outbox), mqtt=mqtt)
+    manifest = {"v": 1, "device": device, "site": site, "raw_video_egress": False}
+    return publishing(cfg, key or SigningKey.generate(), manifest, "m",
+                      outbox=open_outbox(cfg, folder / outbox_file), check_manifest=False)

@@ -18,16 +18,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
+from agent import config
+from agent.assembly import Publishing, publishing
 from agent.bench import emit
 from agent.bench.pgtemp import free_port
-from agent.config import MqttConfig
-from agent.emit import Emitter
+from agent.config import Config, DeviceConfig, MqttConfig
 from agent.errors import UsageError
-from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sender import Sender
-from agent.sign import SigningKey
+from agent.protocol.dsse import SigningKey
 from agent.types import Observation
 
 
@@ -70,11 +69,13 @@ class Broker:
             self.proc.wait(10)
 
 
-def _rig(folder: Path, name: str) -> tuple[Outbox, Emitter]:
-    key = SigningKey.generate()
-    ob = Outbox(folder / f"{name}.db")
-    anon = Anonymizer(Identity("bench-1", "lab", ob.start_boot(), "m", "0" * 64), ("person",))
-    return ob, Emitter(anon, key, ob)
+def _rig(folder: Path, name: str, mqtt: MqttConfig, on_puback: Callable[[list[int]], None] | None = None
+         ) -> Publishing:
+    """The device's publishing half as `run` builds it, in its own state folder (outbox unbounded)."""
+    cfg = Config(device=DeviceConfig("bench-1", "lab", state_dir=str(folder / name)), mqtt=mqtt)
+    cfg = config.replace(cfg, outbox={"max_rows": 0, "max_bytes": 0})
+    manifest = {"v": 1, "device": "bench-1", "site": "lab", "raw_video_egress": False}
+    return publishing(cfg, SigningKey.generate(), manifest, "m", check_manifest=False, on_puback=on_puback)
 
 
 def _obs(i: int) -> Observation:
@@ -119,7 +120,8 @@ def main(args: argparse.Namespace) -> int:
         cfg = MqttConfig(host="127.0.0.1", port=broker.port, max_inflight=args.inflight,
                          backoff_min_s=0.05, backoff_max_s=0.2, connect_timeout_s=5)
         # 1. an outage: the backlog builds while the broker is down
-        ob, emitter = _rig(folder, "drain")
+        pub = _rig(folder, "drain", cfg)
+        ob, emitter = pub.outbox, pub.emitter
         t0 = time.perf_counter()
         for i in range(0, args.events, 100):
             emitter.emit([_obs(j) for j in range(i, min(args.events, i + 100))])
@@ -127,20 +129,17 @@ def main(args: argparse.Namespace) -> int:
         backlog = ob.peek(args.events)
         broker.start()
         try:
-            sender = Sender(ob, cfg, "bench-1", "lab")
             t0 = time.perf_counter()
-            sender.start()
+            pub.start()
             while ob.rows and time.perf_counter() - t0 < 300:
                 time.sleep(0.005)
             drain_s = time.perf_counter() - t0
             drained = args.events - ob.rows
-            sender.stop(1)
-            ob.close()
+            pub.close(1)
             drain_rate = drained / drain_s
             bare_rate = bare_paho(broker.port, [(r.topic, r.envelope) for r in backlog], args.inflight)
 
             # 2. steady rate: enqueue-to-PUBACK latency
-            ob, emitter = _rig(folder, "latency")
             sent_at: dict[int, float] = {}
             latencies: list[float] = []
             lock = threading.Lock()
@@ -150,8 +149,10 @@ def main(args: argparse.Namespace) -> int:
                 with lock:
                     latencies.extend(now - sent_at[s] for s in seqs if s in sent_at)
 
-            sender = Sender(ob, cfg, "bench-1", "lab", on_puback=on_puback)
-            sender.start()
+            pub = _rig(folder, "latency", cfg, on_puback)
+            ob, emitter, sender = pub.outbox, pub.emitter, pub.sender
+            assert sender is not None
+            pub.start()
             while not sender.connected:
                 time.sleep(0.01)
             n = int(args.rate * args.seconds)
@@ -162,8 +163,7 @@ def main(args: argparse.Namespace) -> int:
                 with lock:
                     (seq,) = emitter.emit([_obs(i)])
                     sent_at[seq] = t
-            sender.stop(10)
-            ob.close()
+            pub.close(10)
         finally:
             broker.stop()
     latencies.sort()

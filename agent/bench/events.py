@@ -25,13 +25,13 @@ def rate(fn: Callable[[], int], repeat: int) -> float:
 
 
 def main(args: argparse.Namespace) -> int:
-    from agent.egress import EgressGuard
-    from agent.events import encode
-    from agent.identity import enrolment
-    from agent.privacy import Anonymizer, Identity
-    from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey, pae, verify_raw
+    from agent.privacy.egress import EgressGuard
+    from agent.protocol.body import encode
+    from agent.protocol.enrolment import enrolment
+    from agent.privacy.anonymizer import Anonymizer, Identity
+    from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey, pae, verify_raw
     from agent.types import Observation
-    from agent.verify import Verifier
+    from agent.central.verify import Verifier
 
     n = args.events
     key = SigningKey.from_seed(bytes(range(32)))

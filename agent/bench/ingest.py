@@ -20,9 +20,9 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def make_stream(devices: int, events: int, prefix: str = "edge/v1"):  # type: ignore[no-untyped-def]
     """Enrolment records and (topic, envelope) pairs of valid events, seqs interleaved across devices."""
-    from agent.events import Event, encode
-    from agent.identity import enrolment
-    from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+    from agent.protocol.body import Event, encode
+    from agent.protocol.enrolment import enrolment
+    from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 
     keys = [SigningKey.generate() for _ in range(devices)]
     records = [enrolment(k, f"bench-{i}", "bench-site") for i, k in enumerate(keys)]
@@ -39,10 +39,10 @@ def make_stream(devices: int, events: int, prefix: str = "edge/v1"):  # type: ig
 
 
 def run_pipeline(url: str, records, stream, batch: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    from agent.ingest.classify import Classifier
-    from agent.ingest.pipeline import IngestPipeline, Message
-    from agent.ingest.store import open_store
-    from agent.verify import Verifier
+    from agent.central.ingest.classify import Classifier
+    from agent.central.ingest.batch import IngestPipeline, Message
+    from agent.central.store import open_store
+    from agent.central.verify import Verifier
 
     store = open_store(url)
     pipe = IngestPipeline(Classifier(Verifier(records)), store)
@@ -58,7 +58,7 @@ def run_pipeline(url: str, records, stream, batch: int) -> tuple[float, int]:  #
 
 
 def verify_only(records, stream) -> float:  # type: ignore[no-untyped-def]
-    from agent.verify import Verifier
+    from agent.central.verify import Verifier
 
     v = Verifier(records)
     t0 = time.perf_counter()

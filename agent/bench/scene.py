@@ -106,7 +106,7 @@ def bare_loop(video: str, model_file: Path, threads: int, frames: int) -> tuple[
 def main(args: argparse.Namespace) -> int:
     from agent.detect.factory import model_path
     from agent.errors import UsageError
-    from agent.pipeline import assemble
+    from agent.assembly import assemble
 
     if args.objects < 1 or args.frames < 20 or args.rounds < 1:
         raise UsageError("--objects and --rounds must be >= 1 and --frames >= 20")

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from agent import config
-from agent.config import IngestConfig
+from agent.central import config
+from agent.central.config import IngestConfig
 from agent.errors import UsageError
 
 
@@ -32,12 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def ingest_config(args: argparse.Namespace) -> IngestConfig:
     cfg = config.load(getattr(args, "config", None))
     if getattr(args, "database", None):
-        cfg = config.replace(cfg, ingest={"database": args.database})
-    return cfg.ingest
+        cfg = config.replace(cfg, database=args.database)
+    return cfg
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from agent.ingest.service import IngestWorker
+    from agent.central.ingest.worker import IngestWorker
 
     worker = IngestWorker(ingest_config(args))
     worker.install_signals()
@@ -47,7 +47,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def existing_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The configured store; an SQLite file must exist (reports never create a database)."""
-    from agent.ingest.store import open_store
+    from agent.central.store import open_store
 
     url = ingest_config(args).database
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
@@ -71,7 +71,7 @@ def cmd_clear_conflict(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from agent.ingest.stats import lines, report
+    from agent.central.ingest.stats import lines, report
 
     store = existing_store(args)
     try:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from agent import identity
+from agent.protocol import enrolment as identity
 from agent.config import check_id
 from agent.errors import UsageError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agent import manifest
+from agent.detect import catalogue
 from agent.assets import expected_hash, install_checked, install_unpinned, obtain, sha256_file
 from agent.commands import add_config_args, load_config
 from agent.errors import UsageError
@@ -52,9 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_list(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    default = manifest.default_model()
+    default = catalogue.default_model()
     print(f"{'ID':38s} {'DECODER':16s} {'INPUT':8s} {'LICENCE':11s} {'HASH':9s} {'TWIN':36s} STATE")
-    for spec in manifest.models().values():
+    for spec in catalogue.models().values():
         installed = (cfg.model_dir / spec.file).is_file()
         twin = spec.edgetpu or (f"cpu: {spec.cpu_twin}" if spec.cpu_twin else "-")
         notes = ["installed" if installed else "not installed"]
@@ -70,7 +70,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    spec = manifest.model(args.model_id)
+    spec = catalogue.model(args.model_id)
     if not spec.bundle_ok:
         print(f"{spec.id}: licence {spec.licence}; never bundled with edge-agent, fetched because you named it")
     path = obtain(spec.pinned, cfg.model_dir, [Path(d) for d in args.local], not args.offline,
@@ -86,13 +86,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not src.is_file():
         raise UsageError(f"model file {args.file!r} not found")
     seen = sha256_file(src)
-    matches = [m for m in manifest.models().values() if m.sha256 == seen]
+    matches = [m for m in catalogue.models().values() if m.sha256 == seen]
     if matches:
         spec = matches[0]
         install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
         print(f"{spec.id}: imported {src} -> {cfg.model_dir / spec.file}")
         return 0
-    same_name = [m for m in manifest.models().values() if m.file == src.name]
+    same_name = [m for m in catalogue.models().values() if m.file == src.name]
     if not same_name:
         raise UsageError(f"{src} (SHA-256 {seen}) is not a model in the manifest; refusing it")
     spec = same_name[0]
@@ -110,7 +110,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     bad = 0
-    for spec in manifest.models().values():
+    for spec in catalogue.models().values():
         path = cfg.model_dir / spec.file
         if not path.is_file():
             continue
@@ -125,7 +125,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_sample_fetch(args: argparse.Namespace) -> int:
-    item = manifest.sample(args.sample_id)
+    item = catalogue.sample(args.sample_id)
     path = obtain(item, Path(args.dest), [Path(d) for d in args.local], not args.offline)
     print(f"{item.id}: {path} (sha256 ok)")
     return 0

@@ -8,7 +8,7 @@ import time
 
 from agent.commands import add_config_args, load_config
 from agent.errors import UsageError
-from agent.outbox import Outbox
+from agent.delivery.outbox import Outbox
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

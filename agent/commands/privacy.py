@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def model_sha256(cfg: Config) -> str:
     """The installed model's SHA-256 (checked against its pin), else the pinned SHA-256."""
     from agent.detect.factory import checked_model
-    from agent.manifest import model
+    from agent.detect.catalogue import model
 
     spec = model(cfg.detector.model)
     if (cfg.model_dir / spec.file).is_file():
@@ -35,8 +35,8 @@ def model_sha256(cfg: Config) -> str:
 
 
 def cmd_privacy_report(args: argparse.Namespace) -> int:
-    from agent import privacy_manifest
-    from agent.sign import MANIFEST_PAYLOAD_TYPE
+    from agent.privacy import manifest as privacy_manifest
+    from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
 
     cfg = load_config(args)
     doc = privacy_manifest.build(cfg, model_sha256(cfg))
@@ -44,7 +44,7 @@ def cmd_privacy_report(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(body.decode("ascii") + "\n")
     elif args.signed:
-        from agent.pipeline import load_or_create_key
+        from agent.assembly import load_or_create_key
 
         key = load_or_create_key(cfg, say=lambda _: None)  # the device's own key, never replay's throwaway
         sys.stdout.write(key.envelope(MANIFEST_PAYLOAD_TYPE, body).decode("ascii") + "\n")

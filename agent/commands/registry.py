@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from agent import config, registry
+from agent.central import config, registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def registry_path(args: argparse.Namespace) -> Path:
     if args.registry:
         return Path(args.registry)
-    return Path(config.load(args.config).ingest.registry)
+    return Path(config.load(args.config).registry)
 
 
 def cmd_add(args: argparse.Namespace) -> int:

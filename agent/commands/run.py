@@ -33,20 +33,13 @@ def say(text: str) -> None:
 
 
 def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False) -> int:
-    from agent.health import Health
-    from agent.pipeline import assemble, heartbeat_counters
+    from agent.assembly import assemble
 
-    asm = assemble(cfg, say, events_out, throwaway_key)
-    sender = None
-    if cfg.mqtt is not None:  # publishing runs in its own thread; without [mqtt] events stay in the outbox
-        from agent.sender import Sender
-
-        sender = Sender.from_config(cfg, asm.outbox, asm.manifest_envelope)
-        sender.start()
-    # The heartbeat runs on the pipeline's clock (media time in a replay, so replays are repeatable).
-    health = Health(asm.outbox, cfg.health, sender, counters=heartbeat_counters(asm.pipeline))
-    asm.pipeline.add_periodic(health)
-    emitter = asm.pipeline.emitter
+    asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True)
+    # publishing runs in its own thread; without [mqtt] events stay in the outbox
+    asm.publishing.start()
+    sender = asm.publishing.sender
+    emitter = asm.publishing.emitter
 
     stopping = threading.Event()
 
@@ -61,13 +54,11 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     try:
         summary = asm.pipeline.run(stop=stopping.is_set)
     finally:
-        if sender is not None:
-            sender.stop()
-            emitter.emit(sender.take_observations())
+        emitter.emit(asm.publishing.stop())
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if asm.events_out is not None:
-            asm.events_out.close()  # type: ignore[attr-defined]
+            asm.events_out.close()
     for line in summary.lines():
         print(line)
     stats = asm.outbox.stats()

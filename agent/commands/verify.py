@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from agent.errors import SignatureError, UsageError
-from agent.identity import load_registry
-from agent.sign import MANIFEST_PAYLOAD_TYPE
-from agent.verify import Excerpt, Verifier, payload_type_of, ranges_text
+from agent.protocol.enrolment import load_registry
+from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
+from agent.central.verify import Excerpt, Verifier, payload_type_of, ranges_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

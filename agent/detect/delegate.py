@@ -9,7 +9,7 @@ from typing import Any
 from agent.config import DetectorConfig
 from agent.detect.runtime import edgetpu_delegate
 from agent.errors import DelegateUnavailable, ModelError
-from agent.manifest import ModelSpec, model
+from agent.detect.catalogue import ModelSpec, model
 
 log = logging.getLogger("agent.detect")
 _said: set[str] = set()

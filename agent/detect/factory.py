@@ -9,7 +9,7 @@ from agent import config
 from agent.assets import expected_hash, sha256_file
 from agent.config import Config
 from agent.errors import ModelError
-from agent.manifest import model
+from agent.detect.catalogue import model
 
 log = logging.getLogger("agent.detect")
 

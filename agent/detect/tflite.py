@@ -13,7 +13,7 @@ from agent.detect.masks import Polygon
 from agent.detect.preprocess import Preprocessor, quant_table
 from agent.detect.runtime import load_interpreter
 from agent.errors import ModelError
-from agent.manifest import ModelSpec
+from agent.detect.catalogue import ModelSpec
 from agent.types import Box, Detection, Frame
 
 

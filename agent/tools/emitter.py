@@ -14,15 +14,9 @@ import sys
 import time
 
 from agent.commands import add_config_args, load_config
+from agent.assembly import load_or_create_key, publishing
 from agent.config import Config
-from agent.emit import Emitter
 from agent.errors import AgentError
-from agent.health import Health
-from agent.outbox import Outbox
-from agent.pipeline import load_or_create_key
-from agent.privacy import Anonymizer, Identity
-from agent.privacy_manifest import manifest_body, manifest_hash
-from agent.sign import MANIFEST_PAYLOAD_TYPE
 from agent.types import Observation
 
 
@@ -31,29 +25,20 @@ class Rig:
 
     def __init__(self, cfg: Config) -> None:
         # like `replay`: a key made here is marked throwaway, so `run` never signs with it
-        self.key = load_or_create_key(cfg, lambda text: sys.stderr.write(f"emitter: {text}\n"), throwaway=True)
-        self.outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox.max_rows, cfg.outbox.max_bytes)
-        boot = self.outbox.start_boot()
-        body = manifest_body({"v": 1, "device": cfg.device.id, "site": cfg.device.site,
-                              "raw_video_egress": False, "ack": cfg.outbox.ack})
-        self.manifest = self.key.envelope(MANIFEST_PAYLOAD_TYPE, body)
-        ident = Identity(cfg.device.id, cfg.device.site, boot, "synthetic", manifest_hash(body))
-        prefix = cfg.mqtt.topic_prefix if cfg.mqtt else "edge/v1"
-        self.emitter = Emitter(Anonymizer(ident, ("person",)), self.key, self.outbox, prefix)
-        self.sender = None
-        if cfg.mqtt is not None:
-            from agent.sender import Sender
-
-            self.sender = Sender.from_config(cfg, self.outbox, self.manifest)
-            self.sender.start()
-        self.health = Health(self.outbox, cfg.health, self.sender)
+        key = load_or_create_key(cfg, lambda text: sys.stderr.write(f"emitter: {text}\n"), throwaway=True)
+        # no model runs here: a small manifest of the same kind stands in for the privacy manifest
+        document = {"v": 1, "device": cfg.device.id, "site": cfg.device.site, "raw_video_egress": False,
+                    "ack": cfg.outbox.ack}
+        self.pub = publishing(cfg, key, document, "synthetic", check_manifest=False)
+        self.outbox, self.emitter, self.sender = self.pub.outbox, self.pub.emitter, self.pub.sender
+        self.pub.start()
+        self.health = self.pub.heartbeat(cfg)
 
     def tick(self, now_s: float) -> list[int]:
         return self.emitter.emit(self.health.tick(now_s))
 
     def close(self, flush_s: float) -> None:
-        if self.sender is not None:
-            self.sender.stop(flush_s)
+        self.pub.stop(flush_s)
         self.outbox.close()
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 
 import helpers
-from agent.identity import Enrolment
-from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
-from agent.transport.acks import ack_body
-from agent.verify import Verifier
+from agent.protocol.enrolment import Enrolment
+from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey
+from agent.protocol.acks import ack_body
+from agent.protocol.topics import DEFAULT_PREFIX, ack_topic
+from agent.central.verify import Verifier
 
 
 def make_pki(folder: Path, clients: list[str]) -> dict[str, Path]:
@@ -73,11 +74,11 @@ class Subscriber(helpers.Subscriber):
 class StandInIngest:
     """Verifies every event it receives and acks the highest contiguous seq, signed, like issue 7's ingest."""
 
-    def __init__(self, host: str, port: int, device: Enrolment, key: SigningKey, prefix: str = "edge/v1") -> None:
+    def __init__(self, host: str, port: int, device: Enrolment, key: SigningKey, prefix: str = DEFAULT_PREFIX) -> None:
         self.verifier = Verifier([device])
         self.key = key
         self.device = device
-        self.ack_topic = f"{prefix}/{device.site}/{device.device_id}/ack"
+        self.ack_topic = ack_topic(prefix, device.site, device.device_id)
         self.order: list[int] = []  # seqs in the order they were first accepted
         self.lock = threading.Lock()
         self.sub = Subscriber(host, port, f"{prefix}/{device.site}/{device.device_id}/event/#",

@@ -12,7 +12,7 @@ import pytest
 from agent import config
 from agent.config import MqttConfig
 from agent.errors import BrokerError, ConfigError
-from agent.transport.mqtt import Session
+from agent.delivery.mqtt import Session
 from fixtures.mosquitto import start_mosquitto
 
 

@@ -12,15 +12,14 @@ from typing import Callable, Iterator
 import pytest
 
 from agent.config import HealthConfig
-from agent.emit import Emitter
 from agent.errors import StateError
-from agent.health import Health
-from agent.identity import enrolment
-from agent.outbox import DiskFull, Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sign import SigningKey
+from agent.delivery.heartbeat import Health
+from agent.protocol.enrolment import enrolment
+from agent.delivery.outbox import DiskFull, Outbox
+from agent.protocol.dsse import SigningKey
 from agent.types import Observation
-from agent.verify import Verifier
+from agent.central.verify import Verifier
+from helpers import device_publishing
 
 
 @contextlib.contextmanager
@@ -42,11 +41,10 @@ def test_a_full_disk_is_counted_logged_once_and_reported(tmp_path: Path, caplog:
     key = SigningKey.generate()
     verifier = Verifier([enrolment(key, "cam-1", "lab")])
     with _small_disk(tmp_path / "disk") as (path, free):
-        ob = Outbox(path)
-        anon = Anonymizer(Identity("cam-1", "lab", ob.start_boot(), "m", "0" * 64), ("person",))
-        em = Emitter(anon, key, ob)
+        pub = device_publishing(path.parent, outbox_file=path.name, key=key)
+        ob, em = pub.outbox, pub.emitter
         health = Health(ob, HealthConfig(heartbeat_s=1.0), beat_at_start=True)
-        caplog.set_level(logging.INFO, logger="agent.outbox")
+        caplog.set_level(logging.INFO, logger="agent.delivery.outbox")
         seqs: list[int] = []
         tries = 0
         for i in range(300):  # the frame loop: it must never see an exception

@@ -8,26 +8,23 @@ from pathlib import Path
 import pytest
 
 from agent.config import MqttConfig
-from agent.emit import Emitter
 from agent.errors import ConfigError
-from agent.identity import enrolment
-from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sender import Sender, backoff_s
-from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
-from agent.transport.acks import ack_body, load_ingest_keys
+from agent.protocol.enrolment import enrolment
+from agent.delivery.sender import Sender, backoff_s
+from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey
+from agent.delivery.acks import load_ingest_keys
+from agent.protocol.acks import ack_body
 from agent.types import Observation
-from agent.verify import Verifier
+from agent.central.verify import Verifier
 from dhelpers import Subscriber, ingest_key_file
-from helpers import cli, wait_until
+from helpers import cli, device_publishing, wait_until
 
 
 def test_rows_leave_only_on_a_valid_signed_ingest_ack(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
     device_key, ingest_key, stranger = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
     keys = load_ingest_keys(str(ingest_key_file(tmp_path, ingest_key)))
-    ob = Outbox(tmp_path / "o.db")
-    anon = Anonymizer(Identity("cam-1", "lab", ob.start_boot(), "m", "0" * 64), ("person",))
-    emitter = Emitter(anon, device_key, ob)
+    pub = device_publishing(tmp_path, outbox_file="o.db", key=device_key)
+    ob, emitter = pub.outbox, pub.emitter
     sub = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/event/#", client_id="t-sub")
     sender = Sender(ob, MqttConfig(host=mosquitto.host, port=mosquitto.port), "cam-1", "lab",
                     ack="ingest", ingest_keys=keys, resend_s=1.0)

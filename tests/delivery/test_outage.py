@@ -10,16 +10,14 @@ from pathlib import Path
 import pytest
 
 from agent.config import HealthConfig, MqttConfig
-from agent.emit import Emitter
-from agent.health import Health
-from agent.identity import enrolment
-from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sender import Sender
-from agent.sign import SigningKey
+from agent.delivery.heartbeat import Health
+from agent.protocol.enrolment import enrolment
+from agent.delivery.sender import Sender
+from agent.protocol.dsse import SigningKey
 from agent.types import Observation
 from dhelpers import StandInIngest
 from fixtures.mosquitto import start_mosquitto
+from helpers import device_publishing
 
 RATE = 25.0
 OUTAGE_S = 30.0
@@ -35,9 +33,8 @@ def test_broker_outage_of_30s_loses_nothing(tmp_path: Path) -> None:
     broker = start_mosquitto(tmp_path / "mq", lines)
     device_key, ingest_key = SigningKey.generate(), SigningKey.generate()
     ingest = StandInIngest(broker.host, broker.port, enrolment(device_key, "cam-1", "lab"), ingest_key)
-    ob = Outbox(tmp_path / "outbox.db")
-    anon = Anonymizer(Identity("cam-1", "lab", ob.start_boot(), "m", "0" * 64), ("person",))
-    emitter = Emitter(anon, device_key, ob)
+    pub = device_publishing(tmp_path, outbox_file="outbox.db", key=device_key)
+    ob, emitter = pub.outbox, pub.emitter
     sender = Sender(ob, MqttConfig(host=broker.host, port=broker.port, backoff_min_s=0.2, backoff_max_s=2.0,
                                    connect_timeout_s=2.0),
                     "cam-1", "lab", ack="ingest", ingest_keys={ingest_key.keyid: ingest_key.public_key},

@@ -8,16 +8,13 @@ from pathlib import Path
 import pytest
 
 from agent.config import HealthConfig, MqttConfig
-from agent.emit import Emitter
-from agent.health import Health
-from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sender import Sender
-from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
-from agent.transport.acks import ack_body, ack_seq
+from agent.delivery.heartbeat import Health
+from agent.delivery.sender import Sender
+from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey
+from agent.protocol.acks import ack_body, ack_seq
 from agent.types import Observation
 from dhelpers import Subscriber
-from helpers import wait_until
+from helpers import device_publishing, wait_until
 
 BOOM = b"\x00crafted ack that makes the parser fail in a way nobody planned for"
 
@@ -32,16 +29,15 @@ def _parser(data: bytes, keys: dict[str, bytes], device: str, site: str) -> int:
 def test_sender_keeps_publishing_after_the_ack_parser_raises(tmp_path: Path, mosquitto,  # type: ignore[no-untyped-def]
                                                              caplog: pytest.LogCaptureFixture) -> None:
     device_key, ingest_key = SigningKey.generate(), SigningKey.generate()
-    ob = Outbox(tmp_path / "o.db")
-    anon = Anonymizer(Identity("cam-1", "lab", ob.start_boot(), "m", "0" * 64), ("person",))
-    emitter = Emitter(anon, device_key, ob)
+    pub = device_publishing(tmp_path, outbox_file="o.db", key=device_key)
+    ob, emitter = pub.outbox, pub.emitter
     sub = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/event/#", client_id="t-sub")
     sender = Sender(ob, MqttConfig(host=mosquitto.host, port=mosquitto.port, backoff_min_s=0.1, backoff_max_s=0.5),
                     "cam-1", "lab", ack="ingest", ingest_keys={ingest_key.keyid: ingest_key.public_key},
                     resend_s=60.0, parse_ack=_parser)
     health = Health(ob, HealthConfig(heartbeat_s=1.0), sender, beat_at_start=True)
     ack_topic = "edge/v1/lab/cam-1/ack"
-    caplog.set_level(logging.DEBUG, logger="agent.sender")
+    caplog.set_level(logging.DEBUG, logger="agent.delivery.sender")
 
     def line(i: int) -> list[int]:
         return emitter.emit([Observation("line_crossing", "door", "person", 0.0, {"count": i}, "in")])

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent.identity import load_registry
-from agent.verify import Verifier
+from agent.protocol.enrolment import load_registry
+from agent.central.verify import Verifier
 from dhelpers import Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]

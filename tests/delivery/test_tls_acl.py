@@ -7,20 +7,17 @@ import time
 from pathlib import Path
 
 from agent.config import MqttConfig
-from agent.emit import Emitter
-from agent.events import encode
-from agent.health import Health
+from agent.protocol.body import encode
+from agent.delivery.heartbeat import Health
 from agent.config import HealthConfig
-from agent.identity import enrolment
-from agent.outbox import PRIORITY_EVENT, Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sender import Sender
-from agent.transport.mqtt import NOT_AUTHORIZED, Session
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.protocol.enrolment import enrolment
+from agent.delivery.outbox import PRIORITY_EVENT
+from agent.delivery.mqtt import NOT_AUTHORIZED, Session
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE
 from agent.types import Observation
-from agent.verify import Verifier
+from agent.central.verify import Verifier
 from dhelpers import Subscriber, make_pki
-from helpers import wait_until
+from helpers import device_publishing, wait_until
 from fixtures.mosquitto import free_port, start_mosquitto
 
 
@@ -47,16 +44,15 @@ def test_mutual_tls_acl_denies_another_devices_topic(tmp_path: Path) -> None:
 
 
 def _run(tmp_path: Path, broker, pki: dict[str, Path], plain: int) -> None:  # type: ignore[no-untyped-def]
-    key = SigningKey.generate()
-    ob = Outbox(tmp_path / "outbox.db")
-    anon = Anonymizer(Identity("cam-1", "lab", ob.start_boot(), "m", "0" * 64), ("person",))
-    emitter = Emitter(anon, key, ob)
     mqtt_cfg = MqttConfig(host="127.0.0.1", port=broker.port, tls=True, ca_file=str(pki["ca.crt"]),
                           cert_file=str(pki["cam-1.crt"]), key_file=str(pki["cam-1.key"]))
+    pub = device_publishing(tmp_path, mqtt=mqtt_cfg)
+    key, ob, emitter, sender = pub.key, pub.outbox, pub.emitter, pub.sender
+    anon = emitter.anonymizer
+    assert sender is not None
     sub = Subscriber("127.0.0.1", plain, "edge/v1/#", client_id="observer-sub", username="observer")
-    sender = Sender(ob, mqtt_cfg, "cam-1", "lab", manifest=b"signed-manifest-bytes")
     health = Health(ob, HealthConfig(), sender)
-    sender.start()
+    pub.start()
     try:
         own = emitter.emit([Observation("line_crossing", "door", "person", 0.0, {"count": 1}, "in")])
         # a row on another device's topic (what a misconfigured or compromised agent might try)
@@ -92,7 +88,7 @@ def _run(tmp_path: Path, broker, pki: dict[str, Path], plain: int) -> None:  # t
     verifier = Verifier([enrolment(key, "cam-1", "lab")])
     got = {int(verifier.check(p)[0]["seq"]) for p in sub.payloads("/event/line_crossing")}
     assert set(own) <= got and bad not in got
-    assert b"signed-manifest-bytes" in sub.payloads("/manifest")
+    assert pub.manifest_envelope in sub.payloads("/manifest")
     assert b"online" in sub.payloads("/status")
     assert not any(t.startswith("edge/v1/lab/cam-2/") for t, _ in sub.messages)
 

@@ -13,12 +13,12 @@ TPU_MODELS = ("yolov5n_int8_edgetpu", "yolov8n_int8_edgetpu")
 @pytest.fixture(scope="session")
 def models_dir(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """All staged CPU models and their Edge TPU twins, imported from the assets folder (no network)."""
-    from agent import manifest
+    from agent.detect import catalogue
     from agent.assets import obtain
 
     d = tmp_path_factory.mktemp("all-models")
     for model_id in CPU_MODELS + TPU_MODELS:
-        obtain(manifest.model(model_id).pinned, d, [assets / "models"], download=False)
+        obtain(catalogue.model(model_id).pinned, d, [assets / "models"], download=False)
     return d
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import config, manifest
+from agent import config
+from agent.detect import catalogue
 from agent.detect import delegate as delegate_mod
 from agent.detect.factory import build_detector
 from agent.detect.runtime import load_interpreter
@@ -34,7 +35,7 @@ def _cfg(models_dir: Path, **detector) -> config.Config:  # type: ignore[no-unty
 
 @pytest.mark.parametrize("model_id", ["yolov5n_int8_edgetpu", "yolov8n_int8_edgetpu"])
 def test_edgetpu_model_is_never_run_on_the_cpu(models_dir: Path, model_id: str) -> None:
-    spec = manifest.model(model_id)
+    spec = catalogue.model(model_id)
     path = models_dir / spec.file
     with pytest.raises(ModelError, match="never run on the CPU"):
         TfliteDetector(spec, path)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import config, manifest
+from agent import config
+from agent.detect import catalogue
 from agent.assets import obtain
 from agent.detect.factory import model_path
 from agent.errors import AssetError, ModelError
@@ -16,7 +17,7 @@ from agent.errors import AssetError, ModelError
 def test_unknown_hash_needs_the_flag_then_is_recorded_and_enforced(
     tmp_path: Path, assets: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = manifest.model("ssd_mobilenet_v2_coco_quant")
+    spec = catalogue.model("ssd_mobilenet_v2_coco_quant")
     assert spec.hash_status == "unknown"
     usb = tmp_path / "usb"
     usb.mkdir()
@@ -37,14 +38,14 @@ def test_unknown_hash_needs_the_flag_then_is_recorded_and_enforced(
 
 
 def test_manifest_is_complete() -> None:
-    table = manifest.models()
+    table = catalogue.models()
     for need in ("ssd_mobilenet_v1_coco_quant", "ssd_mobilenet_v2_coco_quant", "ssd_mobilenet_v2_coco_quant_edgetpu",
                  "efficientdet_lite0", "yolov5n_int8", "yolov5n_int8_edgetpu", "yolov8n_int8", "yolov8n_int8_edgetpu"):
         spec = table[need]
         assert spec.urls and spec.licence and spec.labels_path.is_file() and spec.decoder
         if spec.edgetpu:
             assert table[spec.edgetpu].cpu_twin == spec.id
-    assert manifest.default_model() == "ssd_mobilenet_v1_coco_quant"
+    assert catalogue.default_model() == "ssd_mobilenet_v1_coco_quant"
     for yolo in ("yolov5n_int8", "yolov8n_int8", "yolov5n_int8_edgetpu", "yolov8n_int8_edgetpu"):
         assert table[yolo].licence == "AGPL-3.0" and not table[yolo].bundle_ok
-    assert len(manifest.models()["yolov8n_int8"].labels_path.read_text().split("\n")) - 1 == 80
+    assert len(catalogue.models()["yolov8n_int8"].labels_path.read_text().split("\n")) - 1 == 80

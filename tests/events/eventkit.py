@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.events import encode
-from agent.identity import Enrolment, enrolment
-from agent.privacy import Anonymizer, Identity
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.protocol.body import encode
+from agent.protocol.enrolment import Enrolment, enrolment
+from agent.privacy.anonymizer import Anonymizer, Identity
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
-from agent.verify import Verifier
+from agent.central.verify import Verifier
 
 MANIFEST_SHA = "ab" * 32
 

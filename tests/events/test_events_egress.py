@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.egress import EgressGuard, Refused, b64_image_prefixes, image_signature
-from agent.emit import Emitter
-from agent.outbox import Outbox
-from agent.sign import EVENT_PAYLOAD_TYPE
+from agent.privacy.egress import EgressGuard, Refused, b64_image_prefixes, image_signature
+from agent.delivery.emitter import Emitter
+from agent.delivery.outbox import Outbox
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE
 from agent.types import Observation
 from eventkit import Device
 
@@ -94,7 +94,7 @@ def test_schema_and_envelope(device: Device) -> None:
 
 def test_refusals_are_logged_once_per_reason(device: Device, caplog: pytest.LogCaptureFixture) -> None:
     guard = EgressGuard()
-    with caplog.at_level(logging.WARNING, logger="agent.egress"):
+    with caplog.at_level(logging.WARNING, logger="agent.privacy.egress"):
         for _ in range(5):
             check(guard, device, with_rule(device, b"iVBORw0KGgoAAAANSUhEUg"))
     assert guard.refused["image"] == 5
@@ -133,7 +133,7 @@ def test_emitter_refuses_queues_an_alarm_and_loses_no_seq(device: Device, tmp_pa
 
 def test_seq_and_boot_continue_across_restarts(tmp_path: Path) -> None:
     """seq grows by one over the device's life (the outbox owns it), boot counts the starts."""
-    from agent.privacy import Anonymizer, Identity
+    from agent.privacy.anonymizer import Anonymizer, Identity
     from eventkit import MANIFEST_SHA, make_device
 
     dev = make_device(seed=bytes(range(32)))

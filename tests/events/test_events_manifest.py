@@ -6,9 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from agent import privacy_manifest as pm
+from agent.privacy import manifest as pm
 from agent.config import parse
-from agent.events import schema
+from agent.protocol.schema import schema
 from helpers import cli
 
 PROPS = schema()["properties"]
@@ -72,7 +72,7 @@ def test_privacy_report_for_people_and_as_json(tmp_path: Path) -> None:
     assert signed.returncode == 2 and signed.stderr.count("\n") == 1 and "no device key" in signed.stderr
     # a key that `replay` made up is no device's identity: it never signs a manifest either
     from agent import config
-    from agent.pipeline import load_or_create_key
+    from agent.assembly import load_or_create_key
 
     load_or_create_key(config.load(str(cfg)), lambda _: None, throwaway=True)
     signed = cli("privacy-report", "--config", str(cfg), "--signed")

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from agent.config import ConfigError, parse
-from agent.events import encode, schema
-from agent.privacy import Anonymizer, Identity, grid_cell
+from agent.protocol.body import encode
+from agent.protocol.schema import schema
+from agent.privacy.anonymizer import Anonymizer, Identity, grid_cell
 from agent.types import Observation
 
 IDENT = Identity("cam-1", "lab", 3, "ssd_mobilenet_v1_coco_quant", "cd" * 32)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent import privacy_manifest as pm
+from agent.privacy import manifest as pm
 from agent.config import parse
-from agent.sign import MANIFEST_PAYLOAD_TYPE
+from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
 from eventkit import Device
 from helpers import ROOT
 

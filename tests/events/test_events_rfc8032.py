@@ -1,11 +1,11 @@
-"""RFC 8032 section 7.1 Ed25519 test vectors through agent.sign (and the same bytes via `cryptography`)."""
+"""RFC 8032 section 7.1 Ed25519 test vectors through agent.protocol.dsse (and the same bytes via `cryptography`)."""
 
 from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.sign import SigningKey, verify_raw
+from agent.protocol.dsse import SigningKey, verify_raw
 
 MSG_1023 = (
     "08b8b2b733424243760fe426a4b54908632110a66c2f6591eabd3345e3e4eb98fa6e264bf09efe12ee50f8f54e9f77b1"

@@ -1,4 +1,4 @@
-"""agent.schemacheck agrees with the jsonschema package on the event schema, valid and invalid events."""
+"""agent.protocol.schema agrees with the jsonschema package on the event schema, valid and invalid events."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.events import EVENT_TYPES, encode, schema
-from agent.schemacheck import errors
+from agent.protocol.body import EVENT_TYPES, encode
+from agent.protocol.schema import schema
+from agent.protocol.schema import errors
 from agent.types import Observation
 from eventkit import make_device
 

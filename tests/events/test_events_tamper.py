@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.errors import SignatureError
-from agent.sign import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE
 from eventkit import Device, make_device
 
 REASONS = {"malformed", "unknown-payload-type", "unknown-key", "revoked", "bad-signature", "schema",
@@ -61,7 +61,7 @@ def test_every_byte_of_the_payload_type_matters(device: Device) -> None:
     # a payload type we know, but not the one that was signed: the PAE binds the type
     d = fields(env)
     d["payloadType"] = MANIFEST_PAYLOAD_TYPE
-    from agent.sign import verify_envelope
+    from agent.protocol.dsse import verify_envelope
 
     with pytest.raises(SignatureError) as exc:
         verify_envelope(rebuild(d), {device.key.keyid: device.key.public_key}, payload_type=None)
@@ -95,7 +95,7 @@ def test_wrong_key_of_another_enrolled_device(device: Device) -> None:
 def test_revoked_key(device: Device) -> None:
     from dataclasses import replace
 
-    from agent.verify import Verifier
+    from agent.central.verify import Verifier
 
     assert reason(Verifier([replace(device.record, status="revoked")]), device.envelope()) == "revoked"
 
@@ -188,7 +188,7 @@ def test_random_mutations_never_verify_to_other_bytes(data: bytes) -> None:
     except SignatureError as exc:
         assert exc.reason in REASONS
         return
-    from agent.sign import open_envelope
+    from agent.protocol.dsse import open_envelope
 
     assert open_envelope(data)[1] == _BODY
     assert event == json.loads(_BODY)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from agent import privacy_manifest
+from agent.privacy import manifest as privacy_manifest
 from agent.config import parse
 from agent.errors import SignatureError
-from agent.identity import save_registry
-from agent.sign import MANIFEST_PAYLOAD_TYPE
+from agent.protocol.enrolment import save_registry
+from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
 from agent.types import Observation
-from agent.verify import Verifier
+from agent.central.verify import Verifier
 from eventkit import Device, make_device
 from helpers import cli
 

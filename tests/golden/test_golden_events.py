@@ -15,16 +15,16 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from agent import privacy_manifest as pm
+from agent.privacy import manifest as pm
 from agent.config import parse
-from agent.emit import Emitter
-from agent.manifest import model
-from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
+from agent.delivery.emitter import Emitter
+from agent.detect.catalogue import model
+from agent.delivery.outbox import Outbox
+from agent.privacy.anonymizer import Anonymizer, Identity
+from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
-from agent.verify import Verifier
-from agent.identity import enrolment
+from agent.central.verify import Verifier
+from agent.protocol.enrolment import enrolment
 
 HERE = Path(__file__).resolve().parent
 UPDATE = os.environ.get("EDGE_AGENT_UPDATE_GOLDEN") == "1"

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from helpers import stop_by_pid
 
-from agent.identity import Enrolment, keygen, save_registry
+from agent.protocol.enrolment import Enrolment, keygen, save_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 

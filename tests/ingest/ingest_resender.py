@@ -15,18 +15,19 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.emit import Emitter
+from agent.delivery.emitter import Emitter
 from agent.errors import SignatureError
-from agent.identity import Enrolment, enrolment
-from agent.outbox import Outbox
-from agent.privacy import Anonymizer, Identity
-from agent.sign import ACK_PAYLOAD_TYPE, SigningKey, strict_json, verify_envelope
+from agent.protocol.enrolment import Enrolment, enrolment
+from agent.delivery.outbox import Outbox
+from agent.privacy.anonymizer import Anonymizer, Identity
+from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey, strict_json, verify_envelope
+from agent.protocol.topics import DEFAULT_PREFIX
 from agent.types import Observation
 
 
 class ResendingDevice:
     def __init__(self, folder: Path, device: str, site: str, host: str, port: int,
-                 ingest_keys: dict[str, bytes], prefix: str = "edge/v1", resend_after_s: float = 1.5) -> None:
+                 ingest_keys: dict[str, bytes], prefix: str = DEFAULT_PREFIX, resend_after_s: float = 1.5) -> None:
         self.device, self.site, self.prefix = device, site, prefix
         self.key = SigningKey.generate()
         self.outbox = Outbox(folder / f"{device}.db")

@@ -9,11 +9,12 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from agent.events import Event, encode
-from agent.identity import Enrolment, enrolment
-from agent.sign import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, SigningKey
+from agent.protocol.body import Event, encode
+from agent.protocol.enrolment import Enrolment, enrolment
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, SigningKey
+from agent.protocol.topics import DEFAULT_PREFIX, event_topic
 
-PREFIX = "edge/v1"
+PREFIX = DEFAULT_PREFIX
 SITE = "s1"
 RAW_CAP = 4096
 
@@ -39,7 +40,7 @@ class Stream:
 
 
 def topic(device: str, etype: str = "count", site: str = SITE) -> str:
-    return f"{PREFIX}/{site}/{device}/event/{etype}"
+    return event_topic(PREFIX, site, device, etype)
 
 
 def event(device: str, seq: int, site: str = SITE, **kw: object) -> Event:

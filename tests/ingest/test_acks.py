@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from agent.ingest.acks import AckScheduler, ack_body, ack_envelope, ack_topic
-from agent.sign import ACK_PAYLOAD_TYPE, EVENT_PAYLOAD_TYPE, SigningKey, verify_envelope
+from agent.central.ingest.acks import AckScheduler
+from agent.protocol.acks import ack_body, ack_envelope
+from agent.protocol.topics import ack_topic
+from agent.protocol.dsse import ACK_PAYLOAD_TYPE, EVENT_PAYLOAD_TYPE, SigningKey, verify_envelope
 
 
 def test_ack_is_a_dsse_envelope_of_canonical_json_signed_by_the_ingest_key() -> None:

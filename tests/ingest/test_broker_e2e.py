@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent.errors import SignatureError
-from agent.ingest.store import open_store
-from agent.sign import ACK_PAYLOAD_TYPE, strict_json, verify_envelope
+from agent.central.store import open_store
+from agent.protocol.dsse import ACK_PAYLOAD_TYPE, strict_json, verify_envelope
 from helpers import Subscriber, cli
 from ingest_env import IngestEnv, publish_all, wait_for
 from ingest_resender import ingest_keys_of

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.ingest.store import open_store
+from agent.central.store import open_store
 from ingest_env import IngestEnv
 from ingest_resender import ResendingDevice, ingest_keys_of
 

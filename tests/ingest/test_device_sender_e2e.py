@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.identity import keygen
-from agent.ingest.store import open_store
-from agent.outbox import Outbox
+from agent.protocol.enrolment import keygen
+from agent.central.store import open_store
+from agent.delivery.outbox import Outbox
 from ingest_env import IngestEnv
 
 ROOT = Path(__file__).resolve().parents[2]

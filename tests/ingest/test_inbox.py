@@ -8,9 +8,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from agent.config import IngestConfig
-from agent.identity import keygen, save_registry
-from agent.ingest.service import IngestWorker
+from agent.central.config import IngestConfig
+from agent.protocol.enrolment import keygen, save_registry
+from agent.central.ingest.worker import IngestWorker
 
 
 def message(mid: int, qos: int) -> mqtt.MQTTMessage:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import config
+from agent import config as device_config
+from agent.central import config
 from agent.errors import ConfigError
-from agent.identity import keygen
+from agent.protocol.enrolment import keygen
 from fixtures.mosquitto import free_port
 from helpers import cli
 
@@ -27,9 +28,11 @@ def write(tmp_path: Path, body: str) -> Path:
 
 
 def test_ingest_section_defaults_and_values(tmp_path: Path) -> None:
-    cfg = config.load(write(tmp_path, 'broker = "mqtts://broker.example:8883"\ngroup = "g2"\n')).ingest
+    cfg = config.load(write(tmp_path, 'broker = "mqtts://broker.example:8883"\ngroup = "g2"\n'))
     assert (cfg.host, cfg.port, cfg.tls, cfg.group) == ("broker.example", 8883, True, "g2")
-    assert config.Config().ingest.database.startswith("sqlite:///")
+    assert config.IngestConfig().database.startswith("sqlite:///")
+    # the device's loader leaves [ingest] to the ingest (it only checks that it is a table)
+    assert device_config.load(write(tmp_path, 'grup = "x"\n')).device.id
     for bad, needle in [('broker = "tcp://x"', "ingest.broker"), ('database = "mysql://x"', "ingest.database"),
                         ('group = "a/b"', "ingest.group"), ("batch_size = 0", "ingest.batch_size"),
                         ("grup = 'x'", "did you mean 'group'")]:
@@ -60,7 +63,7 @@ def test_ingest_imports_no_capture_detect_or_array_code() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, agent.ingest.service, agent.ingest.stats, agent.commands.ingest, agent.registry\n"
+    code = ("import sys, agent.central.ingest.worker, agent.central.ingest.stats, agent.commands.ingest, agent.central.registry\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('numpy', 'cv2', 'ai_edge_litert', "
             "'tflite_runtime') or m.startswith(('agent.capture', 'agent.detect'))]\n"
             "print(bad)")

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 
-from agent import privacy_manifest
+from agent.privacy import manifest as privacy_manifest
 from agent.config import parse
-from agent.identity import enrolment
-from agent.ingest.classify import Classifier
-from agent.ingest.pipeline import IngestPipeline, Message
-from agent.ingest.store import open_store
-from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
-from agent.verify import Verifier
+from agent.protocol.enrolment import enrolment
+from agent.central.ingest.classify import Classifier
+from agent.central.ingest.batch import IngestPipeline, Message
+from agent.central.store import open_store
+from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
+from agent.central.verify import Verifier
 
 
 def test_real_manifests_are_verified_and_stored_by_sha256(db_url: str) -> None:

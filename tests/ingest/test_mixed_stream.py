@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from agent.ingest.classify import REASONS, Classifier
-from agent.ingest.pipeline import IngestPipeline, Message
-from agent.ingest.stats import report
-from agent.ingest.store import open_store
-from agent.verify import Verifier
+from agent.central.ingest.classify import REASONS, Classifier
+from agent.central.ingest.batch import IngestPipeline, Message
+from agent.central.ingest.stats import report
+from agent.central.store import open_store
+from agent.central.verify import Verifier
 from ingest_streams import RAW_CAP, Stream, mixed_stream
 
 
@@ -71,9 +71,9 @@ def test_mixed_stream_stores_valid_once_and_quarantines_the_rest(stream: Stream,
 
 
 def test_a_signed_heartbeat_reporting_drops_lets_the_ack_move_on(db_url: str) -> None:
-    from agent.events import encode
-    from agent.identity import enrolment
-    from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+    from agent.protocol.body import encode
+    from agent.protocol.enrolment import enrolment
+    from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
     from ingest_streams import event, topic
 
     key = SigningKey.from_seed(b"h" * 32)

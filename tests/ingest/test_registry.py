@@ -6,13 +6,13 @@ import json
 import time
 from pathlib import Path
 
-from agent import registry
-from agent.config import IngestConfig
-from agent.identity import keygen, load_registry
-from agent.ingest.pipeline import Message
-from agent.ingest.service import IngestWorker
-from agent.events import encode
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.central import registry
+from agent.central.config import IngestConfig
+from agent.protocol.enrolment import keygen, load_registry
+from agent.central.ingest.batch import Message
+from agent.central.ingest.worker import IngestWorker
+from agent.protocol.body import encode
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 from helpers import cli
 from ingest_streams import event, topic
 
@@ -51,7 +51,7 @@ def test_add_revoke_list_through_the_cli(tmp_path: Path) -> None:
     assert listed == [("cam-1", "revoked", True), ("cam-2", "active", True), ("cam-1", "active", True)]
     text = cli("registry", "list", "--registry", str(reg)).stdout
     assert "3 records, 2 active" in text
-    # the file is the shared format: {"devices": [records]} readable by agent.identity
+    # the file is the shared format: {"devices": [records]} readable by agent.protocol.enrolment
     assert [r.status for r in load_registry(reg)] == ["revoked", "active", "active"]
     assert set(json.loads(reg.read_text())) == {"devices"}
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from agent.events import encode
-from agent.identity import enrolment
-from agent.ingest.acks import AckScheduler
-from agent.ingest.classify import Classifier
-from agent.ingest.pipeline import IngestPipeline, Message
-from agent.ingest.stats import report
-from agent.ingest.store import open_store
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
-from agent.verify import Verifier
+from agent.protocol.body import encode
+from agent.protocol.enrolment import enrolment
+from agent.central.ingest.acks import AckScheduler
+from agent.central.ingest.classify import Classifier
+from agent.central.ingest.batch import IngestPipeline, Message
+from agent.central.ingest.stats import report
+from agent.central.store import open_store
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.central.verify import Verifier
 from helpers import cli
 from ingest_streams import event, topic
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.events import encode
-from agent.identity import enrolment
-from agent.ingest.store import open_store
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.protocol.body import encode
+from agent.protocol.enrolment import enrolment
+from agent.central.store import open_store
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 from helpers import Subscriber
 from ingest_env import IngestEnv, publish_all, wait_for
 from ingest_streams import event, topic

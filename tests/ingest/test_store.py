@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agent.ingest.store import SCHEMA_VERSION, EventRow, QuarantineRow, open_store
+from agent.central.store import open_store
+from agent.central.store.migrations import SCHEMA_VERSION
+from agent.central.store.rows import EventRow, QuarantineRow
 
 
 def row(device: str, seq: int, worker: str = "w") -> EventRow:
@@ -72,7 +74,7 @@ def test_quarantine_keeps_reason_detail_and_bytes(db_url: str) -> None:
 
 
 def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import agent.ingest.store as st
+    import agent.central.store.base as st  # Store.migrate reads MIGRATIONS there
 
     monkeypatch.setattr(st, "MIGRATIONS", st.MIGRATIONS[:1])
     old = open_store(db_url)

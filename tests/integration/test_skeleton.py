@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.identity import load_registry
-from agent.verify import Verifier
+from agent.protocol.enrolment import load_registry
+from agent.central.verify import Verifier
 from helpers import Subscriber, cli
 
 

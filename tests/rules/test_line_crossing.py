@@ -98,7 +98,7 @@ def test_other_classes_are_ignored() -> None:
 
 def test_a_crossing_leaves_a_grid_cell_only_when_privacy_grid_is_set() -> None:
     """Review finding: privacy.grid was advertised but no rule gave a position to coarsen."""
-    from agent.privacy import Anonymizer, Identity
+    from agent.privacy.anonymizer import Anonymizer, Identity
 
     (obs,) = [o for o in run([LineCrossing(LINE)], timeline(walk(1, xs_between(0.2, 0.8, 20))))
               if o.type == "line_crossing"]

@@ -159,7 +159,7 @@ def test_a_departure_on_the_last_frame_is_not_counted_again_at_close() -> None:
 def test_a_gathering_in_a_zone_of_several_classes_is_a_gathering_of_persons() -> None:
     """Review finding: a zone watching two classes gave gatherings an empty label, which the
     privacy allow-list (rightly) refused, so they were lost without a trace."""
-    from agent.privacy import Anonymizer, Identity
+    from agent.privacy.anonymizer import Anonymizer, Identity
 
     bikes = [thing(100 + i, 0.4 + 0.05 * i, 0.5, label="bicycle") for i in range(5)]
     g = Gathering(ZoneView(zone(classes=("person", "bicycle"))), threshold=3)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from agent import config
-from agent.identity import load_registry
-from agent.verify import Verifier
+from agent.protocol.enrolment import load_registry
+from agent.central.verify import Verifier
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Run:
 @pytest.fixture(scope="session")
 def clip_run(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, clip: Path) -> Run:
     """The clip through assemble()'s pipeline once per session (about 15-30 s)."""
-    from agent.pipeline import assemble
+    from agent.assembly import assemble
 
     tmp = tmp_path_factory.mktemp("clip")
     cfg_file = tmp / "agent.toml"
@@ -83,7 +83,8 @@ def clip_run(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, clip: Pa
         last = frame.index
     seen += [(last, o) for o in p.finish()]
     p.source.close()
-    asm.events_out.close()  # type: ignore[attr-defined]
+    assert asm.events_out is not None
+    asm.events_out.close()
     asm.outbox.close()
     return Run(seen, events.read_bytes().splitlines(), tmp / "state" / "device.pub.json", n)
 

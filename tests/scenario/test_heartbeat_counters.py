@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.identity import load_registry
-from agent.verify import Verifier
+from agent.protocol.enrolment import load_registry
+from agent.central.verify import Verifier
 from helpers import cli
 
 
@@ -65,7 +65,7 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
             proc.kill()
     assert proc.returncode == 0, err[-800:]
     assert "stopping (SIGTERM)" in err and "frames:" in out
-    from agent.outbox import Outbox
+    from agent.delivery.outbox import Outbox
 
     ob = Outbox(tmp_path / "s" / "outbox.db")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent import config
-from agent.pipeline import assemble
+from agent.assembly import assemble
 from agent.types import Observation
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from agent.cli import main
 from agent.errors import SignatureError, UsageError
-from agent.identity import keygen, load_registry, save_registry
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey, strict_json, verify_envelope
+from agent.protocol.enrolment import keygen, load_registry, save_registry
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey, strict_json, verify_envelope
 from helpers import cli
 
 HUGE = b"9" * 5000
@@ -88,14 +88,14 @@ def test_stats_without_a_config_creates_nothing(tmp_path: Path, capsys: pytest.C
 
 def test_store_folder_that_cannot_be_made_is_a_state_error() -> None:
     from agent.errors import StateError
-    from agent.ingest.store import open_store
+    from agent.central.store import open_store
 
     with pytest.raises(StateError, match="cannot open the ingest database"):
         open_store("sqlite:////proc/x/y.db")
 
 
 def test_a_running_ingest_keeps_its_registry_when_the_file_becomes_unreadable(tmp_path: Path) -> None:
-    from agent.ingest.service import RegistryWatch
+    from agent.central.ingest.worker import RegistryWatch
 
     path = tmp_path / "registry.json"
     save_registry(path, [keygen(tmp_path / "k", "cam-1", "lab")])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox
+from agent.delivery.outbox import Outbox
 
 
 def test_seq_and_boot_survive_reopen(tmp_path: Path) -> None:

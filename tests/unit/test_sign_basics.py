@@ -8,7 +8,7 @@ import json
 import pytest
 
 from agent.errors import SignatureError
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey, pae, verify_envelope
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey, pae, verify_envelope
 
 
 def test_pae_layout() -> None:

@@ -1,4 +1,4 @@
-"""Device identity: the Ed25519 key file, the enrolment record and registries of records."""
+"""Enrolment records and registry files (the trust contract), and the device key pair they describe."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import StateError, UsageError
-from agent.jsonfile import read_json
-from agent.sign import SigningKey, key_id
+from agent.protocol.jsonfile import read_json
+from agent.protocol.dsse import SigningKey, key_id
 
 KEY_FILE = "device.key"
 PUB_FILE = "device.pub.json"

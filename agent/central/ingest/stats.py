@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.ingest.store import Store
-from agent.verify import ranges_text
+from agent.central.store.base import Store
+from agent.central.verify import ranges_text
 
 
 def report(store: Store) -> dict[str, Any]:

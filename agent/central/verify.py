@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from agent.errors import SignatureError
-from agent.events import schema
-from agent.identity import Enrolment
-from agent.schemacheck import errors as schema_errors
-from agent.sign import (
+from agent.protocol.enrolment import Enrolment
+from agent.protocol.canonical import canonical_json
+from agent.protocol.schema import errors as schema_errors, schema
+from agent.protocol.dsse import (
     EVENT_PAYLOAD_TYPE,
     MANIFEST_PAYLOAD_TYPE,
     Verified,
@@ -69,7 +68,7 @@ class Excerpt:
 
     def add(self, event: dict[str, Any]) -> str:
         """'new', 'duplicate' or 'conflict'."""
-        digest = hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        digest = hashlib.sha256(canonical_json(event)).hexdigest()
         seqs = self.seen.setdefault(event["device"], {})
         seq = int(event["seq"])
         if seq not in seqs:

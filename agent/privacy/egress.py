@@ -15,14 +15,12 @@ import re
 from collections import Counter
 
 from agent.errors import EgressViolation, SignatureError
-from agent.events import schema
-from agent.schemacheck import errors as schema_errors
-from agent.sign import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, open_envelope, strict_json
+from agent.protocol import topics
+from agent.protocol.schema import errors as schema_errors, schema
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, open_envelope, strict_json
 
 log = logging.getLogger(__name__)
 
-MAX_EVENT_BYTES = 4096  # the size cap for one event envelope (the privacy manifest states it)
-MAX_MANIFEST_BYTES = 16384
 
 def b64_image_prefixes() -> dict[str, bytes]:
     """The base64 forms of the magic numbers: the characters fully fixed at the start of an
@@ -58,7 +56,7 @@ def image_signature(data: bytes) -> str | None:
 class EgressGuard:
     """check(payload_type, body, envelope) or EgressViolation; counts what it refused."""
 
-    def __init__(self, max_bytes: int = MAX_EVENT_BYTES) -> None:
+    def __init__(self, max_bytes: int = topics.MAX_EVENT_BYTES) -> None:
         self.max_bytes = max_bytes
         self.refused: Counter[str] = Counter()
         self._logged: set[str] = set()
@@ -78,7 +76,7 @@ class EgressGuard:
             raise
 
     def _check(self, payload_type: str, body: bytes, envelope: bytes) -> None:
-        cap = self.max_bytes if payload_type == EVENT_PAYLOAD_TYPE else MAX_MANIFEST_BYTES
+        cap = self.max_bytes if payload_type == EVENT_PAYLOAD_TYPE else topics.MAX_MANIFEST_BYTES
         if len(envelope) > cap:
             raise Refused("size", f"envelope is {len(envelope)} bytes, the cap is {cap}")
         found = image_signature(body)

@@ -1,4 +1,4 @@
-"""The ingest worker: a shared MQTT 5 subscription feeding batches to the pipeline, acks back out.
+"""The ingest worker: a shared MQTT 5 subscription feeding batches to the batch step, acks back out.
 
 Messages are PUBACKed to the broker only after their batch is committed (paho manual_ack), and
 devices get their signed ack only after the commit too. The registry is reloaded when its file
@@ -22,17 +22,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.config import IngestConfig
+from agent.central.config import IngestConfig
 from agent.errors import AgentError, BrokerError, StateError, UsageError
-from agent.identity import Enrolment, load_registry
-from agent.ingest.acks import AckScheduler, ack_envelope, ack_topic
-from agent.ingest.classify import Classifier
-from agent.ingest.pipeline import IngestPipeline, Message
-from agent.ingest.store import Store, open_store
-from agent.sign import SigningKey
-from agent.verify import Verifier
+from agent.protocol.enrolment import Enrolment, load_registry
+from agent.central.ingest.acks import AckScheduler
+from agent.central.ingest.classify import Classifier
+from agent.central.ingest.batch import IngestPipeline, Message
+from agent.central.store import open_store
+from agent.central.store.base import Store
+from agent.protocol.acks import ack_envelope
+from agent.protocol.dsse import SigningKey
+from agent.protocol.topics import ack_topic, shared_filter
+from agent.central.verify import Verifier
 
-log = logging.getLogger("agent.ingest")
+log = logging.getLogger("agent.central.ingest")
 
 
 def now_ms() -> int:
@@ -123,7 +126,7 @@ class IngestWorker:
 
     @property
     def topic_filter(self) -> str:
-        return f"$share/{self.cfg.group}/{self.cfg.topic_prefix}/+/+/#"
+        return shared_filter(self.cfg.group, self.cfg.topic_prefix)
 
     # -- paho callbacks (network thread)
 

@@ -15,7 +15,7 @@ import time
 from typing import Callable, Mapping
 
 from agent.config import HealthConfig
-from agent.outbox import NO_DROPS, DropReport, Outbox
+from agent.delivery.outbox import NO_DROPS, DropReport, Outbox
 from agent.types import Observation
 
 MAX_RUNS_PER_BEAT = 8  # a bound on heartbeats per tick, so a backlog of runs never floods a full outbox

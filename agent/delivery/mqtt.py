@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 
 from agent.config import MqttConfig
 from agent.errors import BrokerError, ConfigError
+from agent.protocol import topics
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,6 @@ class PubAck:
 class Message:
     topic: str
     payload: bytes
-
-
-def topics(prefix: str, site: str, device: str) -> dict[str, str]:
-    base = f"{prefix}/{site}/{device}"
-    return {"status": f"{base}/status", "manifest": f"{base}/manifest", "ack": f"{base}/ack",
-            "health": f"{base}/health", "cmd": f"{base}/cmd"}
 
 
 def read_password(path: str) -> str | None:
@@ -88,7 +83,9 @@ class Session:
     ) -> None:
         self.cfg = cfg
         self.events = events
-        self.topics = topics(cfg.topic_prefix, site, device)
+        self.status_topic = topics.status_topic(cfg.topic_prefix, site, device)
+        self.manifest_topic = topics.manifest_topic(cfg.topic_prefix, site, device)
+        self.ack_topic = topics.ack_topic(cfg.topic_prefix, site, device)
         self.manifest = manifest
         self.subscribe_acks = subscribe_acks
         self._connack = threading.Event()
@@ -99,7 +96,7 @@ class Session:
         c.username_pw_set(device, read_password(cfg.credentials_file))
         if cfg.tls:
             self._tls(c)
-        c.will_set(self.topics["status"], b"offline", qos=1, retain=True)
+        c.will_set(self.status_topic, b"offline", qos=1, retain=True)
         c.max_inflight_messages_set(cfg.max_inflight)
         c.max_queued_messages_set(0)
         c.connect_timeout = cfg.connect_timeout_s
@@ -137,11 +134,11 @@ class Session:
         rmax = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         inflight = min(self.cfg.max_inflight, int(rmax)) if rmax else self.cfg.max_inflight
         self.window = max(1, inflight - 2)
-        for topic, body in ((self.topics["status"], b"online"), (self.topics["manifest"], self.manifest)):
+        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, self.manifest)):
             if body is not None:
                 self.control_mids.add(client.publish(topic, body, qos=1, retain=True).mid)
         if self.subscribe_acks:
-            client.subscribe(self.topics["ack"], qos=1)
+            client.subscribe(self.ack_topic, qos=1)
         self.events.put(Connected(inflight))
         self._connack.set()
 
@@ -193,7 +190,7 @@ class Session:
         """Stop the network thread. graceful: publish 'offline' first (a clean stop sends no Will)."""
         try:
             if graceful and self.client.is_connected():
-                info = self.client.publish(self.topics["status"], b"offline", qos=1, retain=True)
+                info = self.client.publish(self.status_topic, b"offline", qos=1, retain=True)
                 info.wait_for_publish(2.0)
             self.client.disconnect()
         except (OSError, RuntimeError, ValueError):

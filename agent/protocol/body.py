@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any, Mapping
+
+from agent.protocol.canonical import canonical_json
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = (
@@ -25,7 +24,7 @@ EVENT_TYPES = (
 
 @dataclass(frozen=True)
 class Event:
-    """One event as it will be signed. Only privacy.py builds these from observations."""
+    """One event as it will be signed. Only agent.privacy.anonymizer builds these from observations."""
 
     id: str
     device: str
@@ -71,12 +70,5 @@ def encode(event: Event) -> bytes:
     for k, v in d.get("values", {}).items():
         if not isinstance(v, int) or isinstance(v, bool):
             raise TypeError(f"event value {k!r} must be an int, got {type(v).__name__}")
-    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return canonical_json(d)
 
-
-@lru_cache(maxsize=1)
-def schema() -> dict[str, Any]:
-    """The event JSON Schema (agent/event.schema.json)."""
-    text = resources.files("agent").joinpath("event.schema.json").read_text(encoding="utf-8")
-    result: dict[str, Any] = json.loads(text)
-    return result

@@ -15,20 +15,17 @@ import time
 from collections import Counter
 from typing import Callable, Iterable
 
-from agent.egress import EgressGuard, Refused
-from agent.events import encode
-from agent.outbox import PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, DiskFull, DropReport, Outbox
-from agent.privacy import Anonymizer
-from agent.sign import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.privacy.egress import EgressGuard, Refused
+from agent.protocol.body import encode
+from agent.delivery.outbox import PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, DiskFull, DropReport, Outbox
+from agent.privacy.anonymizer import Anonymizer
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.protocol.topics import DEFAULT_PREFIX, event_topic
 from agent.types import Observation
 
 log = logging.getLogger(__name__)
 
 PRIORITY_BY_TYPE = {"alarm": PRIORITY_ALARM, "heartbeat": PRIORITY_PERIODIC, "occupancy": PRIORITY_PERIODIC}
-
-
-def event_topic(prefix: str, site: str, device: str, event_type: str) -> str:
-    return f"{prefix}/{site}/{device}/event/{event_type}"
 
 
 class Emitter:
@@ -39,7 +36,7 @@ class Emitter:
         anonymizer: Anonymizer,
         key: SigningKey,
         outbox: Outbox,
-        topic_prefix: str = "edge/v1",
+        topic_prefix: str = DEFAULT_PREFIX,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         sink: Callable[[bytes], None] | None = None,
         guard: EgressGuard | None = None,

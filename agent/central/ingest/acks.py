@@ -1,20 +1,8 @@
-"""Signed ingest acks (the body defined once in agent.transport.acks) and their per-device rate limit."""
+"""The per-device rate limit of signed ingest acks (the ack itself is agent.protocol.acks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from agent.sign import ACK_PAYLOAD_TYPE, SigningKey
-from agent.transport.acks import ack_body
-from agent.transport.mqtt import topics
-
-
-def ack_topic(prefix: str, site: str, device: str) -> str:
-    return topics(prefix, site, device)["ack"]
-
-
-def ack_envelope(key: SigningKey, device: str, site: str, seq: int, ts_ms: int) -> bytes:
-    return key.envelope(ACK_PAYLOAD_TYPE, ack_body(device, site, seq, ts_ms))
 
 
 @dataclass

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from agent.errors import UsageError
-from agent.identity import Enrolment, load_registry, save_registry
-from agent.jsonfile import read_json
+from agent.protocol.enrolment import Enrolment, load_registry, save_registry
+from agent.protocol.jsonfile import read_json
 
 
 def now_iso() -> str:

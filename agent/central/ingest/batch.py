@@ -7,8 +7,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, TypeVar
 
-from agent.ingest.classify import Classifier, Ignored
-from agent.ingest.store import DeviceMark, EventRow, ManifestRow, QuarantineRow, Store
+from agent.central.ingest.classify import Classifier, Ignored
+from agent.central.store.base import Store
+from agent.central.store.rows import DeviceMark, EventRow, ManifestRow, QuarantineRow
 
 T = TypeVar("T")
 

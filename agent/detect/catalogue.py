@@ -1,4 +1,4 @@
-"""The model manifest (models/manifest.toml): which models and samples exist and their pinned hashes."""
+"""The model catalogue (models/manifest.toml): which models and samples exist and their pinned hashes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def models_dir() -> Path:
     packed = Path(str(resources.files("agent"))) / "_models"
     if packed.is_dir():
         return packed
-    return Path(__file__).resolve().parent.parent / "models"
+    return Path(__file__).resolve().parents[2] / "models"
 
 
 @dataclass(frozen=True)

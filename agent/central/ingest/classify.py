@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Union
 
 from agent.errors import SignatureError
-from agent.ingest.store import EventRow, ManifestRow, QuarantineRow
-from agent.verify import Verifier
+from agent.central.store.rows import EventRow, ManifestRow, QuarantineRow
+from agent.central.verify import Verifier
+from agent.protocol.canonical import canonical_json
+from agent.protocol.topics import (
+    CONTROL_KINDS,
+    DEFAULT_PREFIX,
+    EVENT,
+    MANIFEST,
+    MAX_EVENT_BYTES,
+    MAX_MANIFEST_BYTES,
+    Topic,
+    parse_topic,
+)
 
 # The issue's quarantine reasons. "replayed" and "seq-conflict" are decided by the database
 # (store.store_batch: the seq is stored with the same body, or with another one).
 REASONS = ("tampered", "replayed", "seq-conflict", "unknown-key", "revoked", "topic-mismatch", "malformed",
            "oversized", "unknown-payload-type")
 
-# agent.verify reasons -> quarantine reasons. A correctly signed body that breaks the schema is
+# agent.central.verify reasons -> quarantine reasons. A correctly signed body that breaks the schema is
 # "malformed"; a key that signs for another device ("key-binding") is a device mismatch, which
 # the issue files with the topic/device mismatch.
 VERIFY_TO_REASON = {
@@ -29,11 +39,6 @@ VERIFY_TO_REASON = {
     "topic-mismatch": "topic-mismatch",
 }
 
-# Device topics that are not events: the device's own status/health, our acks, and operator
-# commands. They are counted and not stored (status is retained on the broker, its store).
-# The signed privacy manifest is verified and stored (ManifestRow), or quarantined.
-IGNORED_KINDS = ("status", "health", "ack", "cmd")
-
 
 @dataclass(frozen=True)
 class Ignored:
@@ -43,29 +48,9 @@ class Ignored:
 Outcome = Union[EventRow, ManifestRow, QuarantineRow, Ignored]
 
 
-@dataclass(frozen=True)
-class Topic:
-    site: str
-    device: str
-    kind: str
-    event_type: str | None
-
-
-def parse_topic(prefix: str, topic: str) -> Topic | None:
-    """{prefix}/{site}/{device}/event/{type} or {prefix}/{site}/{device}/{kind}; None otherwise."""
-    if not topic.startswith(prefix + "/"):
-        return None
-    parts = topic[len(prefix) + 1:].split("/")
-    if len(parts) == 4 and parts[2] == "event" and all(parts):
-        return Topic(parts[0], parts[1], "event", parts[3])
-    if len(parts) == 3 and all(parts):
-        return Topic(parts[0], parts[1], parts[2], None)
-    return None
-
-
 class Classifier:
-    def __init__(self, verifier: Verifier, prefix: str = "edge/v1", max_bytes: int = 4096,
-                 raw_cap: int = 4096, worker: str = "", max_manifest_bytes: int = 65536) -> None:
+    def __init__(self, verifier: Verifier, prefix: str = DEFAULT_PREFIX, max_bytes: int = MAX_EVENT_BYTES,
+                 raw_cap: int = 4096, worker: str = "", max_manifest_bytes: int = MAX_MANIFEST_BYTES) -> None:
         self.verifier = verifier
         self.prefix = prefix
         self.max_bytes = max_bytes
@@ -81,16 +66,16 @@ class Classifier:
     def classify(self, topic: str, payload: bytes, received_ms: int) -> Outcome:
         t = parse_topic(self.prefix, topic)
         device = t.device if t else None
-        if t is not None and t.kind in IGNORED_KINDS:
+        if t is not None and t.kind in CONTROL_KINDS:
             return Ignored(t.kind)
         # Size first: an oversized message is never parsed.
-        limit = self.max_manifest_bytes if t is not None and t.kind == "manifest" else self.max_bytes
+        limit = self.max_manifest_bytes if t is not None and t.kind == MANIFEST else self.max_bytes
         if len(payload) > limit:
             return self.reject(topic, device, "oversized", f"{len(payload)} bytes > {limit}",
                                payload, received_ms)
-        if t is not None and t.kind == "manifest":
+        if t is not None and t.kind == MANIFEST:
             return self.manifest(topic, t, payload, received_ms)
-        if t is None or t.kind != "event":
+        if t is None or t.kind != EVENT:
             return self.reject(topic, device, "topic-mismatch", "not an event topic", payload, received_ms)
         try:
             event = self.verifier.verify(bytes(payload), t.device)
@@ -110,7 +95,7 @@ class Classifier:
             boot=int(event["boot"]), ts_ms=int(event["ts_ms"]), event_id=event["id"],
             rule=event.get("rule"), label=event.get("label"), topic=topic, received_ms=received_ms,
             worker=self.worker,
-            body=json.dumps(event, sort_keys=True, separators=(",", ":")), envelope=bytes(payload),
+            body=canonical_json(event).decode("ascii"), envelope=bytes(payload),
             dropped=dropped,
         )
 

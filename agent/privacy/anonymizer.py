@@ -17,7 +17,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
-from agent.events import EVENT_TYPES, Event, schema
+from agent.protocol.body import EVENT_TYPES, Event
+from agent.protocol.schema import schema
 from agent.types import Observation
 
 # Periodic aggregates: the event types that k-suppression applies to, and the keys it hides.

@@ -7,12 +7,14 @@ model always give the same bytes and the same SHA-256, which every event carries
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
-from agent import egress
+from agent.privacy import egress
 from agent.config import Config
-from agent.events import EVENT_TYPES, SCHEMA_VERSION, schema
+from agent.protocol.body import EVENT_TYPES, SCHEMA_VERSION
+from agent.protocol import topics
+from agent.protocol.canonical import canonical_json
+from agent.protocol.schema import schema
 
 MANIFEST_VERSION = 1
 # What the egress guard enforces, stated from the guard's own table so the two cannot drift:
@@ -75,7 +77,7 @@ VALUE_PRECISION: dict[str, str] = {
 def masks_hash(masks: tuple[tuple[tuple[float, float], ...], ...]) -> str:
     """SHA-256 of the mask polygons as canonical JSON in integer millionths of the frame."""
     polys = [[[round(x * 1_000_000), round(y * 1_000_000)] for x, y in poly] for poly in masks]
-    return hashlib.sha256(json.dumps(polys, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(polys)).hexdigest()
 
 
 def schema_hash() -> str:
@@ -93,8 +95,8 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
     else:
         g = cfg.privacy.grid
         fields["cell"] = f"{FIELD_PRECISION['cell']}, {g} x {g} cells"
-    prefix = cfg.mqtt.topic_prefix if cfg.mqtt else "edge/v1"
-    base = f"{prefix}/{cfg.device.site}/{cfg.device.id}"
+    prefix = cfg.mqtt.topic_prefix if cfg.mqtt else topics.DEFAULT_PREFIX
+    where = (prefix, cfg.device.site, cfg.device.id)
     rules = [{"id": z.id, "kind": "zone", "classes": sorted(z.classes)} for z in cfg.zones]
     rules += [{"id": ln.id, "kind": "line", "classes": sorted(ln.classes)} for ln in cfg.lines]
     if not rules:
@@ -116,20 +118,21 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "rules": sorted(rules, key=lambda r: r["id"]),
         "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,
-        "topics": [f"{base}/event/+", f"{base}/health", f"{base}/status", f"{base}/manifest"],
+        "topics": [topics.all_events_filter(*where), topics.health_topic(*where), topics.status_topic(*where),
+                   topics.manifest_topic(*where)],
         "ack": cfg.outbox.ack,
         "retention": {
             "frames": "memory only, one frame at a time; never written to disk",
             "outbox": f"until acknowledged ({cfg.outbox.ack}); at most {cfg.outbox.max_rows} rows"
             f" and {cfg.outbox.max_bytes} bytes, drops counted in the heartbeat",
         },
-        "egress_guard": {"max_envelope_bytes": egress.MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
+        "egress_guard": {"max_envelope_bytes": topics.MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
     }
 
 
 def manifest_body(document: dict[str, Any]) -> bytes:
     """Canonical JSON bytes: sorted keys, no spaces, ASCII; these bytes are signed and hashed."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return canonical_json(document)
 
 
 def manifest_hash(body: bytes) -> str:

@@ -1,4 +1,6 @@
-"""A small JSON Schema checker for the subset our schemas use, so devices need no jsonschema.
+"""The event JSON Schema (event.schema.json beside this module) and a small checker for its subset.
+
+The checker covers the subset our schemas use, so devices need no jsonschema.
 
 Supported: type (object, string, integer), const, enum, pattern, minimum, maximum, required,
 properties, additionalProperties: false. Tests check it agrees with the jsonschema package.
@@ -6,9 +8,19 @@ properties, additionalProperties: false. Tests check it agrees with the jsonsche
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
+from importlib import resources
 from typing import Any
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The event JSON Schema (agent/protocol/event.schema.json)."""
+    text = resources.files("agent.protocol").joinpath("event.schema.json").read_text(encoding="utf-8")
+    result: dict[str, Any] = json.loads(text)
+    return result
 
 
 @lru_cache(maxsize=256)

@@ -24,9 +24,10 @@ from typing import Callable
 
 from agent.config import Config, MqttConfig
 from agent.errors import AgentError, BrokerError, SignatureError, StateError
-from agent.outbox import Outbox
-from agent.transport.acks import ack_seq, load_ingest_keys
-from agent.transport.mqtt import check_files, Connected, Disconnected, Message, PubAck, Session
+from agent.delivery.outbox import Outbox
+from agent.delivery.acks import load_ingest_keys
+from agent.protocol.acks import ack_seq
+from agent.delivery.mqtt import check_files, Connected, Disconnected, Message, PubAck, Session
 from agent.types import Observation
 
 log = logging.getLogger(__name__)
@@ -104,13 +105,14 @@ class Sender:
         outbox.on_append = self._wake
 
     @classmethod
-    def from_config(cls, cfg: Config, outbox: Outbox, manifest: bytes | None = None) -> Sender:
+    def from_config(cls, cfg: Config, outbox: Outbox, manifest: bytes | None = None,
+                    on_puback: Callable[[list[int]], None] | None = None) -> Sender:
         if cfg.mqtt is None:
             raise BrokerError("no [mqtt] section: nothing to publish to")
         check_files(cfg.mqtt)
         keys = load_ingest_keys(cfg.outbox.ingest_keys) if cfg.outbox.ack == "ingest" else None
         return cls(outbox, cfg.mqtt, cfg.device.id, cfg.device.site, cfg.outbox.ack, keys,
-                   cfg.outbox.resend_s, manifest)
+                   cfg.outbox.resend_s, manifest, on_puback)
 
     # -- API for the frame loop and the health stage
 

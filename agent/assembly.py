@@ -1,0 +1,229 @@
+"""Build the device from its config: the frame pipeline and the publishing half, wired once here.
+
+The publishing half is the outbox, the emitter (anonymizer, signer, egress guard), the signed privacy
+manifest, the sender (with [mqtt]) and the heartbeat. `run`, `replay`, the emitter tool, the
+benchmarks and the tests take it from here instead of wiring it by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Mapping
+
+from agent.config import Config
+from agent.delivery.emitter import Emitter
+from agent.delivery.heartbeat import Health
+from agent.delivery.outbox import Outbox
+from agent.delivery.sender import Sender
+from agent.errors import StateError, UsageError
+from agent.pipeline import Pipeline
+from agent.privacy.anonymizer import Anonymizer, Identity
+from agent.privacy.manifest import manifest_body, manifest_hash
+from agent.protocol import enrolment
+from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
+from agent.protocol.topics import DEFAULT_PREFIX
+from agent.types import Observation
+
+THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
+OUTBOX_FILE = "outbox.db"
+
+
+def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool = False) -> SigningKey:
+    """The configured key, else the state folder's device.key.
+
+    Only `replay` (throwaway=True) may create a throwaway identity there, and it says so; a device
+    that runs for real must have been given its key (`edge-agent keygen`) so its events can be trusted.
+    """
+    if cfg.device.key:
+        return SigningKey.load(Path(cfg.device.key).expanduser())
+    path = cfg.state_dir / enrolment.KEY_FILE
+    marker = cfg.state_dir / THROWAWAY_MARKER
+    if not path.exists():
+        if not throwaway:
+            raise UsageError(
+                f"no device key: run `edge-agent keygen --out {cfg.state_dir}` (then enrol device.pub.json), "
+                f"or give --key FILE or device.key in the config"
+            )
+        rec = enrolment.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)
+        marker.write_text("created by `edge-agent replay`; never used by `edge-agent run`\n")
+        say(f"created a throwaway device identity in {cfg.state_dir} (keyid {rec.keyid[:16]}...)")
+    elif marker.exists() and not throwaway:
+        raise UsageError(
+            f"the key in {cfg.state_dir} is a throwaway identity that `replay` created; give this device "
+            f"its own with `edge-agent keygen --out DIR` and --key DIR/device.key (or use another --state)"
+        )
+    return SigningKey.load(path)
+
+
+def check_state_dir(path: Path) -> None:
+    """The state folder exists (or can be made) and is a folder: one line if not."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot create the state folder {str(path)!r}: {exc.strerror}") from None
+
+
+def open_outbox(cfg: Config, path: Path | None = None) -> Outbox:
+    """The device's outbox (state_dir/outbox.db unless path is given) with the configured bounds."""
+    return Outbox(path or cfg.state_dir / OUTBOX_FILE, cfg.outbox.max_rows, cfg.outbox.max_bytes)
+
+
+@dataclass
+class Publishing:
+    """The publishing half: what leaves the device, signed, queued and (with [mqtt]) sent."""
+
+    key: SigningKey
+    outbox: Outbox
+    emitter: Emitter
+    manifest_envelope: bytes
+    sender: Sender | None
+
+    def heartbeat(self, cfg: Config, counters: Callable[[], Mapping[str, int]] | None = None,
+                  beat_at_start: bool = False) -> Health:
+        """The heartbeat stage over this outbox and sender (a periodic stage of the pipeline)."""
+        return Health(self.outbox, cfg.health, self.sender, counters=counters, beat_at_start=beat_at_start)
+
+    def start(self) -> None:
+        """Start the sender thread (nothing to start without [mqtt])."""
+        if self.sender is not None:
+            self.sender.start()
+
+    def stop(self, flush_s: float = 10.0) -> list[Observation]:
+        """Stop the sender (flushing up to flush_s) and return the alarms it still holds."""
+        if self.sender is None:
+            return []
+        self.sender.stop(flush_s)
+        return self.sender.take_observations()
+
+    def close(self, flush_s: float = 10.0) -> None:
+        """Stop the sender, then close the outbox."""
+        self.stop(flush_s)
+        self.outbox.close()
+
+
+def publishing(
+    cfg: Config,
+    key: SigningKey,
+    manifest: Mapping[str, Any],
+    model_id: str,
+    *,
+    outbox: Outbox | None = None,
+    sink: Callable[[bytes], None] | None = None,
+    clock_ms: Callable[[], int] | None = None,
+    check_manifest: bool = True,
+    on_puback: Callable[[list[int]], None] | None = None,
+) -> Publishing:
+    """Outbox (a new boot), signed manifest, anonymizer and emitter, and a sender when [mqtt] is set
+    (not started). manifest is the privacy manifest document the events cite by SHA-256."""
+    if outbox is None:
+        outbox = open_outbox(cfg)
+    boot = outbox.start_boot()
+    body = manifest_body(dict(manifest))
+    manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
+    ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
+    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
+    prefix = cfg.mqtt.topic_prefix if cfg.mqtt else DEFAULT_PREFIX
+    clock = clock_ms if clock_ms is not None else (lambda: int(time.time() * 1000))
+    emitter = Emitter(anonymizer, key, outbox, prefix, clock_ms=clock, sink=sink)
+    if check_manifest:
+        emitter.guard.check(MANIFEST_PAYLOAD_TYPE, body, manifest_env)  # the manifest leaves too (retained)
+    sender = Sender.from_config(cfg, outbox, manifest_env, on_puback=on_puback) if cfg.mqtt is not None else None
+    return Publishing(key, outbox, emitter, manifest_env, sender)
+
+
+def heartbeat_counters(pipeline: Pipeline, clock: Callable[[], float] = time.monotonic) -> Callable[[], dict[str, int]]:
+    """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
+    camera outages, payloads the egress guard refused, and whether the Edge TPU runs inference."""
+    last = {"frames": 0, "t": clock()}
+
+    def counters() -> dict[str, int]:
+        now, frames = clock(), pipeline.frames
+        fps = (frames - last["frames"]) / max(1e-6, now - last["t"])
+        last["frames"], last["t"] = frames, now
+        values = {
+            "frames": frames,
+            "fps_milli": int(fps * 1000),
+            "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
+            "egress_refused": int(pipeline.emitter.egress_refused),
+        }
+        health = getattr(pipeline.detector, "health", None)
+        if callable(health):
+            values["accelerator"] = int(bool(health().get("accelerator", 0)))
+        return values
+
+    return counters
+
+
+@dataclass
+class Assembly:
+    pipeline: Pipeline
+    publishing: Publishing
+    events_out: IO[bytes] | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.publishing.outbox
+
+    @property
+    def key(self) -> SigningKey:
+        return self.publishing.key
+
+    @property
+    def manifest_envelope(self) -> bytes:
+        return self.publishing.manifest_envelope
+
+
+def assemble(
+    cfg: Config, say: Callable[[str], None], events_out: Path | None = None, throwaway_key: bool = False,
+    heartbeat: bool = False,
+) -> Assembly:
+    """Build every stage from the config (errors surface here, before the first frame).
+
+    heartbeat: add the heartbeat stage (on the pipeline's clock: media time in a replay, so replays
+    are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start()."""
+    from agent.capture import open_source
+    from agent.detect.factory import build_detector
+    from agent.privacy import manifest as privacy_manifest
+    from agent.rules import build_rules
+    from agent.track import ByteTracker
+
+    rules = build_rules(cfg)
+    check_state_dir(cfg.state_dir)
+    sink: Callable[[bytes], None] | None = None
+    fh: IO[bytes] | None = None
+    if events_out is not None:
+        try:
+            events_out.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(events_out, "ab")  # truncated below, once every other check has passed
+        except OSError as exc:
+            raise UsageError(f"cannot write --events-out {str(events_out)!r}: {exc.strerror}") from None
+
+        def write_line(envelope: bytes) -> None:
+            assert fh is not None
+            fh.write(envelope + b"\n")
+
+        sink = write_line
+
+    source = open_source(cfg.source)
+    if not throwaway_key:
+        key = load_or_create_key(cfg, say)  # refuse a run without its key before loading the model
+    detector = build_detector(cfg)  # checks the model file's SHA-256 and picks CPU or Edge TPU
+    if throwaway_key:
+        key = load_or_create_key(cfg, say, throwaway=True)
+    # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
+    model_id, model_sha = detector.model_id, detector.model_sha256
+    outbox = open_outbox(cfg)
+    document = privacy_manifest.build(cfg, model_sha, model_id)
+    if fh is not None:
+        fh.truncate(0)
+    pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink)
+    pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
+    if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
+        pipeline.add_periodic(source)
+    if heartbeat:
+        pipeline.add_periodic(pub.heartbeat(cfg, counters=heartbeat_counters(pipeline)))
+    return Assembly(pipeline, pub, fh)

@@ -1,0 +1,76 @@
+"""The ingest database's schema: one migration list for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+# (version, statements). {blob} and {id} differ per backend; everything else is shared SQL.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, [
+        """CREATE TABLE events (
+            device TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            site TEXT NOT NULL,
+            type TEXT NOT NULL,
+            boot BIGINT NOT NULL,
+            ts_ms BIGINT NOT NULL,
+            event_id TEXT NOT NULL,
+            rule TEXT,
+            label TEXT,
+            topic TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            worker TEXT NOT NULL,
+            body TEXT NOT NULL,
+            envelope {blob} NOT NULL,
+            CONSTRAINT events_device_seq UNIQUE (device, seq)
+        )""",
+        "CREATE INDEX events_by_type ON events (device, type)",
+        """CREATE TABLE devices (
+            device TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            contiguous BIGINT NOT NULL DEFAULT 0,
+            max_seq BIGINT NOT NULL DEFAULT 0,
+            replayed BIGINT NOT NULL DEFAULT 0,
+            last_received_ms BIGINT NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE quarantine (
+            id {id},
+            received_ms BIGINT NOT NULL,
+            topic TEXT NOT NULL,
+            device TEXT,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            raw {blob} NOT NULL
+        )""",
+        "CREATE INDEX quarantine_by_reason ON quarantine (reason)",
+    ]),
+    # Seq ranges a device reports it dropped (heartbeat values dropped_seq_first/last, signed by
+    # the device): they will never arrive, so the contiguous mark may step over them.
+    (2, [
+        """CREATE TABLE dropped (
+            device TEXT NOT NULL,
+            first_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            reported_seq BIGINT NOT NULL,
+            CONSTRAINT dropped_range UNIQUE (device, first_seq, last_seq)
+        )""",
+    ]),
+    # Seq conflicts: a validly signed event whose seq is already stored with another body (a
+    # re-imaged device restarting at seq 1 under an old device id). conflict_seq is the lowest
+    # such seq; the device is never acked at or past it until an operator clears it.
+    (3, [
+        "ALTER TABLE devices ADD COLUMN conflicts BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE devices ADD COLUMN conflict_seq BIGINT NOT NULL DEFAULT 0",
+    ]),
+    # Signed privacy manifests (the device's retained .../manifest), verified, by body SHA-256:
+    # what the events' "manifest" field cites. A retained copy received again is not a reject.
+    (4, [
+        """CREATE TABLE manifests (
+            sha256 TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            site TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            envelope {blob} NOT NULL
+        )""",
+    ]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,71 @@
+"""The ingest database's rows: verified events, manifests, quarantined messages, device marks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EVENT_COLUMNS = ("device", "seq", "site", "type", "boot", "ts_ms", "event_id", "rule", "label",
+                 "topic", "received_ms", "worker", "body", "envelope")
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A verified event ready to store: the parsed columns plus the exact envelope bytes."""
+
+    device: str
+    seq: int
+    site: str
+    type: str
+    boot: int
+    ts_ms: int
+    event_id: str
+    rule: str | None
+    label: str | None
+    topic: str
+    received_ms: int
+    worker: str
+    body: str
+    envelope: bytes
+    dropped: tuple[int, int] | None = None  # a heartbeat's report of seqs the device dropped
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in EVENT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """A verified privacy manifest: the SHA-256 of its body and the exact envelope bytes."""
+
+    sha256: str
+    device: str
+    site: str
+    received_ms: int
+    envelope: bytes
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    received_ms: int
+    topic: str
+    device: str | None
+    reason: str
+    detail: str
+    size: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class DeviceMark:
+    device: str
+    site: str
+    contiguous: int
+    max_seq: int
+    replayed: int
+    conflicts: int = 0
+    conflict_seq: int = 0  # lowest seq stored with another body than the device last sent; 0: none
+
+    @property
+    def ack_seq(self) -> int:
+        """What the device may be acked up to: never at or past a seq conflict."""
+        return min(self.contiguous, self.conflict_seq - 1) if self.conflict_seq else self.contiguous

@@ -1,0 +1,54 @@
+"""The ingest store on SQLite (WAL): the embedded default."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Sequence
+
+from agent.central.store.base import Store
+from agent.central.store.rows import EVENT_COLUMNS, EventRow
+from agent.errors import StateError
+
+
+class SQLiteStore(Store):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        path = Path(url[len("sqlite:///"):])
+        try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the ingest database {str(path)!r}: {exc}") from None
+        except OSError as exc:  # the folder cannot be made (read-only, /proc, a file in the way)
+            raise StateError(f"cannot open the ingest database {str(path)!r}: {exc.strerror or exc}") from None
+
+    def retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _insert_events(self, cur: Any, rows: Sequence[EventRow]) -> set[tuple[str, int]]:
+        sql = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+               f"({', '.join('?' * len(EVENT_COLUMNS))}) ON CONFLICT (device, seq) DO NOTHING")
+        inserted = set()
+        for r in rows:
+            cur.execute(sql, r.values())
+            if cur.rowcount == 1:
+                inserted.add((r.device, r.seq))
+        return inserted
+
+    def _exec(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(text, params)

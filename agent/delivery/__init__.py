@@ -1,0 +1,1 @@
+"""Device side of delivery: emitter, outbox, sender, heartbeat, the MQTT session, acks."""
