@@ -15,6 +15,7 @@ from agent.emit import Emitter
 from agent.errors import StateError, UsageError
 from agent.outbox import Outbox
 from agent.privacy import Anonymizer, Identity
+from agent.private import private_dir
 from agent.privacy_manifest import manifest_body, manifest_hash
 from agent.sign import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
@@ -191,7 +192,7 @@ def _check_state_dir(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)  # 0700: the outbox, counters and keys are nobody else's business
     except OSError as exc:
         raise StateError(f"cannot create the state folder {str(path)!r}: {exc.strerror}") from None
 

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from agent import config
-from agent.commands import add_config_args, load_config
+from agent.commands import add_config_args, load_config_for_board
 from agent.errors import BrokerError, UsageError
 
 
@@ -35,6 +35,7 @@ def say(text: str) -> None:
 def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False) -> int:
     from agent.health import Health
     from agent.pipeline import assemble, heartbeat_counters
+    from agent.systemd import Supervisor
 
     asm = assemble(cfg, say, events_out, throwaway_key)
     sender = None
@@ -47,6 +48,14 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     health = Health(asm.outbox, cfg.health, sender, counters=heartbeat_counters(asm.pipeline))
     asm.pipeline.add_periodic(health)
     emitter = asm.pipeline.emitter
+    # Under systemd (NOTIFY_SOCKET): READY after the first frame, watchdog fed while both threads progress.
+    supervisor = Supervisor.from_env(
+        lambda: asm.pipeline.frames, lambda: asm.outbox.rows,
+        (lambda: sender.turns) if sender is not None else None,  # type: ignore[union-attr]
+    )
+    if supervisor is not None:
+        asm.pipeline.add_periodic(supervisor.probe)
+        supervisor.start()
 
     stopping = threading.Event()
 
@@ -61,6 +70,8 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     try:
         summary = asm.pipeline.run(stop=stopping.is_set)
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         if sender is not None:
             sender.stop()
             emitter.emit(sender.take_observations())
@@ -81,7 +92,8 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
 def cmd_run(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
-    cfg = load_config(args)
+    cfg, board = load_config_for_board(args)
+    say(board.line())
     if args.max_frames:
         cfg = config.replace(cfg, source={"max_frames": args.max_frames})
     return _run(cfg, None)
@@ -90,7 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
-    cfg = load_config(args)
+    cfg, board = load_config_for_board(args)
+    say(board.line())
     cfg = config.replace(
         cfg,
         source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
