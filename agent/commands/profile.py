@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="print an agent.toml for this device (what hw/install.sh writes)")
     p.add_argument("--device-id", default="", help="--agent-toml: device id (default: the host name)")
     p.add_argument("--site", default="site", help="--agent-toml: site id")
+    p.add_argument("--pin", metavar="ID", default="", help="--agent-toml: use profile ID instead of detecting")
+    p.add_argument("--models", action="store_true",
+                   help="print the model ids the config runs: the model, then its twin (CPU or Edge TPU)")
     p.set_defaults(func=cmd_profile)
 
 
@@ -27,7 +30,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
             print(f"{p.id:18s} {p.accelerator:10s} {p.description}")
         return 0
     table = config.load_table(args.config)
-    _, choice = board.apply(table)
+    if args.pin:
+        table = config.merge(table, {"device": {"profile": args.pin}})
+    merged, choice = board.apply(table)
+    if args.models:
+        from agent.manifest import model
+
+        spec = model(config.parse(merged).detector.model)
+        for model_id in (spec.id, spec.cpu_twin or spec.edgetpu):
+            if model_id:
+                print(model_id)
+        return 0
     if not args.agent_toml:
         print(choice.line())
         if choice.profile is not None:
@@ -61,7 +74,7 @@ def agent_toml(choice: board.Choice, device_id: str, site: str) -> str:
         "[device]",
         f'id = "{device_id}"',
         f'site = "{site}"',
-        'profile = "auto"',
+        f'profile = "{"auto" if "detected" in choice.reason else (p.id if p else "none")}"',
         "",
         "[source]",
         f'kind = "{camera}"',
