@@ -45,7 +45,7 @@ if [ ! -f "$DEPS/.complete" ]; then
     step "download the dependency wheels for Python $pyver with numpy==$sysnumpy (once; cached)"
     rm -rf "$DEPS" && mkdir -p "$DEPS.tmp"
     PYTHON=$PY "$REPO/hw/install.sh" download "$DEPS.tmp" --python-version "$pyver" --numpy "$sysnumpy" \
-        --platform manylinux2014_x86_64
+        --target "x86_64:$(chroot "$BASE" ldd --version | head -n 1 | grep -o '2\.[0-9]*$')"
     rm -f "$DEPS.tmp"/edge_agent-*.whl
     touch "$DEPS.tmp/.complete" && mv "$DEPS.tmp" "$DEPS"
 fi

@@ -5,7 +5,7 @@
 #   sudo hw/install.sh install [--wheels DIR] [--device-id ID] [--site ID] [--profile ID]
 #                              [--volatile-journal | --persistent-journal] [--accept-unchecked-hash]
 #   sudo hw/install.sh uninstall [--purge]
-#   hw/install.sh download DIR [--python-version 3.11] [--platform manylinux2014_aarch64] [--numpy 1.24.2]
+#   hw/install.sh download DIR [--python-version 3.11] [--target aarch64:2.36] [--numpy 1.24.2]
 #
 # install: Debian packages (hw/apt-device.txt, python3-picamera2 where the archive has it), a system
 #   user edge-agent in the video group, a virtualenv in /opt/edge-agent/venv that sees Debian's
@@ -59,7 +59,11 @@ cmd_download() {
     while [ $# -gt 0 ]; do
         case $1 in
             --python-version) pyver=$2; shift 2 ;;
-            --platform) platform=$2; shift 2 ;;
+            --platform) platform="$platform $2"; shift 2 ;;
+            --target)  # ARCH:GLIBC, e.g. aarch64:2.36 (bookworm) or aarch64:2.41 (trixie): every manylinux tag it runs
+                local arch=${2%%:*} glibc=${2##*:} minor
+                for minor in $(seq 17 "${glibc#2.}"); do platform="$platform manylinux_2_${minor}_$arch"; done
+                platform="$platform manylinux2014_$arch"; shift 2 ;;
             --numpy) numpy=$2; shift 2 ;;
             -*) die "unknown option $1" ;;
             *) dest=$1; shift ;;
@@ -69,7 +73,8 @@ cmd_download() {
     mkdir -p "$dest"
     local py=${PYTHON:-python3} args=(--dest "$dest" --only-binary=:all: --disable-pip-version-check)
     [ -n "$pyver" ] && args+=(--python-version "$pyver")
-    [ -n "$platform" ] && args+=(--platform "$platform")
+    local p
+    for p in $platform; do args+=(--platform "$p"); done
     local constraints
     constraints=$(mktemp)
     trap 'rm -f "$constraints"' RETURN
