@@ -91,7 +91,7 @@ step "one enabled service that systemd-analyze verify accepts"
 [ "$(find "$ROOT/etc/systemd/system" -name 'edge-agent*.service' | wc -l)" = 2 ] || fail "expected the unit and its one enable link"
 systemd-analyze verify --root="$ROOT" edge-agent.service || fail "systemd-analyze verify"
 [ "$(stat -c '%a %U' "$ROOT/etc/edge-agent/device.key")" = "600 root" ] || fail "device.key must be root-only 0600"
-[ "$(stat -c '%a %U' "$ROOT/var/lib/edge-agent")" = "700 edge-agent" ] || fail "state folder must be 0700 edge-agent"
+[ "$(in_root stat -c "%a %U" /var/lib/edge-agent)" = "700 edge-agent" ] || fail "state folder must be 0700 edge-agent"
 in_root id -nG edge-agent | tr ' ' '\n' | grep -qx video || fail "edge-agent is not in the video group"
 grep -q '^Storage=volatile' "$ROOT/etc/systemd/journald.conf.d/60-edge-agent.conf" || fail "journald drop-in"
 

@@ -32,12 +32,14 @@ def say(text: str) -> None:
     sys.stderr.write(f"edge-agent: {text}\n")
 
 
-def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False) -> int:
+def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False, board: str = "") -> int:
     from agent.health import Health
     from agent.pipeline import assemble, heartbeat_counters
     from agent.systemd import Supervisor
 
     asm = assemble(cfg, say, events_out, throwaway_key)
+    if board:
+        say(board)  # once everything is built: a start-up error stays one line
     sender = None
     if cfg.mqtt is not None:  # publishing runs in its own thread; without [mqtt] events stay in the outbox
         from agent.sender import Sender
@@ -93,19 +95,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
     cfg, board = load_config_for_board(args)
-    say(board.line())
     if args.max_frames:
         cfg = config.replace(cfg, source={"max_frames": args.max_frames})
-    return _run(cfg, None)
+    return _run(cfg, None, board=board.line())
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
     cfg, board = load_config_for_board(args)
-    say(board.line())
     cfg = config.replace(
         cfg,
         source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
     )
-    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True)
+    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True, board=board.line())

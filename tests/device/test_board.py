@@ -6,11 +6,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from agent import board, config
 from agent.errors import ConfigError
 from agent.manifest import default_model, model
-from helpers import cli
 
 
 def fake_hw(tmp: Path, model_name: str | None, usb: tuple[str, str] | None = None, apex: bool = False) -> dict[str, Path]:

@@ -15,7 +15,7 @@ from helpers import ROOT
 def agent(*args: str, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agent", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-        preexec_fn=lambda: os.umask(umask),
+        preexec_fn=lambda: os.umask(umask), check=False,
     )
 
 
