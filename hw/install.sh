@@ -236,7 +236,11 @@ EOF
     else
         printf '# edge-agent: journal kept small on disk\n[Journal]\nSystemMaxUse=64M\nRuntimeMaxUse=32M\n' > "$tmp"
     fi
+    local before_journal=$changed
+    changed=0
     put_file 0644 root:root "$tmp" "$JOURNALD"
+    local journal_changed=$changed
+    changed=$((before_journal | changed))
     rm -f "$tmp"
 
     # 8. the unit: enabled; (re)started when anything changed and systemd runs (not in a chroot)
@@ -248,7 +252,7 @@ EOF
     fi
     say "service $APP enabled"
     if systemd_running; then
-        systemctl restart systemd-journald.service || true
+        if [ "$journal_changed" = 1 ]; then systemctl restart systemd-journald.service || true; fi
         if [ "$changed" = 1 ]; then systemctl restart "$APP.service"; else systemctl start "$APP.service"; fi
         say "service $APP started: systemctl status $APP; journalctl -u $APP -f"
     else
