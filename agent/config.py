@@ -53,6 +53,11 @@ class DeviceConfig:
     site: str = _help("Site id, used in topics.", "demo-site")
     key: str = _help("Path to the device's Ed25519 private key (edge-agent keygen).", "")
     state_dir: str = _help("Where the outbox, counters and throwaway keys live.", "")
+    profile: str = _help(
+        "Board profile (hw/profiles): auto (from /proc/device-tree/model and the accelerators found), "
+        "none, or a profile id from `edge-agent profile --list`. Its values are defaults under this file.",
+        "auto",
+    )
 
     def __post_init__(self) -> None:
         check_id(self.id, "device.id")
@@ -68,6 +73,12 @@ class SourceConfig:
     fps: float = _help("Frames per second (synthetic, or replay of an image folder).", 10.0)
     width: int = _help("Frame width asked of the camera (0: its default).", 0)
     height: int = _help("Frame height asked of the camera (0: its default).", 0)
+    main_width: int = _help("picamera2: main stream width next to the lores one (0: 1280 or more).", 0)
+    main_height: int = _help("picamera2: main stream height (0: 720 or more).", 0)
+    stall_after: int = _help(
+        "synthetic only: after this many frames the source blocks for good, like a hung camera read "
+        "(to test the service watchdog; 0: never).", 0
+    )
     max_frames: int = _help("Stop after this many frames (0: no limit).", 0)
 
     def __post_init__(self) -> None:
@@ -76,8 +87,10 @@ class SourceConfig:
             raise ValueError(f"source.kind {self.kind!r} is not one of {', '.join(kinds)}")
         if self.fps <= 0:
             raise ValueError("source.fps must be > 0")
-        if self.width < 0 or self.height < 0:
-            raise ValueError("source.width and source.height must be >= 0 (0: the camera's default)")
+        if min(self.width, self.height, self.main_width, self.main_height) < 0:
+            raise ValueError("source.width, height, main_width and main_height must be >= 0 (0: the default)")
+        if self.stall_after < 0:
+            raise ValueError("source.stall_after must be >= 0 (0: never)")
         if self.max_frames < 0:
             raise ValueError("source.max_frames must be >= 0 (0: no limit)")
 
@@ -432,9 +445,25 @@ def parse(table: dict[str, Any]) -> Config:
 
 def load(path: str | Path | None) -> Config:
     """Read a TOML config file; None gives the embedded defaults."""
+    return parse(load_table(path))
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Table `over` laid on `base`: sub-tables merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_table(path: str | Path | None) -> dict[str, Any]:
+    """The parsed TOML table of a config file, not yet checked; None gives an empty table."""
     if path is None:
-        return Config()
-    return parse(read_toml(path))
+        return {}
+    return read_toml(path)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -447,10 +476,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {str(p)!r}: {exc.__class__.__name__}") from None
     try:
-        table = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
-    return table
 
 
 def replace(cfg: Config, **sections: Any) -> Config:

@@ -100,6 +100,7 @@ class Sender:
         self.last_refused_code = 0
         self.last_error = ""
         self.restarts = 0  # unexpected errors the thread recovered from
+        self.turns = 0  # turns of the thread's loop
         self._crash_streak = 0  # ... in a row without a PUBACK between: drives the back-off
         self._state_failing = False  # the outbox refused a delete (full disk): logged once
         outbox.on_append = self._wake
@@ -159,6 +160,7 @@ class Sender:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                self.turns += 1  # progress, read by the systemd watchdog (a wedged sender stops it)
                 try:
                     if self._session is None:
                         self._connect()
