@@ -60,6 +60,8 @@ def run_video(video: Path, out: Path, cfg: Config, max_frames: int = 0) -> tuple
     from agent.track import ByteTracker
     from agent.track.mot import write_tracks
 
+    if video.exists() and not (video.is_file() or video.is_dir()):
+        raise UsageError(f"{str(video)!r} is not a video file; `track` reads files only, never a live camera")
     cfg = config.replace(cfg, source={"kind": "replay", "path": str(video), "realtime": False, "loop": False,
                                       "max_frames": max_frames})
     source = open_source(cfg.source)  # a missing or undecodable file is one line, before the model loads
@@ -68,12 +70,14 @@ def run_video(video: Path, out: Path, cfg: Config, max_frames: int = 0) -> tuple
         tracker = ByteTracker(cfg.tracker)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(out, "w", encoding="utf-8")
+            out.write_text("", encoding="utf-8")  # writable before the first frame, or one line
         except OSError as exc:
             raise UsageError(f"cannot write --out {str(out)!r}: {exc.strerror}") from None
         n_frames = rows = 0
-        with fh:
+        with open(out, "w", encoding="utf-8") as fh:
             for frame in source.frames():
+                if frame is None:  # only live cameras yield None; a file never does
+                    continue
                 tracks = tracker.update(detector.detect(frame), frame.t_s)
                 h, w = frame.image.shape[:2]
                 rows += write_tracks(fh, frame.index + 1, tracks, w, h)

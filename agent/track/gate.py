@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from typing import Sequence
+from collections.abc import Sequence
 
 from agent.config import ClassLimits
 from agent.types import Detection

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import cli
 
 if not hasattr(np, "asfarray"):  # motmetrics 1.4.0 still calls np.asfarray, removed in numpy 2
     np.asfarray = lambda a, dtype=float: np.asarray(a, dtype=dtype)  # type: ignore[attr-defined]
 
-import motmetrics as mm  # noqa: E402
+import motmetrics as mm
 
 FRAMES = 400  # the ground truth we have; the rest of the sequence is held out
 SCALE = 768 / 480
@@ -83,3 +82,8 @@ def test_track_needs_a_video_or_detections(tmp_path: Path) -> None:
 def test_track_missing_video_is_one_line(tmp_path: Path) -> None:
     r = cli("track", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o.txt"))
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "not found" in r.stderr
+
+
+def test_track_never_opens_a_live_camera(tmp_path: Path) -> None:
+    r = cli("track", "/dev/null", "--out", str(tmp_path / "o.txt"))  # a device, as /dev/video0 would be
+    assert r.returncode == 2 and "files only" in r.stderr and r.stderr.strip().count("\n") == 0
