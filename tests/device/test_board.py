@@ -107,7 +107,13 @@ def test_every_profile_is_valid_data(profile_id: str) -> None:
     spec = model(cfg.detector.model)  # the model id is one the manifest knows
     if p.id != "generic":
         assert p.input == spec.input, "the profile's input size must be its model's"
-        assert (cfg.source.width, cfg.source.height) == spec.input, "the lores stream is the model's input"
+        lores, (iw, ih) = (cfg.source.width, cfg.source.height), spec.input
+        if spec.resize == "letterbox":  # the lores stream is the picture letterboxing leaves: it only pads
+            assert lores[0] <= iw and lores[1] <= ih and (lores[0] == iw or lores[1] == ih), lores
+            main_aspect = cfg.source.main_width / cfg.source.main_height
+            assert abs(lores[0] / lores[1] - main_aspect) < 0.01, "the lores stream keeps the main aspect"
+        else:
+            assert lores == spec.input, "the lores stream is the model's input"
         assert cfg.source.main_width >= cfg.source.width and cfg.source.main_height >= cfg.source.height
         assert p.camera == "picamera2"
         assert any(p.id.startswith(b) for b in ("pi4", "pi5", "zero2w"))

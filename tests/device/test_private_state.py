@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agent.detect import catalogue
+
 from helpers import ROOT
 
 
@@ -28,7 +30,8 @@ def modes(folder: Path) -> dict[str, int]:
 
 def test_state_is_private_under_umask_022(tmp_path: Path, assets: Path, clip: Path) -> None:
     state = tmp_path / "state"
-    r = agent("models", "fetch", "ssd_mobilenet_v1_coco_quant", "--from", str(assets / "models"), "--offline",
+    spec = catalogue.model(catalogue.default_model())
+    r = agent("models", "fetch", spec.id, "--from", str(assets / "models"), "--offline",
               "--state", str(state))
     assert r.returncode == 0, r.stderr
     r = agent("keygen", "--out", str(tmp_path / "keys"), "--device-id", "d1", "--site", "s1")
@@ -36,7 +39,7 @@ def test_state_is_private_under_umask_022(tmp_path: Path, assets: Path, clip: Pa
     r = agent("replay", str(clip), "--state", str(state), "--max-frames", "20")
     assert r.returncode == 0, r.stderr
     found = modes(state)
-    assert {"outbox.db", "models/detect.tflite", "device.key", "device.pub.json"} <= set(found)
+    assert {"outbox.db", f"models/{spec.file}", "device.key", "device.pub.json"} <= set(found)
     # the outbox is still open while WAL mode is on, so both side files existed during the run; on
     # close SQLite may remove them: check whichever are left, and check them directly below as well
     for name, mode in found.items():
