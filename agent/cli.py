@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "agent.commands.ingest",
     "agent.commands.registry",
     "agent.commands.track",
+    "agent.commands.doctor",
 )
 
 

@@ -288,10 +288,15 @@ class MqttConfig:
 @dataclass(frozen=True)
 class HealthConfig:
     heartbeat_s: float = _help("Seconds between heartbeat events.", 60.0)
+    min_fps: float = _help(
+        "Frames per second below which the camera counts as blind (coverage reason low_fps; doctor warns).", 1.0
+    )
 
     def __post_init__(self) -> None:
         if self.heartbeat_s <= 0:
             raise ValueError("health.heartbeat_s must be > 0")
+        if self.min_fps < 0:
+            raise ValueError("health.min_fps must be >= 0 (0: no minimum)")
 
 
 @dataclass(frozen=True)
