@@ -17,6 +17,7 @@ from agent.delivery.emitter import Emitter
 from agent.delivery.heartbeat import Health
 from agent.delivery.outbox import Outbox
 from agent.delivery.sender import Sender
+from agent.device_health import InferenceTimer
 from agent.errors import StateError, UsageError
 from agent.pipeline import Pipeline
 from agent.privacy.anonymizer import Anonymizer, Identity
@@ -24,6 +25,7 @@ from agent.privacy.manifest import manifest_body, manifest_hash
 from agent.protocol import enrolment
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.protocol.topics import DEFAULT_PREFIX
+from agent.sysinfo import Readers
 from agent.types import Observation
 
 THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
@@ -132,13 +134,27 @@ def publishing(
     if check_manifest:
         emitter.guard.check(MANIFEST_PAYLOAD_TYPE, body, manifest_env)  # the manifest leaves too (retained)
     sender = Sender.from_config(cfg, outbox, manifest_env, on_puback=on_puback) if cfg.mqtt is not None else None
+    if sender is not None:
+        from agent import __version__
+        from agent.protocol.birth import birth_body
+
+        sender.birth = birth_body(__version__, model_id, ident.manifest, boot)
     return Publishing(key, outbox, emitter, manifest_env, sender)
 
 
-def heartbeat_counters(pipeline: Pipeline, clock: Callable[[], float] = time.monotonic) -> Callable[[], dict[str, int]]:
+def heartbeat_counters(
+    pipeline: Pipeline, clock: Callable[[], float] = time.monotonic, readers: Readers | None = None,
+    state_dir: Path | None = None,
+) -> Callable[[], dict[str, int]]:
     """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
-    camera outages, payloads the egress guard refused, and whether the Edge TPU runs inference."""
+    camera outages and state, payloads the egress guard refused, whether the Edge TPU runs
+    inference, inference p50/p95 since the last beat (with an InferenceTimer), the agent's version
+    and, with readers, the host's health (agent.device_health.host_values)."""
+    from agent import __version__
+    from agent.device_health import camera_state, host_values, version_number
+
     last = {"frames": 0, "t": clock()}
+    version = version_number(__version__)
 
     def counters() -> dict[str, int]:
         now, frames = clock(), pipeline.frames
@@ -148,11 +164,20 @@ def heartbeat_counters(pipeline: Pipeline, clock: Callable[[], float] = time.mon
             "frames": frames,
             "fps_milli": int(fps * 1000),
             "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
+            "camera_state": camera_state(pipeline.source),
             "egress_refused": int(pipeline.emitter.egress_refused),
+            "agent_version": version,
         }
         health = getattr(pipeline.detector, "health", None)
         if callable(health):
             values["accelerator"] = int(bool(health().get("accelerator", 0)))
+        percentiles = getattr(pipeline.detector, "percentiles", None)
+        if callable(percentiles):
+            seen = percentiles()
+            if seen is not None:
+                values["inference_p50_us"], values["inference_p95_us"] = seen
+        if readers is not None:
+            values.update(host_values(readers, state_dir or Path(".")))
         return values
 
     return counters
@@ -211,7 +236,8 @@ def assemble(
     source = open_source(cfg.source)
     if not throwaway_key:
         key = load_or_create_key(cfg, say)  # refuse a run without its key before loading the model
-    detector = build_detector(cfg)  # checks the model file's SHA-256 and picks CPU or Edge TPU
+    # checks the model file's SHA-256 and picks CPU or Edge TPU; timed for the heartbeat's p50/p95
+    detector = InferenceTimer(build_detector(cfg))
     if throwaway_key:
         key = load_or_create_key(cfg, say, throwaway=True)
     # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
@@ -225,5 +251,6 @@ def assemble(
     if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
         pipeline.add_periodic(source)
     if heartbeat:
-        pipeline.add_periodic(pub.heartbeat(cfg, counters=heartbeat_counters(pipeline)))
+        counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir)
+        pipeline.add_periodic(pub.heartbeat(cfg, counters=counters))
     return Assembly(pipeline, pub, fh)

@@ -80,13 +80,16 @@ class Session:
         events: queue.SimpleQueue,  # type: ignore[type-arg]
         manifest: bytes | None = None,
         subscribe_acks: bool = False,
+        birth: bytes | None = None,
     ) -> None:
         self.cfg = cfg
         self.events = events
         self.status_topic = topics.status_topic(cfg.topic_prefix, site, device)
         self.manifest_topic = topics.manifest_topic(cfg.topic_prefix, site, device)
         self.ack_topic = topics.ack_topic(cfg.topic_prefix, site, device)
+        self.birth_topic = topics.birth_topic(cfg.topic_prefix, site, device)
         self.manifest = manifest
+        self.birth = birth  # retained on connect: agent version, model, manifest hash
         self.subscribe_acks = subscribe_acks
         self._connack = threading.Event()
         self._refused: str | None = None
@@ -130,11 +133,12 @@ class Session:
             self._connack.set()
             return
         # The broker's Receive Maximum caps our unacknowledged publishes (exceeding it is a
-        # protocol error); the status and manifest publishes below take two of them.
+        # protocol error); the status, manifest and birth publishes below take up to three of them.
         rmax = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         inflight = min(self.cfg.max_inflight, int(rmax)) if rmax else self.cfg.max_inflight
-        self.window = max(1, inflight - 2)
-        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, self.manifest)):
+        self.window = max(1, inflight - 3)
+        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, self.manifest),
+                            (self.birth_topic, self.birth)):
             if body is not None:
                 self.control_mids.add(client.publish(topic, body, qos=1, retain=True).mid)
         if self.subscribe_acks:

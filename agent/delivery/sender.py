@@ -72,6 +72,7 @@ class Sender:
         self.ingest_keys = ingest_keys or {}
         self.resend_s = resend_s
         self.manifest = manifest
+        self.birth: bytes | None = None  # the retained birth (agent.protocol.birth), set by the assembly
         self.on_puback = on_puback
         self.parse_ack = parse_ack  # verifies, then parses; SignatureError for a bad ack
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -204,7 +205,7 @@ class Sender:
         self.events = queue.SimpleQueue()
         self._wake_pending = False
         session = Session(self.cfg, self.device, self.site, self.events, self.manifest,
-                          subscribe_acks=self.ack_mode == "ingest")
+                          subscribe_acks=self.ack_mode == "ingest", birth=self.birth)
         try:
             session.connect()
         except AgentError as exc:

@@ -71,6 +71,14 @@ VALUE_PRECISION: dict[str, str] = {
     "cpu_temp_mc": "CPU temperature, millidegrees Celsius",
     "disk_free_mb": "free disk, MB",
     "accelerator": "1 when the Edge TPU runs inference",
+    "inference_p50_us": "median detector time since the last heartbeat, microseconds",
+    "inference_p95_us": "95th percentile detector time since the last heartbeat, microseconds",
+    "camera_state": "0 streaming, 1 lost, 2 covered or too dark, 3 below the minimum frame rate",
+    "throttled_now": "firmware under-voltage/throttling bits now (4 bits)",
+    "throttled_since_boot": "the same 4 bits since boot",
+    "rss_kb": "agent resident memory, KiB",
+    "clock_synced": "1 when the system clock is synchronised",
+    "agent_version": "agent version, major * 10000 + minor * 100 + patch",
 }
 
 
@@ -119,7 +127,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,
         "topics": [topics.all_events_filter(*where), topics.health_topic(*where), topics.status_topic(*where),
-                   topics.manifest_topic(*where)],
+                   topics.manifest_topic(*where), topics.birth_topic(*where)],
         "ack": cfg.outbox.ack,
         "retention": {
             "frames": "memory only, one frame at a time; never written to disk",
