@@ -54,7 +54,11 @@ OBSERVATIONS = [
     Observation("occupancy", "desk", "car", 131.0, {"count": 3}),  # class outside the allow-list
     Observation("occupancy", "iVBORw0KGgoAAAANSUhEUg", "person", 132.0, {"count": 3}),  # refused: image
     Observation("heartbeat", "device", "", 133.0, {"frames": 1330, "fps_milli": 10000, "egress_refused": 1,
-                                                  "outbox_rows": 12, "accelerator": 0, "uptime_s": 133}),
+                                                  "outbox_rows": 12, "accelerator": 0, "uptime_s": 133,
+                                                  "inference_p50_us": 41000, "inference_p95_us": 52000,
+                                                  "camera_state": 0, "cpu_temp_mc": 61234, "throttled_now": 0,
+                                                  "throttled_since_boot": 5, "rss_kb": 98304,
+                                                  "disk_free_mb": 3072, "clock_synced": 1, "agent_version": 100}),
     Observation("alarm", "camera", "", 134.0, {"camera_errors": 1}, reason="camera_lost"),
 ]
 MODEL_SHA = model(CONFIG.detector.model).sha256
