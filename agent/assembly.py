@@ -144,7 +144,7 @@ def publishing(
 
 def heartbeat_counters(
     pipeline: Pipeline, clock: Callable[[], float] = time.monotonic, readers: Readers | None = None,
-    state_dir: Path | None = None,
+    state_dir: Path | None = None, coverage: Any = None,
 ) -> Callable[[], dict[str, int]]:
     """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
     camera outages and state, payloads the egress guard refused, whether the Edge TPU runs
@@ -164,7 +164,7 @@ def heartbeat_counters(
             "frames": frames,
             "fps_milli": int(fps * 1000),
             "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
-            "camera_state": camera_state(pipeline.source),
+            "camera_state": camera_state(pipeline.source, getattr(coverage, "state", None)),
             "egress_refused": int(pipeline.emitter.egress_refused),
             "agent_version": version,
         }
@@ -213,7 +213,9 @@ def assemble(
     from agent.capture import open_source
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
+    from agent.coverage import ALIVE_FILE, Coverage, CoveredCounts, downtime_s
     from agent.rules import build_rules
+    from agent.rules.counting import Counting
     from agent.track import ByteTracker
 
     rules = build_rules(cfg)
@@ -247,10 +249,19 @@ def assemble(
     if fh is not None:
         fh.truncate(0)
     pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink)
+    coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
+                        dropped=lambda: int(getattr(source, "dropped_frames", 0)))
+    alive: Path | None = None
+    if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
+        alive = cfg.state_dir / ALIVE_FILE
+        coverage.add_downtime(downtime_s(alive, int(time.time() * 1000)))
+    rules = [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000)) if isinstance(r, Counting) else r
+             for r in rules]
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
+    pipeline.frame_stages.append(coverage)
     if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
         pipeline.add_periodic(source)
     if heartbeat:
-        counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir)
+        counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage)
         pipeline.add_periodic(pub.heartbeat(cfg, counters=counters))
     return Assembly(pipeline, pub, fh)

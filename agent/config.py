@@ -292,7 +292,16 @@ class HealthConfig:
         "Frames per second below which the camera counts as blind (coverage reason low_fps; doctor warns).", 1.0
     )
 
+    dark_level: float = _help(
+        "Mean frame level (0-255) below which the scene counts as too dark (coverage reason covered).", 16.0
+    )
+    flat_contrast: float = _help(
+        "Frame level spread (standard deviation, 0-255) below which the lens counts as covered.", 4.0
+    )
+
     def __post_init__(self) -> None:
+        if self.dark_level < 0 or self.flat_contrast < 0:
+            raise ValueError("health.dark_level and health.flat_contrast must be >= 0 (0: off)")
         if self.heartbeat_s <= 0:
             raise ValueError("health.heartbeat_s must be > 0")
         if self.min_fps < 0:

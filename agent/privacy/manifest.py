@@ -79,6 +79,12 @@ VALUE_PRECISION: dict[str, str] = {
     "rss_kb": "agent resident memory, KiB",
     "clock_synced": "1 when the system clock is synchronised",
     "agent_version": "agent version, major * 10000 + minor * 100 + patch",
+    "observed_s": "seconds of a count interval the camera was looking, whole seconds",
+    "blind_camera_lost_s": "seconds of a count interval when the camera was lost, whole seconds",
+    "blind_covered_s": "seconds of a count interval when the lens was covered or the scene too dark, whole seconds",
+    "blind_low_fps_s": "seconds of a count interval when frames came slower than health.min_fps, whole seconds",
+    "blind_overload_s": "seconds of a count interval when frames were skipped because inference fell behind, whole seconds",
+    "blind_not_running_s": "seconds of a count interval when the agent was not running (between boots), whole seconds",
 }
 
 
