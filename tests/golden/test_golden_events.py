@@ -43,7 +43,10 @@ CONFIG = parse({
 OBSERVATIONS = [
     Observation("occupancy", "desk", "person", 1.0, {"count": 5, "interval_s": 60}),
     Observation("occupancy", "desk", "person", 61.0, {"count": 1, "interval_s": 60}),  # below k
-    Observation("count", "door", "person", 62.0, {"entries": 7, "exits": 1, "interval_s": 60}),
+    Observation("count", "door", "person", 62.0, {"entries": 7, "exits": 1, "interval_s": 60, "observed_s": 48,
+                                                  "blind_camera_lost_s": 0, "blind_covered_s": 12,
+                                                  "blind_low_fps_s": 0, "blind_overload_s": 0,
+                                                  "blind_not_running_s": 0}),
     Observation("line_crossing", "door", "person", 63.5, {"entries": 1}, direction="in"),
     Observation("line_crossing", "door", "person", 64.5, {"exits": 1}, direction="out"),
     Observation("loitering_start", "desk", "person", 70.0, {"dwell_s_min": 8}, position=(0.62, 0.71)),
