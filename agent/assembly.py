@@ -18,9 +18,10 @@ from agent.delivery.heartbeat import Health
 from agent.delivery.outbox import Outbox
 from agent.delivery.sender import Sender
 from agent.device_health import InferenceTimer
-from agent.errors import StateError, UsageError
+from agent.errors import ConfigError, EgressViolation, StateError, UsageError
 from agent.pipeline import Pipeline
 from agent.privacy.anonymizer import Anonymizer, Identity
+from agent.privacy.egress import image_signature
 from agent.privacy.manifest import manifest_body, manifest_hash
 from agent.protocol import enrolment
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
@@ -128,6 +129,8 @@ def publishing(
     manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
     ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
     anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
+    if cfg.homeassistant.enabled and cfg.mqtt is None:
+        raise ConfigError("homeassistant.enabled needs an [mqtt] section (discovery is published to the broker)")
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else DEFAULT_PREFIX
     clock = clock_ms if clock_ms is not None else (lambda: int(time.time() * 1000))
     emitter = Emitter(anonymizer, key, outbox, prefix, clock_ms=clock, sink=sink)
@@ -139,7 +142,25 @@ def publishing(
         from agent.protocol.birth import birth_body
 
         sender.birth = birth_body(__version__, model_id, ident.manifest, boot)
+        if cfg.homeassistant.enabled:
+            from agent.homeassistant import Discovery
+
+            ha = Discovery(cfg, model_id, __version__)
+            for _, body in ha.configs:
+                if image_signature(body):
+                    raise EgressViolation("a Home Assistant discovery config carries image data; refused")
+            sender.ha = ha
+            emitter.sink = _chain(sink, ha.observe)
     return Publishing(key, outbox, emitter, manifest_env, sender)
+
+
+def _chain(first: Callable[[bytes], None] | None, then: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    def both(envelope: bytes) -> None:
+        if first is not None:
+            first(envelope)
+        then(envelope)
+
+    return both
 
 
 def heartbeat_counters(

@@ -309,6 +309,18 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class HomeAssistantConfig:
+    enabled: bool = _help("Publish Home Assistant MQTT discovery and a state document (needs [mqtt]).", False)
+    discovery_prefix: str = _help("Home Assistant's discovery prefix.", "homeassistant")
+
+    def __post_init__(self) -> None:
+        parts = self.discovery_prefix.split("/")
+        if not all(parts) or any(set(p) & set("+#") for p in parts) or " " in self.discovery_prefix:
+            raise ValueError(f"homeassistant.discovery_prefix {self.discovery_prefix!r} must be a plain topic "
+                             f"prefix (no '+', '#', spaces or empty levels)")
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -320,6 +332,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     mqtt: MqttConfig | None = None
     health: HealthConfig = field(default_factory=HealthConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
 
     @property
     def state_dir(self) -> Path:

@@ -115,7 +115,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
     rules += [{"id": ln.id, "kind": "line", "classes": sorted(ln.classes)} for ln in cfg.lines]
     if not rules:
         rules = [{"id": "scene", "kind": "scene", "classes": sorted(cfg.detector.classes)}]
-    return {
+    doc = {
         "v": MANIFEST_VERSION,
         "device": cfg.device.id,
         "site": cfg.device.site,
@@ -142,6 +142,13 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         },
         "egress_guard": {"max_envelope_bytes": topics.MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
     }
+    if cfg.homeassistant.enabled:  # opt-in: listed only when on, so a device without it is unchanged
+        from agent.homeassistant import manifest_entry
+
+        ha = manifest_entry(cfg)
+        doc["homeassistant"] = ha
+        doc["topics"] += [ha["discovery_topics"], ha["state_topic"]]
+    return doc
 
 
 def manifest_body(document: dict[str, Any]) -> bytes:
