@@ -232,9 +232,9 @@ def assemble(
     heartbeat: add the heartbeat stage (on the pipeline's clock: media time in a replay, so replays
     are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start()."""
     from agent.capture import open_source
+    from agent.coverage import ALIVE_FILE, Coverage, CoveredCounts, downtime_s
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
-    from agent.coverage import ALIVE_FILE, Coverage, CoveredCounts, downtime_s
     from agent.rules import build_rules
     from agent.rules.counting import Counting
     from agent.track import ByteTracker

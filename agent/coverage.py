@@ -12,9 +12,10 @@ exactly to the event's interval_s.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from agent.types import Observation, Track
 

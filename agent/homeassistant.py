@@ -16,8 +16,9 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from agent.config import Config
 from agent.protocol import topics
@@ -125,14 +126,20 @@ def discovery(cfg: Config, model_id: str, agent_version: str) -> list[tuple[str,
 
 def check_state(body: bytes, keys: frozenset[str]) -> None:
     """ValueError unless body is a JSON object of declared keys with integer values."""
-    doc = json.loads(body)
+    problem = _state_problem(json.loads(body), keys)
+    if problem:
+        raise ValueError(problem)
+
+
+def _state_problem(doc: object, keys: frozenset[str]) -> str:
     if not isinstance(doc, dict):
-        raise ValueError("the Home Assistant state must be a JSON object")
+        return "the Home Assistant state must be a JSON object"
     for k, v in doc.items():
         if k not in keys:
-            raise ValueError(f"state key {k!r} is not declared in the privacy manifest")
+            return f"state key {k!r} is not declared in the privacy manifest"
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"state value {k!r} must be an integer")
+            return f"state value {k!r} must be an integer"
+    return ""
 
 
 class Discovery:

@@ -14,9 +14,9 @@ import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 THROTTLED_PATH = "sys/devices/platform/soc/soc:firmware/get_throttled"
 THERMAL_PATH = "sys/class/thermal/thermal_zone0/temp"
@@ -145,7 +145,7 @@ def systemd_service(unit: str = "edge-agent.service") -> ServiceState | None:
     try:
         out = subprocess.run(
             [exe, "show", unit, "--property=ActiveState,LoadState,WatchdogUSec"],
-            capture_output=True, text=True, timeout=2,
+            check=False, capture_output=True, text=True, timeout=2,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -20,7 +20,7 @@ import queue
 import random
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from agent.config import Config, MqttConfig
 from agent.errors import AgentError, BrokerError, SignatureError, StateError

@@ -11,8 +11,9 @@ from __future__ import annotations
 import sqlite3
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agent import sysinfo
 from agent.config import Config
@@ -324,8 +325,8 @@ def check_service(rd: sysinfo.Readers) -> list[Result]:
 def check_broker(cfg: Config, now: Callable[[], float]) -> list[Result]:
     if cfg.mqtt is None:
         return [Result("broker", SKIP, "no [mqtt] section: events stay in the outbox")]
-    from agent.doctor.broker import probe
     from agent.delivery.mqtt import NOT_AUTHORIZED, check_files
+    from agent.doctor.broker import probe
 
     m = cfg.mqtt
     try:

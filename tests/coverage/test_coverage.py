@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 
+from agent.central.verify import Verifier
 from agent.coverage import KEYS, REASONS, Coverage, CoveredCounts, apportion
 from agent.protocol.enrolment import load_registry
-from agent.central.verify import Verifier
 from agent.types import Observation
-from helpers import cli
 
 BLIND_KEYS = [KEYS[r] for r in REASONS]
 

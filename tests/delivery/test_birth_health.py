@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from dhelpers import Subscriber
+from helpers import ROOT, device_publishing, wait_until
 
 from agent import __version__, sysinfo
 from agent.device_health import InferenceTimer, host_values, version_number
 from agent.protocol.birth import birth_body, check
 from agent.types import Observation
-from dhelpers import Subscriber
-from helpers import ROOT, device_publishing, wait_until
 
 
 def test_version_number() -> None:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from dhelpers import Subscriber
+from helpers import wait_until
 from paho.mqtt.client import topic_matches_sub
 
 from agent import config
@@ -16,8 +18,6 @@ from agent.homeassistant import check_state
 from agent.privacy import manifest as privacy_manifest
 from agent.protocol.dsse import SigningKey
 from agent.types import Observation
-from dhelpers import Subscriber
-from helpers import wait_until
 
 SHA = "0" * 64
 

@@ -10,13 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import cli, wait_until
 
 from agent import config, sysinfo
 from agent.config import Config
 from agent.doctor.checks import diagnose
 from agent.doctor.report import FAIL, PASS, SKIP, WARN, Result, exit_code
 from agent.protocol.enrolment import keygen
-from helpers import cli, wait_until
 
 
 def _fake_sys(root: Path, throttled: str | None = None, temp: str | None = None) -> sysinfo.SysRoot:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from helpers import cli
+
 from agent.assembly import open_outbox, publishing
 from agent.central.ingest.batch import IngestPipeline, Message
 from agent.central.ingest.classify import Classifier
@@ -15,7 +17,6 @@ from agent.config import Config, DeviceConfig
 from agent.protocol.dsse import SigningKey
 from agent.protocol.enrolment import enrolment
 from agent.types import Observation
-from helpers import cli
 
 HOUR = 3_600_000
 T0 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR  # the start of a UTC hour

@@ -7,7 +7,6 @@ from typing import Any
 from agent.central.store.base import Store
 from agent.central.verify import ranges_text
 
-
 HOUR_MS = 3_600_000
 UNCERTAIN_BELOW_PCT = 75  # Berlin's traffic detectors drop hours under 75 % good intervals
 
@@ -94,4 +93,4 @@ def lines(rep: dict[str, Any]) -> list[str]:
 def _hour(ms: int) -> str:
     import datetime
 
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H")
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H")
