@@ -207,7 +207,7 @@ def check_detector(cfg: Config, frame: Any, runnable: bool) -> Result:
         ms = (time.perf_counter() - start) * 1000
     except AgentError as exc:
         return Result("detector", FAIL, str(exc), "see the model and accelerator lines")
-    by = ", ".join(f"{sum(d.label == c for d in found)} {c}" for c in cfg.detector.classes)
+    by = ", ".join(f"{c}: {sum(d.label == c for d in found)}" for c in cfg.detector.classes)
     return Result("detector", PASS, f"one frame through {det.model_id}: {by or 'nothing'} in {ms:.0f} ms")
 
 

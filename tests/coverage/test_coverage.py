@@ -111,3 +111,17 @@ def test_covered_counts_adds_the_split_and_downtime_to_the_first_interval() -> N
     v = out[0].values
     assert v["interval_s"] == 90 and v["blind_not_running_s"] == 30 and v["observed_s"] == 60
     assert v["observed_s"] + sum(v[k] for k in BLIND_KEYS) == v["interval_s"]
+
+
+def test_the_alive_mark_gives_the_next_boot_its_downtime(tmp_path: Path) -> None:
+    from agent.coverage import ALIVE_FILE, downtime_s
+
+    class Rule:
+        def update(self, tracks: object, now_s: float) -> list[Observation]:
+            return [Observation("count", "z", "person", now_s, {"entries": 0, "exits": 0, "interval_s": 60})]
+
+    alive = tmp_path / ALIVE_FILE
+    assert downtime_s(alive, 1_000_000) == 0.0  # first boot: nothing to charge
+    wrapped = CoveredCounts(Rule(), Coverage(), alive, wall_ms=lambda: 1_000_000)
+    wrapped.update([], 60.0)  # a count interval closed at wall time 1000 s
+    assert downtime_s(alive, 1_090_500) == pytest.approx(90.5)  # the next boot starts 90.5 s later
