@@ -17,14 +17,17 @@ from agent.delivery.emitter import Emitter
 from agent.delivery.heartbeat import Health
 from agent.delivery.outbox import Outbox
 from agent.delivery.sender import Sender
-from agent.errors import StateError, UsageError
+from agent.device_health import InferenceTimer
+from agent.errors import ConfigError, EgressViolation, StateError, UsageError
 from agent.pipeline import Pipeline
 from agent.privacy.anonymizer import Anonymizer, Identity
+from agent.privacy.egress import image_signature
 from agent.privacy.manifest import manifest_body, manifest_hash
 from agent.private import private_dir
 from agent.protocol import enrolment
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.protocol.topics import DEFAULT_PREFIX
+from agent.sysinfo import Readers
 from agent.types import Observation
 
 THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
@@ -127,19 +130,53 @@ def publishing(
     manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
     ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
     anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
+    if cfg.homeassistant.enabled and cfg.mqtt is None:
+        raise ConfigError("homeassistant.enabled needs an [mqtt] section (discovery is published to the broker)")
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else DEFAULT_PREFIX
     clock = clock_ms if clock_ms is not None else (lambda: int(time.time() * 1000))
     emitter = Emitter(anonymizer, key, outbox, prefix, clock_ms=clock, sink=sink)
     if check_manifest:
         emitter.guard.check(MANIFEST_PAYLOAD_TYPE, body, manifest_env)  # the manifest leaves too (retained)
     sender = Sender.from_config(cfg, outbox, manifest_env, on_puback=on_puback) if cfg.mqtt is not None else None
+    if sender is not None:
+        from agent import __version__
+        from agent.protocol.birth import birth_body
+
+        sender.birth = birth_body(__version__, model_id, ident.manifest, boot)
+        if cfg.homeassistant.enabled:
+            from agent.homeassistant import Discovery
+
+            ha = Discovery(cfg, model_id, __version__)
+            for _, body in ha.configs:
+                if image_signature(body):
+                    raise EgressViolation("a Home Assistant discovery config carries image data; refused")
+            sender.ha = ha
+            emitter.sink = _chain(sink, ha.observe)
     return Publishing(key, outbox, emitter, manifest_env, sender)
 
 
-def heartbeat_counters(pipeline: Pipeline, clock: Callable[[], float] = time.monotonic) -> Callable[[], dict[str, int]]:
+def _chain(first: Callable[[bytes], None] | None, then: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    def both(envelope: bytes) -> None:
+        if first is not None:
+            first(envelope)
+        then(envelope)
+
+    return both
+
+
+def heartbeat_counters(
+    pipeline: Pipeline, clock: Callable[[], float] = time.monotonic, readers: Readers | None = None,
+    state_dir: Path | None = None, coverage: Any = None,
+) -> Callable[[], dict[str, int]]:
     """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
-    camera outages, payloads the egress guard refused, and whether the Edge TPU runs inference."""
+    camera outages and state, payloads the egress guard refused, whether the Edge TPU runs
+    inference, inference p50/p95 since the last beat (with an InferenceTimer), the agent's version
+    and, with readers, the host's health (agent.device_health.host_values)."""
+    from agent import __version__
+    from agent.device_health import camera_state, host_values, version_number
+
     last = {"frames": 0, "t": clock()}
+    version = version_number(__version__)
 
     def counters() -> dict[str, int]:
         now, frames = clock(), pipeline.frames
@@ -149,11 +186,20 @@ def heartbeat_counters(pipeline: Pipeline, clock: Callable[[], float] = time.mon
             "frames": frames,
             "fps_milli": int(fps * 1000),
             "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
+            "camera_state": camera_state(pipeline.source, getattr(coverage, "state", None)),
             "egress_refused": int(pipeline.emitter.egress_refused),
+            "agent_version": version,
         }
         health = getattr(pipeline.detector, "health", None)
         if callable(health):
             values["accelerator"] = int(bool(health().get("accelerator", 0)))
+        percentiles = getattr(pipeline.detector, "percentiles", None)
+        if callable(percentiles):
+            seen = percentiles()
+            if seen is not None:
+                values["inference_p50_us"], values["inference_p95_us"] = seen
+        if readers is not None:
+            values.update(host_values(readers, state_dir or Path(".")))
         return values
 
     return counters
@@ -187,9 +233,11 @@ def assemble(
     heartbeat: add the heartbeat stage (on the pipeline's clock: media time in a replay, so replays
     are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start()."""
     from agent.capture import open_source
+    from agent.coverage import ALIVE_FILE, Coverage, CoveredCounts, downtime_s
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
     from agent.rules import build_rules
+    from agent.rules.counting import Counting
     from agent.track import ByteTracker
 
     rules = build_rules(cfg)
@@ -212,7 +260,8 @@ def assemble(
     source = open_source(cfg.source)
     if not throwaway_key:
         key = load_or_create_key(cfg, say)  # refuse a run without its key before loading the model
-    detector = build_detector(cfg)  # checks the model file's SHA-256 and picks CPU or Edge TPU
+    # checks the model file's SHA-256 and picks CPU or Edge TPU; timed for the heartbeat's p50/p95
+    detector = InferenceTimer(build_detector(cfg))
     if throwaway_key:
         key = load_or_create_key(cfg, say, throwaway=True)
     # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
@@ -222,9 +271,19 @@ def assemble(
     if fh is not None:
         fh.truncate(0)
     pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink)
+    coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
+                        dropped=lambda: int(getattr(source, "dropped_frames", 0)))
+    alive: Path | None = None
+    if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
+        alive = cfg.state_dir / ALIVE_FILE
+        coverage.add_downtime(downtime_s(alive, int(time.time() * 1000)))
+    rules = [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000)) if isinstance(r, Counting) else r
+             for r in rules]
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
+    pipeline.frame_stages.append(coverage)
     if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
         pipeline.add_periodic(source)
     if heartbeat:
-        pipeline.add_periodic(pub.heartbeat(cfg, counters=heartbeat_counters(pipeline)))
+        counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage)
+        pipeline.add_periodic(pub.heartbeat(cfg, counters=counters))
     return Assembly(pipeline, pub, fh)

@@ -352,10 +352,36 @@ class MqttConfig:
 @dataclass(frozen=True)
 class HealthConfig:
     heartbeat_s: float = _help("Seconds between heartbeat events.", 60.0)
+    min_fps: float = _help(
+        "Frames per second below which the camera counts as blind (coverage reason low_fps; doctor warns).", 1.0
+    )
+
+    dark_level: float = _help(
+        "Mean frame level (0-255) below which the scene counts as too dark (coverage reason covered).", 16.0
+    )
+    flat_contrast: float = _help(
+        "Frame level spread (standard deviation, 0-255) below which the lens counts as covered.", 4.0
+    )
 
     def __post_init__(self) -> None:
+        if self.dark_level < 0 or self.flat_contrast < 0:
+            raise ValueError("health.dark_level and health.flat_contrast must be >= 0 (0: off)")
         if self.heartbeat_s <= 0:
             raise ValueError("health.heartbeat_s must be > 0")
+        if self.min_fps < 0:
+            raise ValueError("health.min_fps must be >= 0 (0: no minimum)")
+
+
+@dataclass(frozen=True)
+class HomeAssistantConfig:
+    enabled: bool = _help("Publish Home Assistant MQTT discovery and a state document (needs [mqtt]).", False)
+    discovery_prefix: str = _help("Home Assistant's discovery prefix.", "homeassistant")
+
+    def __post_init__(self) -> None:
+        parts = self.discovery_prefix.split("/")
+        if not all(parts) or any(set(p) & set("+#") for p in parts) or " " in self.discovery_prefix:
+            raise ValueError(f"homeassistant.discovery_prefix {self.discovery_prefix!r} must be a plain topic "
+                             f"prefix (no '+', '#', spaces or empty levels)")
 
 
 @dataclass(frozen=True)
@@ -370,6 +396,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     mqtt: MqttConfig | None = None
     health: HealthConfig = field(default_factory=HealthConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
 
     @property
     def state_dir(self) -> Path:

@@ -6,7 +6,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from agent.delivery.emitter import Emitter
 from agent.types import Observation
@@ -46,6 +46,14 @@ class Periodic(Protocol):
     def tick(self, now_s: float) -> list[Observation]: ...
 
 
+class FrameStage(Protocol):
+    """A stage that sees every frame before detection, and every frameless tick (coverage)."""
+
+    def frame(self, t_s: float, image: Any) -> None: ...
+
+    def lost(self, now_s: float) -> None: ...
+
+
 class Pipeline:
     """source -> detector -> tracker -> rules (+ periodic stages) -> emitter, one frame at a time."""
 
@@ -55,6 +63,7 @@ class Pipeline:
         self.tracker = tracker
         self.rules = list(rules)
         self.periodic: list[Periodic] = []  # add_periodic(): heartbeat, live cameras
+        self.frame_stages: list[FrameStage] = []  # coverage: sees each frame (or its absence) first
         self.emitter = emitter
         self.last_t_s: float | None = None
         self.frames = 0  # frames through step(), read by the heartbeat
@@ -65,6 +74,8 @@ class Pipeline:
 
     def step(self, frame) -> list[Observation]:  # type: ignore[no-untyped-def]
         self.frames += 1
+        for fs in self.frame_stages:
+            fs.frame(frame.t_s, frame.image)
         detections = self.detector.detect(frame)
         tracks = self.tracker.update(detections, frame.t_s)
         observations: list[Observation] = []
@@ -78,6 +89,8 @@ class Pipeline:
 
     def idle(self, now_s: float) -> list[Observation]:
         """A beat without a frame (camera lost): only the periodic stages run."""
+        for fs in self.frame_stages:
+            fs.lost(now_s)
         observations: list[Observation] = []
         for stage in self.periodic:
             observations.extend(stage.tick(now_s))

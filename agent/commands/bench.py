@@ -12,6 +12,7 @@ BENCHES = {
     "delivery": "agent.bench.delivery",
     "scene": "agent.bench.scene",
     "detect": "agent.bench.detect",
+    "footprint": "agent.bench.footprint",
 }
 
 

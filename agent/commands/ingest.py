@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML config with [ingest]")
     q.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="override ingest.database")
     q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.add_argument("--uncertain-below", metavar="PCT", type=int, default=75,
+                   help="mark hours whose coverage is under PCT percent as uncertain (default 75)")
     q.set_defaults(func=cmd_stats)
     c = isub.add_parser("clear-conflict", help="ack a device again after its seq conflict was dealt with")
     c.add_argument("device", help="device id")
@@ -73,9 +75,11 @@ def cmd_clear_conflict(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from agent.central.ingest.stats import lines, report
 
+    if not 0 <= args.uncertain_below <= 100:
+        raise UsageError("--uncertain-below must be a percentage, 0 to 100")
     store = existing_store(args)
     try:
-        rep = report(store)
+        rep = report(store, args.uncertain_below)
     finally:
         store.close()
     if args.json:

@@ -14,6 +14,7 @@ import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -80,13 +81,18 @@ class Session:
         events: queue.SimpleQueue,  # type: ignore[type-arg]
         manifest: bytes | None = None,
         subscribe_acks: bool = False,
+        birth: bytes | None = None,
+        ha: Any = None,
     ) -> None:
         self.cfg = cfg
         self.events = events
         self.status_topic = topics.status_topic(cfg.topic_prefix, site, device)
         self.manifest_topic = topics.manifest_topic(cfg.topic_prefix, site, device)
         self.ack_topic = topics.ack_topic(cfg.topic_prefix, site, device)
+        self.birth_topic = topics.birth_topic(cfg.topic_prefix, site, device)
         self.manifest = manifest
+        self.birth = birth  # retained on connect: agent version, model, manifest hash
+        self.ha = ha  # agent.homeassistant.Discovery when discovery is on
         self.subscribe_acks = subscribe_acks
         self._connack = threading.Event()
         self._refused: str | None = None
@@ -130,15 +136,19 @@ class Session:
             self._connack.set()
             return
         # The broker's Receive Maximum caps our unacknowledged publishes (exceeding it is a
-        # protocol error); the status and manifest publishes below take two of them.
+        # protocol error); the status, manifest and birth publishes below take up to three of them.
         rmax = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         inflight = min(self.cfg.max_inflight, int(rmax)) if rmax else self.cfg.max_inflight
-        self.window = max(1, inflight - 2)
-        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, self.manifest)):
+        self.window = max(1, inflight - 3)
+        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, self.manifest),
+                            (self.birth_topic, self.birth)):
             if body is not None:
                 self.control_mids.add(client.publish(topic, body, qos=1, retain=True).mid)
         if self.subscribe_acks:
             client.subscribe(self.ack_topic, qos=1)
+        if self.ha is not None:
+            self.ha.reconnected()
+            client.subscribe(self.ha.status_topic, qos=0)
         self.events.put(Connected(inflight))
         self._connack.set()
 
@@ -155,6 +165,8 @@ class Session:
         self.events.put(PubAck(mid, code))
 
     def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        if self.ha is not None and self.ha.on_message(msg.topic, bytes(msg.payload)):
+            return  # Home Assistant's birth: the sender re-announces discovery
         self.events.put(Message(msg.topic, bytes(msg.payload)))
 
     # -- used by the sender thread
@@ -185,6 +197,10 @@ class Session:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return None
         return int(info.mid)
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """A retained QoS 0 publish outside the outbox (Home Assistant discovery and state)."""
+        self.client.publish(topic, payload, qos=0, retain=True)
 
     def close(self, graceful: bool = False) -> None:
         """Stop the network thread. graceful: publish 'offline' first (a clean stop sends no Will)."""

@@ -20,7 +20,7 @@ import queue
 import random
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from agent.config import Config, MqttConfig
 from agent.errors import AgentError, BrokerError, SignatureError, StateError
@@ -72,6 +72,8 @@ class Sender:
         self.ingest_keys = ingest_keys or {}
         self.resend_s = resend_s
         self.manifest = manifest
+        self.birth: bytes | None = None  # the retained birth (agent.protocol.birth), set by the assembly
+        self.ha: Any = None  # agent.homeassistant.Discovery when discovery is on, set by the assembly
         self.on_puback = on_puback
         self.parse_ack = parse_ack  # verifies, then parses; SignatureError for a bad ack
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -206,7 +208,7 @@ class Sender:
         self.events = queue.SimpleQueue()
         self._wake_pending = False
         session = Session(self.cfg, self.device, self.site, self.events, self.manifest,
-                          subscribe_acks=self.ack_mode == "ingest")
+                          subscribe_acks=self.ack_mode == "ingest", birth=self.birth, ha=self.ha)
         try:
             session.connect()
         except AgentError as exc:
@@ -258,7 +260,9 @@ class Sender:
                 item = self.events.get_nowait()
         except queue.Empty:
             pass
-        # 3. batched deletes, ingest re-sends, idle mark
+        # 3. batched deletes, ingest re-sends, Home Assistant state, idle mark
+        if self.ha is not None:
+            self.ha.flush(session.publish_retained)
         now = time.monotonic()
         if self._to_delete and (len(self._to_delete) >= DELETE_BATCH or now - self._last_delete >= DELETE_EVERY_S
                                 or not self._inflight):

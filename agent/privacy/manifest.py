@@ -71,6 +71,20 @@ VALUE_PRECISION: dict[str, str] = {
     "cpu_temp_mc": "CPU temperature, millidegrees Celsius",
     "disk_free_mb": "free disk, MB",
     "accelerator": "1 when the Edge TPU runs inference",
+    "inference_p50_us": "median detector time since the last heartbeat, microseconds",
+    "inference_p95_us": "95th percentile detector time since the last heartbeat, microseconds",
+    "camera_state": "0 streaming, 1 lost, 2 covered or too dark, 3 below the minimum frame rate",
+    "throttled_now": "firmware under-voltage/throttling bits now (4 bits)",
+    "throttled_since_boot": "the same 4 bits since boot",
+    "rss_kb": "agent resident memory, KiB",
+    "clock_synced": "1 when the system clock is synchronised",
+    "agent_version": "agent version, major * 10000 + minor * 100 + patch",
+    "observed_s": "seconds of a count interval the camera was looking, whole seconds",
+    "blind_camera_lost_s": "seconds of a count interval when the camera was lost, whole seconds",
+    "blind_covered_s": "seconds of a count interval when the lens was covered or the scene too dark, whole seconds",
+    "blind_low_fps_s": "seconds of a count interval when frames came slower than health.min_fps, whole seconds",
+    "blind_overload_s": "seconds of a count interval when frames were skipped because inference fell behind, whole seconds",
+    "blind_not_running_s": "seconds of a count interval when the agent was not running (between boots), whole seconds",
 }
 
 
@@ -101,7 +115,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
     rules += [{"id": ln.id, "kind": "line", "classes": sorted(ln.classes)} for ln in cfg.lines]
     if not rules:
         rules = [{"id": "scene", "kind": "scene", "classes": sorted(cfg.detector.classes)}]
-    return {
+    doc = {
         "v": MANIFEST_VERSION,
         "device": cfg.device.id,
         "site": cfg.device.site,
@@ -119,7 +133,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,
         "topics": [topics.all_events_filter(*where), topics.health_topic(*where), topics.status_topic(*where),
-                   topics.manifest_topic(*where)],
+                   topics.manifest_topic(*where), topics.birth_topic(*where)],
         "ack": cfg.outbox.ack,
         "retention": {
             "frames": "memory only, one frame at a time; never written to disk",
@@ -128,6 +142,13 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         },
         "egress_guard": {"max_envelope_bytes": topics.MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
     }
+    if cfg.homeassistant.enabled:  # opt-in: listed only when on, so a device without it is unchanged
+        from agent.homeassistant import manifest_entry
+
+        ha = manifest_entry(cfg)
+        doc["homeassistant"] = ha
+        doc["topics"] += [ha["discovery_topics"], ha["state_topic"]]
+    return doc
 
 
 def manifest_body(document: dict[str, Any]) -> bytes:

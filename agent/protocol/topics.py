@@ -3,6 +3,8 @@
     {prefix}/{site}/{device}/event/{type}   signed events (QoS 1)
     {prefix}/{site}/{device}/manifest       the signed privacy manifest (retained)
     {prefix}/{site}/{device}/status         "online" / "offline" (retained; the Last Will)
+    {prefix}/{site}/{device}/birth          agent version, model, manifest hash (retained, on connect)
+    {prefix}/{site}/{device}/ha             Home Assistant state, integers (retained; opt-in discovery)
     {prefix}/{site}/{device}/ack            signed ingest acks to the device
     {prefix}/{site}/{device}/cmd            operator commands to the device (reserved)
     {prefix}/{site}/{device}/health         listed in the privacy manifest; nothing publishes it yet
@@ -25,9 +27,11 @@ STATUS = "status"
 ACK = "ack"
 CMD = "cmd"
 HEALTH = "health"
+BIRTH = "birth"
+HA = "ha"  # Home Assistant's state document (opt-in discovery)
 # Device topics that carry no event: counted and not stored by the ingest (status is retained on
 # the broker, its store). The signed manifest is verified and stored.
-CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD)
+CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD, BIRTH, HA)
 
 
 def device_base(prefix: str, site: str, device: str) -> str:
@@ -57,6 +61,10 @@ def ack_topic(prefix: str, site: str, device: str) -> str:
 
 def cmd_topic(prefix: str, site: str, device: str) -> str:
     return device_topic(prefix, site, device, CMD)
+
+
+def birth_topic(prefix: str, site: str, device: str) -> str:
+    return device_topic(prefix, site, device, BIRTH)
 
 
 def health_topic(prefix: str, site: str, device: str) -> str:

@@ -1,9 +1,9 @@
-"""IoU cost matrices and optimal assignment (Hungarian, via scipy's linear_sum_assignment)."""
+"""IoU cost matrices and optimal assignment (Hungarian, agent.track.lsa: exact, without scipy)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from agent.track.lsa import linear_sum_assignment
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

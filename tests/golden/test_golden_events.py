@@ -43,7 +43,10 @@ CONFIG = parse({
 OBSERVATIONS = [
     Observation("occupancy", "desk", "person", 1.0, {"count": 5, "interval_s": 60}),
     Observation("occupancy", "desk", "person", 61.0, {"count": 1, "interval_s": 60}),  # below k
-    Observation("count", "door", "person", 62.0, {"entries": 7, "exits": 1, "interval_s": 60}),
+    Observation("count", "door", "person", 62.0, {"entries": 7, "exits": 1, "interval_s": 60, "observed_s": 48,
+                                                  "blind_camera_lost_s": 0, "blind_covered_s": 12,
+                                                  "blind_low_fps_s": 0, "blind_overload_s": 0,
+                                                  "blind_not_running_s": 0}),
     Observation("line_crossing", "door", "person", 63.5, {"entries": 1}, direction="in"),
     Observation("line_crossing", "door", "person", 64.5, {"exits": 1}, direction="out"),
     Observation("loitering_start", "desk", "person", 70.0, {"dwell_s_min": 8}, position=(0.62, 0.71)),
@@ -54,7 +57,11 @@ OBSERVATIONS = [
     Observation("occupancy", "desk", "car", 131.0, {"count": 3}),  # class outside the allow-list
     Observation("occupancy", "iVBORw0KGgoAAAANSUhEUg", "person", 132.0, {"count": 3}),  # refused: image
     Observation("heartbeat", "device", "", 133.0, {"frames": 1330, "fps_milli": 10000, "egress_refused": 1,
-                                                  "outbox_rows": 12, "accelerator": 0, "uptime_s": 133}),
+                                                  "outbox_rows": 12, "accelerator": 0, "uptime_s": 133,
+                                                  "inference_p50_us": 41000, "inference_p95_us": 52000,
+                                                  "camera_state": 0, "cpu_temp_mc": 61234, "throttled_now": 0,
+                                                  "throttled_since_boot": 5, "rss_kb": 98304,
+                                                  "disk_free_mb": 3072, "clock_synced": 1, "agent_version": 100}),
     Observation("alarm", "camera", "", 134.0, {"camera_errors": 1}, reason="camera_lost"),
 ]
 MODEL_SHA = model(CONFIG.detector.model).sha256

@@ -86,7 +86,8 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)
-    assert s.schema_version() == SCHEMA_VERSION == 4
+    assert s.schema_version() == SCHEMA_VERSION == 5
+    assert s.coverage() == []  # migration 5: the coverage table, empty for events stored before it
     assert len(s.events()) == 1 and s.dropped("d") == []
     assert s.advance(["d"])["d"].ack_seq == 1 and s.marks()[0].conflict_seq == 0
     s.close()

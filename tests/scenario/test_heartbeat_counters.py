@@ -30,6 +30,9 @@ def test_replay_heartbeats_count_frames_and_outbox(tmp_path: Path, model_dir: Pa
         v = b["values"]
         assert v["fps_milli"] > 0 and v["camera_errors"] == 0 and v["egress_refused"] == 0
         assert v["dropped_events"] == 0 and v["outbox_rows"] >= 0
+        # health: inference percentiles over the beat, the camera streaming, memory, the version
+        assert 0 < v["inference_p50_us"] <= v["inference_p95_us"] and v["camera_state"] == 0
+        assert v["rss_kb"] > 10_000 and v["agent_version"] >= 100 and v["disk_free_mb"] > 0
         assert "label" not in b and "cell" not in b
     assert json.dumps(beats[0]).count("frames") == 1
 

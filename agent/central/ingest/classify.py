@@ -89,6 +89,8 @@ class Classifier:
         values = event.get("values", {})
         first, last = values.get("dropped_seq_first", 0), values.get("dropped_seq_last", 0)
         dropped = (first, last) if event["type"] == "heartbeat" and 0 < first <= last < event["seq"] else None
+        interval, observed = values.get("interval_s"), values.get("observed_s")
+        coverage = (interval, observed) if event["type"] == "count" and interval and observed is not None else None
         # The verified body is re-encoded for the parsed column; the envelope keeps the exact bytes.
         return EventRow(
             device=event["device"], seq=int(event["seq"]), site=event["site"], type=event["type"],
@@ -96,7 +98,7 @@ class Classifier:
             rule=event.get("rule"), label=event.get("label"), topic=topic, received_ms=received_ms,
             worker=self.worker,
             body=canonical_json(event).decode("ascii"), envelope=bytes(payload),
-            dropped=dropped,
+            dropped=dropped, coverage=coverage,
         )
 
     def manifest(self, topic: str, t: Topic, payload: bytes, received_ms: int) -> ManifestRow | QuarantineRow:

@@ -7,8 +7,38 @@ from typing import Any
 from agent.central.store.base import Store
 from agent.central.verify import ranges_text
 
+HOUR_MS = 3_600_000
+UNCERTAIN_BELOW_PCT = 75  # Berlin's traffic detectors drop hours under 75 % good intervals
 
-def report(store: Store) -> dict[str, Any]:
+
+def hourly_coverage(rows: list[tuple[str, int, int, int]], uncertain_below: int = UNCERTAIN_BELOW_PCT,
+                    ) -> dict[str, list[dict[str, Any]]]:
+    """Per device, per UTC hour: the share of the counted time the camera was looking.
+
+    Each count event covers (end - interval_s, end]; its seconds are spread over the hours that
+    span overlaps, in proportion. Several rules report the same split, so the share is a ratio of
+    sums. An hour under `uncertain_below` percent is marked uncertain."""
+    sums: dict[str, dict[int, list[float]]] = {}
+    for device, end_ms, interval_s, observed_s in rows:
+        start_ms = end_ms - interval_s * 1000
+        share = observed_s / interval_s if interval_s else 0.0
+        hour = start_ms - start_ms % HOUR_MS
+        while hour < end_ms:
+            overlap = (min(end_ms, hour + HOUR_MS) - max(start_ms, hour)) / 1000
+            acc = sums.setdefault(device, {}).setdefault(hour, [0.0, 0.0])
+            acc[0] += overlap * share
+            acc[1] += overlap
+            hour += HOUR_MS
+    out: dict[str, list[dict[str, Any]]] = {}
+    for device, hours in sums.items():
+        out[device] = []
+        for hour, (seen, total) in sorted(hours.items()):
+            pct = int(100 * seen / total) if total else 0
+            out[device].append({"hour_ms": hour, "coverage_pct": pct, "uncertain": pct < uncertain_below})
+    return out
+
+
+def report(store: Store, uncertain_below: int = UNCERTAIN_BELOW_PCT) -> dict[str, Any]:
     devices: dict[str, Any] = {}
     for m in store.marks():
         gaps = store.gaps(m.device)
@@ -21,8 +51,11 @@ def report(store: Store) -> dict[str, Any]:
         }
     for device, etype, n in store.event_counts():
         devices.setdefault(device, {"events": {}})["events"][etype] = n
+    for device, hours in hourly_coverage(store.coverage(), uncertain_below).items():
+        devices.setdefault(device, {"events": {}})["coverage_by_hour"] = hours
     rejects = store.reject_counts()
     return {
+        "uncertain_below_pct": uncertain_below,
         "schema_version": store.schema_version(),
         "events": sum(sum(d["events"].values()) for d in devices.values()),
         "devices": devices,
@@ -45,8 +78,19 @@ def lines(rep: dict[str, Any]) -> list[str]:
         if d.get("conflict_seq"):
             out.append(f"    SEQ CONFLICT: {d['seq_conflicts']} event(s) reuse stored seqs from {d['conflict_seq']}; "
                        f"acks held at {d['acked_up_to']} (see README: Central ingest)")
+        hours = d.get("coverage_by_hour", [])
+        if hours:
+            shown = ", ".join(
+                f"{_hour(h['hour_ms'])} {h['coverage_pct']}%{' UNCERTAIN' if h['uncertain'] else ''}" for h in hours)
+            out.append(f"    coverage by hour (UTC; uncertain below {rep.get('uncertain_below_pct', 75)}%): {shown}")
     out.append(f"privacy manifests stored: {rep.get('manifests', 0)}")
     out.append(f"rejects: {rep['rejected']}")
     for reason, n in sorted(rep["rejects"].items()):
         out.append(f"  {reason}: {n}")
     return out
+
+
+def _hour(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H")

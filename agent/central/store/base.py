@@ -159,6 +159,13 @@ class Store:
                              "(?, ?, ?, ?) ON CONFLICT (device, first_seq, last_seq) DO NOTHING"),
                     reports,
                 )
+            covered = [(e.device, e.seq, e.ts_ms, *e.coverage) for e in new if e.coverage]
+            if covered:
+                cur.executemany(
+                    self.sql("INSERT INTO coverage (device, seq, end_ms, interval_s, observed_s) VALUES "
+                             "(?, ?, ?, ?, ?) ON CONFLICT (device, seq) DO NOTHING"),
+                    covered,
+                )
             per_device: dict[str, list[Any]] = {}
             for e in new:
                 d = per_device.setdefault(e.device, [e.site, 0, 0, 0, 0, 0])
@@ -302,6 +309,13 @@ class Store:
                           params).fetchall()
         self._commit()
         return [(r[0], int(r[1]), bytes(r[2])) for r in rows]
+
+    def coverage(self) -> list[tuple[str, int, int, int]]:
+        """(device, end_ms, interval_s, observed_s) of every count event that carried coverage."""
+        rows = self._exec("SELECT device, end_ms, interval_s, observed_s FROM coverage "
+                          "ORDER BY device, end_ms").fetchall()
+        self._commit()
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     def manifest_count(self) -> int:
         n = self._exec("SELECT COUNT(*) FROM manifests").fetchone()[0]

@@ -73,4 +73,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         )""",
     ]),
 ]
+# Coverage of count events (values observed_s and interval_s, signed by the device): one row per
+# stored count event that carries them, so `ingest stats` can say how much of each hour a device
+# was really looking. Filled for events stored from this version on.
+MIGRATIONS.append((5, [
+    """CREATE TABLE coverage (
+        device TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        end_ms BIGINT NOT NULL,
+        interval_s BIGINT NOT NULL,
+        observed_s BIGINT NOT NULL,
+        CONSTRAINT coverage_device_seq UNIQUE (device, seq)
+    )""",
+    "CREATE INDEX coverage_by_time ON coverage (device, end_ms)",
+]))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -28,6 +28,7 @@ class EventRow:
     body: str
     envelope: bytes
     dropped: tuple[int, int] | None = None  # a heartbeat's report of seqs the device dropped
+    coverage: tuple[int, int] | None = None  # a count event's (interval_s, observed_s)
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EVENT_COLUMNS)
