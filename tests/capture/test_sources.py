@@ -15,7 +15,7 @@ import pytest
 from agent.capture import open_source
 from agent.config import SourceConfig
 from agent.errors import SourceError
-from helpers import cli
+from tests.helpers import cli
 
 
 def test_replay_as_fast_as_possible_gives_every_frame_with_media_time(clip: Path) -> None:

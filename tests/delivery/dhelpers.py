@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-import helpers
+from tests import helpers
 from agent.protocol.enrolment import Enrolment
 from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey
 from agent.protocol.acks import ack_body

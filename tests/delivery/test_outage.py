@@ -15,9 +15,9 @@ from agent.protocol.enrolment import enrolment
 from agent.delivery.sender import Sender
 from agent.protocol.dsse import SigningKey
 from agent.types import Observation
-from dhelpers import StandInIngest
-from fixtures.mosquitto import start_mosquitto
-from helpers import device_publishing
+from tests.delivery.dhelpers import StandInIngest
+from tests.fixtures.mosquitto import start_mosquitto
+from tests.helpers import device_publishing
 
 RATE = 25.0
 OUTAGE_S = 30.0

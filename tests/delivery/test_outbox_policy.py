@@ -10,7 +10,7 @@ from agent.protocol.enrolment import enrolment
 from agent.delivery.outbox import VICTIM, DropReport, PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, Outbox
 from agent.types import Observation
 from agent.central.verify import Verifier
-from helpers import device_publishing
+from tests.helpers import device_publishing
 
 
 def _rig(path: Path, max_rows: int = 0, max_bytes: int = 0):  # type: ignore[no-untyped-def]

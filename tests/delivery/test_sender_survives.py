@@ -13,8 +13,8 @@ from agent.delivery.sender import Sender
 from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey
 from agent.protocol.acks import ack_body, ack_seq
 from agent.types import Observation
-from dhelpers import Subscriber
-from helpers import device_publishing, wait_until
+from tests.delivery.dhelpers import Subscriber
+from tests.helpers import device_publishing, wait_until
 
 BOOM = b"\x00crafted ack that makes the parser fail in a way nobody planned for"
 

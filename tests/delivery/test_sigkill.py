@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent.protocol.enrolment import load_registry
 from agent.central.verify import Verifier
-from dhelpers import Subscriber
+from tests.delivery.dhelpers import Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 

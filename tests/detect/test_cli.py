@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from helpers import cli
+from tests.helpers import cli
 
 
 def one_clear_line(result) -> str:  # type: ignore[no-untyped-def]

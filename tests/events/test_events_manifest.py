@@ -9,7 +9,7 @@ from pathlib import Path
 from agent.privacy import manifest as pm
 from agent.config import parse
 from agent.protocol.schema import schema
-from helpers import cli
+from tests.helpers import cli
 
 PROPS = schema()["properties"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from helpers import stop_by_pid
+from tests.helpers import stop_by_pid
 
 from agent.protocol.enrolment import Enrolment, keygen, save_registry
 

@@ -12,10 +12,10 @@ import pytest
 from agent.errors import SignatureError
 from agent.central.store import open_store
 from agent.protocol.dsse import ACK_PAYLOAD_TYPE, strict_json, verify_envelope
-from helpers import Subscriber, cli
-from ingest_env import IngestEnv, publish_all, wait_for
-from ingest_resender import ingest_keys_of
-from ingest_streams import mixed_stream
+from tests.helpers import Subscriber, cli
+from tests.ingest.ingest_env import IngestEnv, publish_all, wait_for
+from tests.ingest.ingest_resender import ingest_keys_of
+from tests.ingest.ingest_streams import mixed_stream
 
 
 @pytest.mark.slow

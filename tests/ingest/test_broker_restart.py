@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.central.store import open_store
-from ingest_env import IngestEnv
-from ingest_resender import ResendingDevice, ingest_keys_of
+from tests.ingest.ingest_env import IngestEnv
+from tests.ingest.ingest_resender import ResendingDevice, ingest_keys_of
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent.central.store import open_store
-from ingest_env import IngestEnv
-from ingest_resender import ResendingDevice, ingest_keys_of
+from tests.ingest.ingest_env import IngestEnv
+from tests.ingest.ingest_resender import ResendingDevice, ingest_keys_of
 
 DEVICES = 4
 EVENTS_PER_DEVICE = 400

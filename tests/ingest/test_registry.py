@@ -13,8 +13,8 @@ from agent.central.ingest.batch import Message
 from agent.central.ingest.worker import IngestWorker
 from agent.protocol.body import encode
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
-from helpers import cli
-from ingest_streams import event, topic
+from tests.helpers import cli
+from tests.ingest.ingest_streams import event, topic
 
 
 def one_line(r) -> str:  # type: ignore[no-untyped-def]

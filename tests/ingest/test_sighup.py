@@ -14,9 +14,9 @@ from agent.protocol.body import encode
 from agent.protocol.enrolment import enrolment
 from agent.central.store import open_store
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
-from helpers import Subscriber
-from ingest_env import IngestEnv, publish_all, wait_for
-from ingest_streams import event, topic
+from tests.helpers import Subscriber
+from tests.ingest.ingest_env import IngestEnv, publish_all, wait_for
+from tests.ingest.ingest_streams import event, topic
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from agent.protocol.enrolment import load_registry
 from agent.central.verify import Verifier
-from helpers import cli
+from tests.helpers import cli
 
 
 @pytest.mark.slow
@@ -43,7 +43,7 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
     import sys
     import time
 
-    from helpers import ROOT
+    from tests.helpers import ROOT
 
     cfg = tmp_path / "c.toml"
     cfg.write_text(
