@@ -290,6 +290,13 @@ class Store:
         self._commit()
         return [(r[0], r[1], int(r[2])) for r in rows]
 
+    def by_worker(self) -> dict[str, tuple[int, int, int]]:
+        """{worker: (first received_ms, last received_ms, events)}: which worker of a group stored what."""
+        rows = self._exec("SELECT worker, MIN(received_ms), MAX(received_ms), COUNT(*) FROM events "
+                          "GROUP BY worker ORDER BY worker").fetchall()
+        self._commit()
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
     def reject_counts(self) -> dict[str, int]:
         rows = self._exec("SELECT reason, COUNT(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
         self._commit()
