@@ -62,7 +62,7 @@ def test_sender_keeps_publishing_after_the_ack_parser_raises(tmp_path: Path, mos
         assert wait_until(lambda: sender.restarts == before + 1)
         (third,) = line(3)
         assert wait_until(lambda: delivered(third)), "nothing published after the parser raised"
-        assert sender._thread is not None and sender._thread.is_alive()
+        assert sender.running()
         # a valid ack still works after the restarts
         sub.client.publish(ack_topic, ingest_key.envelope(ACK_PAYLOAD_TYPE, ack_body("cam-1", "lab", third, 0)),
                            qos=1)
