@@ -63,7 +63,8 @@ def test_camera_slower_consumer_gets_the_newest_frame(clip: Path) -> None:
         for f in src.frames():
             assert f is not None
             got.append(f)
-            held = src.dropped_frames  # a slow consumer: it holds the frame while the grabber reads on
+            # a slow consumer: it holds the frame while the grabber reads on
+            held = src.dropped_frames
             wait_until(lambda: src.dropped_frames > held, 5, every=0.005)
     finally:
         src.close()

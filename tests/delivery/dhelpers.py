@@ -93,7 +93,8 @@ class StandInIngest:
             if new:
                 self.order.append(int(event["seq"]))
             upto = self.verifier.progress[self.device.device_id].contiguous
-        ack = ack_envelope(self.key, self.device.device_id, self.device.site, upto, int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        ack = ack_envelope(self.key, self.device.device_id, self.device.site, upto, now_ms)
         self.sub.client.publish(self.ack_topic, ack, qos=1)
 
     def contiguous(self) -> int:

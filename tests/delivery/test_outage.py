@@ -53,14 +53,16 @@ def test_broker_outage_of_30s_loses_nothing(tmp_path: Path) -> None:
             seqs.extend(emitter.emit([Observation("line_crossing", "door", "person", t0, {"count": 1}, "in")]))
             timings.append((t0, time.monotonic() - t0))
             n += 1
-            stop.wait(max(0.0, start + n / RATE - time.monotonic()))  # the camera's pace: RATE frames/s
+            # the camera's pace (RATE frames/s), on the stop event so the loop ends at once
+            stop.wait(max(0.0, start + n / RATE - time.monotonic()))
 
     sender.start()
     loop = threading.Thread(target=frame_loop)
     loop.start()
     try:
         # a few seconds of normal delivery first (the medians printed below compare against them)
-        assert wait_until(lambda: ingest.contiguous() >= 2 * RATE), "nothing delivered before the outage"
+        delivering = wait_until(lambda: ingest.contiguous() >= 2 * RATE)
+        assert delivering, "nothing delivered before the outage"
         broker.stop()
         t_down = time.monotonic()
         before, frames_before = len(seqs), len(timings)
@@ -71,7 +73,8 @@ def test_broker_outage_of_30s_loses_nothing(tmp_path: Path) -> None:
         outage = time.monotonic() - t_down
         delivered = ingest.contiguous()
         # the frame loop goes on until the sender is back and delivering what waited
-        assert wait_until(lambda: ingest.contiguous() > delivered, 30), "nothing delivered after the outage"
+        resumed = wait_until(lambda: ingest.contiguous() > delivered, 30)
+        assert resumed, "nothing delivered after the outage"
         stop.set()
         loop.join()
         last = max(seqs)

@@ -134,7 +134,8 @@ def test_a_dropped_heartbeat_hands_its_report_to_the_next(tmp_path: Path) -> Non
 def test_interleaved_priorities_report_exact_runs_only(tmp_path: Path) -> None:
     """Review finding: P,E,P,E,P with max_rows=3 kept [2, 4, 5] but reported first=1, last=3, count=2;
     an ingest stepping its contiguous mark over 1..3 would ack (delete) seq 2 before it was delivered."""
-    from agent.central.store.base import skip_dropped  # the ingest's own rule for stepping over reported drops
+    # the ingest's own rule for stepping over reported drops
+    from agent.central.store.base import skip_dropped
 
     key, ob, em = _rig(tmp_path / "o.db", max_rows=3)
     verifier = Verifier([enrolment(key, "cam-1", "lab")])

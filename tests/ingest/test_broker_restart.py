@@ -23,10 +23,12 @@ def test_worker_survives_a_broker_restart(tmp_path: Path, mosquitto) -> None:  #
     try:
         dev.emit(100)
         dev.pump()
-        assert wait_until(lambda: dev.acked > 0), "no ack before the restart"  # mid-run: the worker is at work
+        # mid-run: the worker has stored and acknowledged some of it
+        assert wait_until(lambda: dev.acked > 0), "no ack before the restart"
         mosquitto.restart()
         dev.emit(100)
-        wait_until(lambda: dev.pump() >= 0 and not dev.waiting(), 30, every=0.1)  # re-send until all acked
+        # re-send what is unacknowledged until nothing waits
+        wait_until(lambda: dev.pump() >= 0 and not dev.waiting(), 30, every=0.1)
         assert dev.waiting() == 0
         store = open_store(db)
         assert [s for _, s, _ in store.events()] == list(range(1, 201))

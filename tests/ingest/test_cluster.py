@@ -42,7 +42,8 @@ def test_two_workers_split_the_load_and_survive_a_kill(tmp_path: Path, mosquitto
                 d.emit(10)
                 d.pump()
             if step == EVENTS_PER_DEVICE // 20:  # half-way: worker A dies without a goodbye
-                assert wait_until(lambda: "worker-a" in store.by_worker(), 20), "worker A stored nothing"
+                a_working = wait_until(lambda: "worker-a" in store.by_worker(), 20)
+                assert a_working, "worker A stored nothing"
                 a.kill()
                 killed_at_ms = int(time.time() * 1000)
 

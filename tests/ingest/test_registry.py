@@ -73,7 +73,8 @@ def test_running_ingest_reloads_the_registry_when_the_file_changes(tmp_path: Pat
     assert send(1).stored == 1
     worker.reload_registry()  # unchanged file: nothing to do
     assert worker.registry.reloads == 0
-    edited = reg.stat().st_mtime_ns + 1_000_000_000  # the edit a second later: the clock is set, not waited for
+    # the edit a second later: its mtime is set, not waited for
+    edited = reg.stat().st_mtime_ns + 1_000_000_000
     registry.revoke(reg, "dev-0")
     os.utime(reg, ns=(edited, edited))
     worker.reload_registry()

@@ -51,13 +51,14 @@ def test_sighup_reloads_the_registry(tmp_path: Path, mosquitto) -> None:  # type
             fh.write(registry_text("revoked"))
         os.utime(env.registry, ns=(st.st_atime_ns, st.st_mtime_ns))
         assert env.registry.stat().st_size == st.st_size
-        # what each of the worker's periodic polls sees: nothing changed (checked here, not waited for)
+        # what each of the worker's periodic polls sees: no change (checked, not waited for)
         assert watch.poll() is None and watch.reloads == 0
         send(2)
         assert wait_until(lambda: len(store.events()) == 2, 10)  # still trusted: no reload yet
         os.kill(w.proc.pid, signal.SIGHUP)
         assert wait_until(lambda: "registry reloaded" in w.log.read_text(), 10)
-        assert w.log.read_text().count("registry reloaded") == 1  # by the SIGHUP, not by a poll before it
+        # reloaded by the SIGHUP, not by a poll before it
+        assert w.log.read_text().count("registry reloaded") == 1
         send(3)
         assert wait_until(lambda: store.reject_counts() == {"revoked": 1}, 10)
         assert len(store.events()) == 2

@@ -89,8 +89,8 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     old = open_store(db_url)
     assert old.schema_version() == 1
     # written as version 1 wrote it (today's store_batch uses later columns)
-    raw(old, f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-        row("d", 1).values())
+    columns, marks = ", ".join(EVENT_COLUMNS), ", ".join("?" * len(EVENT_COLUMNS))
+    raw(old, f"INSERT INTO events ({columns}) VALUES ({marks})", row("d", 1).values())
     raw(old, "INSERT INTO devices (device, site, max_seq) VALUES (?, ?, ?)", ("d", "s1", 1))
     old.close()
     monkeypatch.undo()

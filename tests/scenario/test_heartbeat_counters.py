@@ -56,9 +56,10 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
     assert cli("keygen", "--out", str(tmp_path / "s"), "--device-id", "cam-t").returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg), "--state", str(tmp_path / "s")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    outbox, verifier = tmp_path / "s" / "outbox.db", Verifier(load_registry(tmp_path / "s" / "device.pub.json"))
+    outbox = tmp_path / "s" / "outbox.db"
+    verifier = Verifier(load_registry(tmp_path / "s" / "device.pub.json"))
 
-    def stored_types() -> list[str]:  # read as `edge-agent outbox stats` does, beside the running agent
+    def stored_types() -> list[str]:  # read beside the running agent, as `outbox stats` is
         ob = Outbox(outbox)
         try:
             return [verifier.check(r.envelope)[0]["type"] for r in ob.peek(1000)]
@@ -68,7 +69,8 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
     try:
         # the first visitor stands at the table from about 8 s to 18 s of real time: stop the run
         # once the loitering has started (the visit is open), not after a guessed time
-        started = wait_until(lambda: outbox.is_file() and "loitering_start" in stored_types(), 60, every=0.2)
+        started = wait_until(lambda: outbox.is_file() and "loitering_start" in stored_types(),
+                             60, every=0.2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -291,7 +291,7 @@ class Store:
         return [(r[0], r[1], int(r[2])) for r in rows]
 
     def by_worker(self) -> dict[str, tuple[int, int, int]]:
-        """{worker: (first received_ms, last received_ms, events)}: which worker of a group stored what."""
+        """{worker: (first received_ms, last received_ms, events)}: who in a group stored what."""
         rows = self._exec("SELECT worker, MIN(received_ms), MAX(received_ms), COUNT(*) FROM events "
                           "GROUP BY worker ORDER BY worker").fetchall()
         self._commit()
