@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from tests.fixtures.mosquitto import Mosquitto, start_mosquitto
 
-from fixtures.mosquitto import Mosquitto, start_mosquitto  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ASSETS = Path(os.environ.get("EDGE_AGENT_ASSETS", ROOT.parent / "shared" / "assets")).resolve()
 CLIP = ASSETS / "video" / "one-by-one-person-detection.mp4"

@@ -35,12 +35,17 @@ def stop_by_pid(proc: subprocess.Popen, grace_s: float = 5.0) -> None:  # type: 
 
 
 def wait_until(cond: Callable[[], object], timeout: float = 10.0, every: float = 0.05) -> bool:
-    """Poll cond until it is true or timeout seconds pass; True if it became true."""
+    """Poll cond until it is true or timeout seconds pass; True if it became true.
+
+    The suite's one wait helper: a test waits on the event itself (a log line, a file, a message,
+    a counter, a process exit) through this, never with a bare sleep (tests/unit/test_no_sleep.py).
+    cond may also do a step of work (pump a re-sender) before it checks.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
             return True
-        time.sleep(every)
+        time.sleep(every)  # the poll interval of the wait itself: the one sleep the suite allows
     return bool(cond())
 
 

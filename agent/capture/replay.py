@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 
@@ -18,8 +18,17 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 class ReplaySource:
     """A file or image folder as a camera; frames stay in memory."""
 
-    def __init__(self, cfg: SourceConfig) -> None:
+    def __init__(
+        self,
+        cfg: SourceConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """clock and sleep pace a realtime replay (a test passes a manual clock and its advance)."""
         self.cfg = cfg
+        self.clock = clock
+        self.sleep = sleep
         self.path = Path(cfg.path)
         if not cfg.path:
             raise SourceError("replay source needs a path: source.path or the VIDEO argument")
@@ -75,20 +84,20 @@ class ReplaySource:
         """Every frame as fast as possible; or, with realtime, at recorded speed where a frame
         that is already late is skipped (newest frame wins, as with a live camera)."""
         self._rewind()
-        start = time.monotonic()
+        start = self.clock()
         n = 0  # media frame number (t_s = n / fps), across loops
         emitted = 0
         while True:
             if self.cfg.realtime:
-                due = int((time.monotonic() - start) * self.fps)
+                due = int((self.clock() - start) * self.fps)
                 while n < due:
                     if self._next(decode=False) is None:
                         return
                     n += 1
                     self.dropped_frames += 1
-                delay = start + n / self.fps - time.monotonic()
+                delay = start + n / self.fps - self.clock()
                 if delay > 0:
-                    time.sleep(delay)
+                    self.sleep(delay)
             bgr = self._next()
             if bgr is None:
                 return

@@ -130,6 +130,10 @@ class Sender:
         self._thread = threading.Thread(target=self._run, name="edge-agent-sender", daemon=True)
         self._thread.start()
 
+    def running(self) -> bool:
+        """The publishing thread is started and has not ended (it survives bad messages)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def idle(self) -> bool:
         """Connected, and everything in the outbox was handed to the broker and answered."""
         return self._idle.is_set()

@@ -7,15 +7,15 @@ files and /dev/video* through the same VideoCapture), so no camera is needed.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 from agent.capture import open_source
+from agent.capture.replay import ReplaySource
 from agent.config import SourceConfig
 from agent.errors import SourceError
-from helpers import cli
+from tests.helpers import cli, wait_until
 
 
 def test_replay_as_fast_as_possible_gives_every_frame_with_media_time(clip: Path) -> None:
@@ -29,11 +29,17 @@ def test_replay_as_fast_as_possible_gives_every_frame_with_media_time(clip: Path
 
 
 def test_realtime_replay_skips_late_frames_newest_wins(clip: Path) -> None:
-    src = open_source(SourceConfig(kind="replay", path=str(clip), max_frames=6, realtime=True))
+    now = [0.0]  # a manual clock: the replay's pacing and the consumer's work both move it
+
+    def advance(seconds: float) -> None:
+        now[0] += seconds
+
+    src = ReplaySource(SourceConfig(kind="replay", path=str(clip), max_frames=6, realtime=True),
+                       clock=lambda: now[0], sleep=advance)
     indices = []
     for f in src.frames():
         indices.append(f.index)
-        time.sleep(0.25)  # inference slower than the 10 fps recording
+        advance(0.25)  # inference slower than the 10 fps recording
     src.close()
     assert indices[0] == 0 and len(indices) == 6
     gaps = [b - a for a, b in zip(indices, indices[1:])]
@@ -57,7 +63,9 @@ def test_camera_slower_consumer_gets_the_newest_frame(clip: Path) -> None:
         for f in src.frames():
             assert f is not None
             got.append(f)
-            time.sleep(0.05)
+            # a slow consumer: it holds the frame while the grabber reads on
+            held = src.dropped_frames
+            wait_until(lambda: src.dropped_frames > held, 5, every=0.005)
     finally:
         src.close()
     assert [f.index for f in got] == list(range(8))
@@ -76,10 +84,14 @@ def test_lost_camera_is_retried_with_a_health_observation_not_a_crash(tmp_path: 
         assert next(it) is not None
         device.rename(tmp_path / "unplugged.mp4")  # the camera goes away; the file's end is its loss
         idle = 0
-        deadline = time.monotonic() + 60
-        while (not health or idle < 2) and time.monotonic() < deadline:
+
+        def reported() -> bool:
+            nonlocal idle
             idle += next(it) is None  # the generator yields None while the camera is lost
             health.extend(src.tick(src.now_s()))  # as the pipeline ticks its periodic stages
+            return bool(health) and idle >= 2
+
+        wait_until(reported, 60, every=0)
         assert health, "no health observation after the camera was lost"
         assert len(health) == 1  # one per outage, not one per retry
         obs = health[0]

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-import helpers
-from agent.protocol.enrolment import Enrolment
-from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey
-from agent.protocol.acks import ack_body
-from agent.protocol.topics import DEFAULT_PREFIX, ack_topic
+from tests import helpers
+from agent.protocol.enrolment import Enrolment, enrolment
+from agent.protocol.dsse import SigningKey
+from agent.protocol.acks import ack_envelope
+from agent.protocol.topics import DEFAULT_PREFIX, ack_topic, all_events_filter, parse_topic
 from agent.central.verify import Verifier
 
 
@@ -78,20 +78,24 @@ class StandInIngest:
         self.verifier = Verifier([device])
         self.key = key
         self.device = device
+        self.prefix = prefix
         self.ack_topic = ack_topic(prefix, device.site, device.device_id)
         self.order: list[int] = []  # seqs in the order they were first accepted
         self.lock = threading.Lock()
-        self.sub = Subscriber(host, port, f"{prefix}/{device.site}/{device.device_id}/event/#",
+        self.sub = Subscriber(host, port, all_events_filter(prefix, device.site, device.device_id),
                               client_id="stand-in-ingest", on_payload=self._on)
 
     def _on(self, topic: str, payload: bytes) -> None:
-        event, new = self.verifier.check(payload, topic.split("/")[3])
+        parsed = parse_topic(self.prefix, topic)
+        assert parsed is not None, topic
+        event, new = self.verifier.check(payload, parsed.device)
         with self.lock:
             if new:
                 self.order.append(int(event["seq"]))
             upto = self.verifier.progress[self.device.device_id].contiguous
-        body = ack_body(self.device.device_id, self.device.site, upto, int(time.time() * 1000))
-        self.sub.client.publish(self.ack_topic, self.key.envelope(ACK_PAYLOAD_TYPE, body), qos=1)
+        now_ms = int(time.time() * 1000)
+        ack = ack_envelope(self.key, self.device.device_id, self.device.site, upto, now_ms)
+        self.sub.client.publish(self.ack_topic, ack, qos=1)
 
     def contiguous(self) -> int:
         prog = self.verifier.progress.get(self.device.device_id)
@@ -102,8 +106,6 @@ class StandInIngest:
 
 
 def ingest_key_file(folder: Path, key: SigningKey) -> Path:
-    import base64
-
-    path = folder / "ingest.pub.json"
-    path.write_text(json.dumps({"keyid": key.keyid, "public_key": base64.b64encode(key.public_key).decode()}))
+    path = folder / "ingest.pub.json"  # the ingest's enrolment record, as its keygen writes it
+    path.write_text(json.dumps(enrolment(key, "ingest", "central").to_json()))
     return path

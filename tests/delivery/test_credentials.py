@@ -13,7 +13,7 @@ from agent import config
 from agent.config import MqttConfig
 from agent.errors import BrokerError, ConfigError
 from agent.delivery.mqtt import Session
-from fixtures.mosquitto import start_mosquitto
+from tests.fixtures.mosquitto import start_mosquitto
 
 
 def test_password_file_login_and_refusal(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_delivery_config_checks() -> None:
 
 
 def test_missing_tls_file_in_run_config_is_one_line_exit_2(tmp_path: Path, model_dir: Path, clip: Path) -> None:
-    from helpers import cli
+    from tests.helpers import cli
 
     cfg = tmp_path / "a.toml"
     cfg.write_text(f'[detector]\nmodel_dir = "{model_dir}"\n[mqtt]\ntls = true\nca_file = "{tmp_path / "nope.crt"}"\n')

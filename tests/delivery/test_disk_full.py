@@ -19,7 +19,7 @@ from agent.delivery.outbox import DiskFull, Outbox
 from agent.protocol.dsse import SigningKey
 from agent.types import Observation
 from agent.central.verify import Verifier
-from helpers import device_publishing
+from tests.helpers import device_publishing
 
 
 @contextlib.contextmanager

@@ -16,8 +16,8 @@ from agent.delivery.acks import load_ingest_keys
 from agent.protocol.acks import ack_body
 from agent.types import Observation
 from agent.central.verify import Verifier
-from dhelpers import Subscriber, ingest_key_file
-from helpers import cli, device_publishing, wait_until
+from tests.delivery.dhelpers import Subscriber, ingest_key_file
+from tests.helpers import cli, device_publishing, wait_until
 
 
 def test_rows_leave_only_on_a_valid_signed_ingest_ack(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +87,7 @@ def test_backoff_is_capped_and_jittered() -> None:
 @pytest.mark.slow
 def test_replay_with_an_unreachable_broker_keeps_events_and_says_so(tmp_path: Path, model_dir: Path,
                                                                     clip: Path) -> None:
-    from fixtures.mosquitto import free_port
+    from tests.fixtures.mosquitto import free_port
 
     cfg = tmp_path / "a.toml"
     cfg.write_text(f'[device]\nid = "cam-1"\nsite = "lab"\n[detector]\nmodel_dir = "{model_dir}"\n'

@@ -15,9 +15,9 @@ from agent.protocol.enrolment import enrolment
 from agent.delivery.sender import Sender
 from agent.protocol.dsse import SigningKey
 from agent.types import Observation
-from dhelpers import StandInIngest
-from fixtures.mosquitto import start_mosquitto
-from helpers import device_publishing
+from tests.delivery.dhelpers import StandInIngest
+from tests.fixtures.mosquitto import start_mosquitto
+from tests.helpers import device_publishing, wait_until
 
 RATE = 25.0
 OUTAGE_S = 30.0
@@ -53,28 +53,32 @@ def test_broker_outage_of_30s_loses_nothing(tmp_path: Path) -> None:
             seqs.extend(emitter.emit([Observation("line_crossing", "door", "person", t0, {"count": 1}, "in")]))
             timings.append((t0, time.monotonic() - t0))
             n += 1
-            time.sleep(max(0.0, start + n / RATE - time.monotonic()))
+            # the camera's pace (RATE frames/s), on the stop event so the loop ends at once
+            stop.wait(max(0.0, start + n / RATE - time.monotonic()))
 
     sender.start()
     loop = threading.Thread(target=frame_loop)
     loop.start()
     try:
-        time.sleep(3)
-        assert ingest.contiguous() > 0, "nothing delivered before the outage"
+        # a few seconds of normal delivery first (the medians printed below compare against them)
+        delivering = wait_until(lambda: ingest.contiguous() >= 2 * RATE)
+        assert delivering, "nothing delivered before the outage"
         broker.stop()
         t_down = time.monotonic()
-        before = len(seqs)
-        time.sleep(OUTAGE_S)
+        before, frames_before = len(seqs), len(timings)
+        # the outage lasts while the frame loop does OUTAGE_S seconds of frames at its pace
+        wait_until(lambda: len(timings) - frames_before >= OUTAGE_S * RATE, 3 * OUTAGE_S, every=0.2)
         during = len(seqs) - before
         broker.start()  # same port, same persisted sessions
         outage = time.monotonic() - t_down
-        time.sleep(3)
+        delivered = ingest.contiguous()
+        # the frame loop goes on until the sender is back and delivering what waited
+        resumed = wait_until(lambda: ingest.contiguous() > delivered, 30)
+        assert resumed, "nothing delivered after the outage"
         stop.set()
         loop.join()
         last = max(seqs)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (ingest.contiguous() < last or ob.rows):
-            time.sleep(0.1)
+        wait_until(lambda: ingest.contiguous() >= last and not ob.rows, 30, every=0.1)
     finally:
         stop.set()
         sender.stop(1)

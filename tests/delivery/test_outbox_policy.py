@@ -10,7 +10,7 @@ from agent.protocol.enrolment import enrolment
 from agent.delivery.outbox import VICTIM, DropReport, PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, Outbox
 from agent.types import Observation
 from agent.central.verify import Verifier
-from helpers import device_publishing
+from tests.helpers import device_publishing
 
 
 def _rig(path: Path, max_rows: int = 0, max_bytes: int = 0):  # type: ignore[no-untyped-def]
@@ -134,7 +134,8 @@ def test_a_dropped_heartbeat_hands_its_report_to_the_next(tmp_path: Path) -> Non
 def test_interleaved_priorities_report_exact_runs_only(tmp_path: Path) -> None:
     """Review finding: P,E,P,E,P with max_rows=3 kept [2, 4, 5] but reported first=1, last=3, count=2;
     an ingest stepping its contiguous mark over 1..3 would ack (delete) seq 2 before it was delivered."""
-    from agent.central.store.base import _skip  # the ingest's own rule for stepping over reported drops
+    # the ingest's own rule for stepping over reported drops
+    from agent.central.store.base import skip_dropped
 
     key, ob, em = _rig(tmp_path / "o.db", max_rows=3)
     verifier = Verifier([enrolment(key, "cam-1", "lab")])
@@ -169,7 +170,7 @@ def test_interleaved_priorities_report_exact_runs_only(tmp_path: Path) -> None:
     dropped = set(range(1, last_seq + 1)) - stored  # nothing was acked, so every missing seq was dropped
     assert reported == dropped and len(dropped) == ob.stats().dropped, "every drop reported, nothing else"
     # the ingest's contiguous mark, stepping over the reported runs, never passes a seq still to deliver
-    mark = _skip(0, [(f, la) for _, f, la in runs])
+    mark = skip_dropped(0, [(f, la) for _, f, la in runs])
     assert mark + 1 in stored or mark == last_seq
 
 

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from agent.protocol.enrolment import load_registry
 from agent.central.verify import Verifier
-from dhelpers import Subscriber
+from tests.delivery.dhelpers import Subscriber
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,9 +45,7 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
         killed_last = printed[-1]
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and status.payloads()[-1:] != [b"offline"]:
-            time.sleep(0.05)
+        wait_until(lambda: status.payloads()[-1:] == [b"offline"], 5)
         assert status.payloads()[-2:] == [b"online", b"offline"], "no Last Will after the kill"
 
         second = _emitter(cfg, state, count=100, rate=500)
@@ -57,9 +55,7 @@ def test_sigkill_mid_stream_loses_and_reuses_no_seq(tmp_path: Path, mosquitto) -
         restarted = [int(x.split()[1]) for x in out.splitlines() if x.startswith("seq ")]
         assert restarted and min(restarted) > killed_last, "a seq was reused after the kill"
         last = max(restarted)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len({p for p in sub.payloads()}) < last:
-            time.sleep(0.1)
+        wait_until(lambda: len(set(sub.payloads())) >= last, 10, every=0.1)
     finally:
         for proc in procs:  # on a failed assertion or a timeout, never leave an emitter running
             if proc.poll() is None:

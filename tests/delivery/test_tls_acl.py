@@ -16,9 +16,9 @@ from agent.delivery.mqtt import NOT_AUTHORIZED, Session
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE
 from agent.types import Observation
 from agent.central.verify import Verifier
-from dhelpers import Subscriber, make_pki
-from helpers import device_publishing, wait_until
-from fixtures.mosquitto import free_port, start_mosquitto
+from tests.delivery.dhelpers import Subscriber, make_pki
+from tests.helpers import device_publishing, wait_until
+from tests.fixtures.mosquitto import free_port, start_mosquitto
 
 
 def test_mutual_tls_acl_denies_another_devices_topic(tmp_path: Path) -> None:

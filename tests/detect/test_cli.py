@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from helpers import cli
+from tests.helpers import cli
 
 from agent.detect import catalogue
 

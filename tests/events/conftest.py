@@ -1,10 +1,10 @@
-"""The `device` fixture for tests/events (helpers live in eventkit.py, a name no other folder uses)."""
+"""The `device` fixture for tests/events (its helpers live in tests/events/eventkit.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from eventkit import Device, make_device
+from tests.events.eventkit import Device, make_device
 
 
 @pytest.fixture

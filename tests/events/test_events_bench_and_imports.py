@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from helpers import cli
+from tests.helpers import cli
 
 
 def test_bench_events_prints_rates_and_one_json_line() -> None:

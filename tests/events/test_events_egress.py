@@ -14,7 +14,7 @@ from agent.delivery.emitter import Emitter
 from agent.delivery.outbox import Outbox
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE
 from agent.types import Observation
-from eventkit import Device
+from tests.events.eventkit import Device
 
 GIF_1X1 = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 
@@ -134,7 +134,7 @@ def test_emitter_refuses_queues_an_alarm_and_loses_no_seq(device: Device, tmp_pa
 def test_seq_and_boot_continue_across_restarts(tmp_path: Path) -> None:
     """seq grows by one over the device's life (the outbox owns it), boot counts the starts."""
     from agent.privacy.anonymizer import Anonymizer, Identity
-    from eventkit import MANIFEST_SHA, make_device
+    from tests.events.eventkit import MANIFEST_SHA, make_device
 
     dev = make_device(seed=bytes(range(32)))
     verifier = dev.verifier()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from agent.privacy import manifest as pm
 from agent.config import parse
+from agent.protocol.canonical import canonical_json
 from agent.protocol.schema import schema
-from helpers import cli
+from tests.helpers import cli
 
 PROPS = schema()["properties"]
 
@@ -37,7 +38,7 @@ def test_manifest_lists_what_leaves_and_is_deterministic() -> None:
     assert doc["ack"] == "broker" and "outbox" in doc["retention"]
     assert doc["event_schema"]["sha256"] == hashlib.sha256(pm.manifest_body(schema())).hexdigest()
     body = pm.manifest_body(doc)
-    assert body == json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+    assert body == canonical_json(doc)
 
 
 def test_grid_masks_and_k_change_the_manifest() -> None:

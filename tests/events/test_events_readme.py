@@ -15,8 +15,8 @@ import pytest
 from agent.privacy import manifest as pm
 from agent.config import parse
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
-from eventkit import Device
-from helpers import ROOT
+from tests.events.eventkit import Device
+from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -22,7 +22,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from helpers import ROOT, cli
+from tests.helpers import ROOT, cli
 
 IMAGE_MAGIC = [b"\xff\xd8\xff", b"\x89PNG", b"GIF87a", b"GIF89a", b"/9j/", b"iVBORw0KGgo", b"R0lGOD", b"UklGR",
                b"data:image"]

@@ -12,7 +12,7 @@ from agent.protocol.body import EVENT_TYPES, encode
 from agent.protocol.schema import schema
 from agent.protocol.schema import errors
 from agent.types import Observation
-from eventkit import make_device
+from tests.events.eventkit import make_device
 
 VALIDATOR = jsonschema.Draft202012Validator(schema())
 PROPS = schema()["properties"]

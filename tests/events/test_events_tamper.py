@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from agent.errors import SignatureError
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE
-from eventkit import Device, make_device
+from tests.events.eventkit import Device, make_device
 
 REASONS = {"malformed", "unknown-payload-type", "unknown-key", "revoked", "bad-signature", "schema",
            "key-binding", "topic-mismatch"}

@@ -15,8 +15,8 @@ from agent.protocol.enrolment import save_registry
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
 from agent.types import Observation
 from agent.central.verify import Verifier
-from eventkit import Device, make_device
-from helpers import cli
+from tests.events.eventkit import Device, make_device
+from tests.helpers import cli
 
 
 def _tamper(env: bytes) -> bytes:

@@ -21,6 +21,7 @@ from agent.delivery.emitter import Emitter
 from agent.detect.catalogue import model
 from agent.delivery.outbox import Outbox
 from agent.privacy.anonymizer import Anonymizer, Identity
+from agent.protocol.canonical import canonical_json
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.types import Observation
 from agent.central.verify import Verifier
@@ -106,7 +107,7 @@ def test_golden_event_bodies(tmp_path: Path) -> None:
         topic, envelope = row.split(b" ", 1)
         event = verifier.check(envelope)[0]
         assert len(event.pop("id")) == 32 and event.pop("ts_ms") > 1_600_000_000_000
-        lines.append(f"{topic.decode()} {json.dumps(event, sort_keys=True, separators=(',', ':'))}")
+        lines.append(f"{topic.decode()} {canonical_json(event).decode()}")
     compare("events.jsonl", "\n".join(lines) + "\n")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.postgres import fresh_database, postgres  # noqa: F401  (session fixture)
+from tests.fixtures.postgres import fresh_database, postgres  # noqa: F401  (session fixture)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from helpers import stop_by_pid
+from tests.helpers import stop_by_pid, wait_until
 
 from agent.protocol.enrolment import Enrolment, keygen, save_registry
 
@@ -86,14 +85,15 @@ class Worker:
     log: Path
 
     def wait_ready(self, timeout_s: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if "ingest worker ready" in self.log.read_text(errors="replace"):
-                return
+                return True
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ingest worker exited: {self.log.read_text()[-800:]}")
-            time.sleep(0.05)
-        raise RuntimeError(f"ingest worker not ready: {self.log.read_text()[-800:]}")
+            return False
+
+        if not wait_until(ready, timeout_s):
+            raise RuntimeError(f"ingest worker not ready: {self.log.read_text()[-800:]}")
 
     def kill(self) -> None:
         """SIGKILL by PID: no clean shutdown, no last batch, no last acks."""
@@ -116,11 +116,3 @@ def publish_all(host: str, port: int, messages: list[tuple[str, bytes]]) -> None
     c.disconnect()
     c.loop_stop()
 
-
-def wait_for(check, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)

@@ -7,7 +7,6 @@ ingest's public key, and publishes again any row still unacknowledged after a ti
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -20,8 +19,10 @@ from agent.errors import SignatureError
 from agent.protocol.enrolment import Enrolment, enrolment
 from agent.delivery.outbox import Outbox
 from agent.privacy.anonymizer import Anonymizer, Identity
-from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey, strict_json, verify_envelope
-from agent.protocol.topics import DEFAULT_PREFIX
+from agent.delivery.acks import load_ingest_keys
+from agent.protocol.acks import ack_seq
+from agent.protocol.dsse import SigningKey
+from agent.protocol.topics import DEFAULT_PREFIX, ack_topic
 from agent.types import Observation
 
 
@@ -45,7 +46,7 @@ class ResendingDevice:
         self.bad_acks = 0
         self._ready = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dev-{device}", protocol=mqtt.MQTTv5)
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{prefix}/{site}/{device}/ack", qos=1)
+        self.client.on_connect = lambda c, *_: c.subscribe(ack_topic(prefix, site, device), qos=1)
         self.client.on_subscribe = lambda *_: self._ready.set()
         self.client.on_message = self._on_ack
         self.client.connect(host, port)
@@ -59,15 +60,10 @@ class ResendingDevice:
 
     def _on_ack(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
         try:
-            v = verify_envelope(bytes(msg.payload), self.ingest_keys, ACK_PAYLOAD_TYPE)
-            body = strict_json(v.body)
+            seq = ack_seq(bytes(msg.payload), self.ingest_keys, self.device, self.site)
         except SignatureError:
             self.bad_acks += 1
             return
-        if not isinstance(body, dict) or body.get("device") != self.device or body.get("site") != self.site:
-            self.bad_acks += 1
-            return
-        seq = int(body["seq"])
         with self.lock:
             if seq > self.acked:
                 self.outbox.ack_upto(seq)
@@ -106,8 +102,5 @@ class ResendingDevice:
 
 
 def ingest_keys_of(pub_file: Path) -> dict[str, bytes]:
-    """{keyid: public key} from the ingest's device.pub.json (the `outbox.ingest_keys` format)."""
-    import base64
-
-    rec = json.loads(pub_file.read_text())
-    return {rec["keyid"]: base64.b64decode(rec["public_key"])}
+    """{keyid: public key} from the ingest's device.pub.json, read as `outbox.ingest_keys` is."""
+    return load_ingest_keys(str(pub_file))

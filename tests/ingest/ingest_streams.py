@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from agent.protocol.body import Event, encode
 from agent.protocol.enrolment import Enrolment, enrolment
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, SigningKey
-from agent.protocol.topics import DEFAULT_PREFIX, event_topic
+from agent.protocol.topics import (ACK, CMD, DEFAULT_PREFIX, HEALTH, STATUS, device_topic,
+                                   event_topic, manifest_topic)
 
 PREFIX = DEFAULT_PREFIX
 SITE = "s1"
@@ -131,16 +132,17 @@ def mixed_stream(valid_per_device: int = 1500, bad: int = 500, seed: int = 7) ->
         body = json.dumps({"device": device, "site": SITE, "raw_video_egress": False, "v": 1}).encode()
         env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
         s.manifests[hashlib.sha256(body).hexdigest()] = by_device[device] = env
-        s.messages += [(f"{PREFIX}/{SITE}/{device}/manifest", env)] * 2
-    s.add_reject("topic-mismatch", f"{PREFIX}/{SITE}/dev-1/manifest", by_device["dev-0"])
+        s.messages += [(manifest_topic(PREFIX, SITE, device), env)] * 2
+    s.add_reject("topic-mismatch", manifest_topic(PREFIX, SITE, "dev-1"), by_device["dev-0"])
     forged = json.dumps({"device": "dev-1", "site": SITE, "raw_video_egress": False}).encode()
-    s.add_reject("topic-mismatch", f"{PREFIX}/{SITE}/dev-1/manifest", k0.envelope(MANIFEST_PAYLOAD_TYPE, forged))
-    s.add_reject("malformed", f"{PREFIX}/{SITE}/dev-1/manifest", b'{"state":"online"}')
+    s.add_reject("topic-mismatch", manifest_topic(PREFIX, SITE, "dev-1"),
+                 k0.envelope(MANIFEST_PAYLOAD_TYPE, forged))
+    s.add_reject("malformed", manifest_topic(PREFIX, SITE, "dev-1"), b'{"state":"online"}')
     # the device's own non-event topics and our acks: ignored, neither stored nor quarantined
     for n in range(100):
         device = f"dev-{n % 4}"
-        kind = ("status", "health", "cmd", "ack")[n % 4]
-        s.messages.append((f"{PREFIX}/{SITE}/{device}/{kind}", b'{"state":"online"}'))
+        kind = (STATUS, HEALTH, CMD, ACK)[n % 4]
+        s.messages.append((device_topic(PREFIX, SITE, device, kind), b'{"state":"online"}'))
         s.ignored += 1
     random.shuffle(s.messages)
     return s

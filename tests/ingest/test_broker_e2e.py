@@ -12,10 +12,10 @@ import pytest
 from agent.errors import SignatureError
 from agent.central.store import open_store
 from agent.protocol.dsse import ACK_PAYLOAD_TYPE, strict_json, verify_envelope
-from helpers import Subscriber, cli
-from ingest_env import IngestEnv, publish_all, wait_for
-from ingest_resender import ingest_keys_of
-from ingest_streams import mixed_stream
+from tests.helpers import Subscriber, cli, wait_until
+from tests.ingest.ingest_env import IngestEnv, publish_all
+from tests.ingest.ingest_resender import ingest_keys_of
+from tests.ingest.ingest_streams import mixed_stream
 
 
 @pytest.mark.slow
@@ -29,8 +29,8 @@ def test_mixed_stream_through_mosquitto(tmp_path: Path, mosquitto, db_url: str) 
         publish_all(mosquitto.host, mosquitto.port, stream.messages)
         store = open_store(db_url)
         expected_rejects = sum(stream.rejects.values())
-        done = wait_for(lambda: len(store.events()) == len(stream.valid)
-                        and len(store.quarantined()) == expected_rejects)
+        done = wait_until(lambda: len(store.events()) == len(stream.valid)
+                          and len(store.quarantined()) == expected_rejects, 30)
         assert done, (len(store.events()), len(stream.valid), store.reject_counts(), stream.reasons())
         assert {(d, s): e for d, s, e in store.events()} == stream.valid
         assert Counter((q.reason, q.raw) for q in store.quarantined()) == stream.rejects
@@ -51,7 +51,7 @@ def test_mixed_stream_through_mosquitto(tmp_path: Path, mosquitto, db_url: str) 
                 out[body["device"]] = max(out.get(body["device"], 0), body["seq"])
             return out
 
-        assert wait_for(lambda: last_acks() == {f"dev-{i}": 100 for i in range(4)}, 10), last_acks()
+        assert wait_until(lambda: last_acks() == {f"dev-{i}": 100 for i in range(4)}, 10), last_acks()
     finally:
         code = worker.stop()
         acks.close()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from agent.central.store import open_store
-from ingest_env import IngestEnv
-from ingest_resender import ResendingDevice, ingest_keys_of
+from tests.helpers import wait_until
+from tests.ingest.ingest_env import IngestEnv
+from tests.ingest.ingest_resender import ResendingDevice, ingest_keys_of
 
 
 @pytest.mark.slow
@@ -23,13 +23,12 @@ def test_worker_survives_a_broker_restart(tmp_path: Path, mosquitto) -> None:  #
     try:
         dev.emit(100)
         dev.pump()
-        time.sleep(0.5)
+        # mid-run: the worker has stored and acknowledged some of it
+        assert wait_until(lambda: dev.acked > 0), "no ack before the restart"
         mosquitto.restart()
         dev.emit(100)
-        deadline = time.monotonic() + 30
-        while dev.waiting() and time.monotonic() < deadline:
-            dev.pump()
-            time.sleep(0.1)
+        # re-send what is unacknowledged until nothing waits
+        wait_until(lambda: dev.pump() >= 0 and not dev.waiting(), 30, every=0.1)
         assert dev.waiting() == 0
         store = open_store(db)
         assert [s for _, s, _ in store.events()] == list(range(1, 201))

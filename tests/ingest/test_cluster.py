@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from agent.central.store import open_store
-from ingest_env import IngestEnv
-from ingest_resender import ResendingDevice, ingest_keys_of
+from tests.helpers import wait_until
+from tests.ingest.ingest_env import IngestEnv
+from tests.ingest.ingest_resender import ResendingDevice, ingest_keys_of
 
 DEVICES = 4
 EVENTS_PER_DEVICE = 400
@@ -40,15 +41,18 @@ def test_two_workers_split_the_load_and_survive_a_kill(tmp_path: Path, mosquitto
             for d in devices:
                 d.emit(10)
                 d.pump()
-            time.sleep(0.02)
             if step == EVENTS_PER_DEVICE // 20:  # half-way: worker A dies without a goodbye
+                a_working = wait_until(lambda: "worker-a" in store.by_worker(), 20)
+                assert a_working, "worker A stored nothing"
                 a.kill()
                 killed_at_ms = int(time.time() * 1000)
-        deadline = time.monotonic() + 40
-        while any(d.waiting() for d in devices) and time.monotonic() < deadline:
+
+        def all_acknowledged() -> bool:  # re-send what is still unacknowledged, then look
             for d in devices:
                 d.pump()
-            time.sleep(0.1)
+            return not any(d.waiting() for d in devices)
+
+        wait_until(all_acknowledged, 40, every=0.1)
         waiting = {d.device: d.waiting() for d in devices}
         assert not any(waiting.values()), f"rows never acknowledged: {waiting}"
 
@@ -59,10 +63,7 @@ def test_two_workers_split_the_load_and_survive_a_kill(tmp_path: Path, mosquitto
             (d.device, s): e for d in devices for s, e in d.emitted.items()}
         assert all(m.contiguous == EVENTS_PER_DEVICE for m in store.marks())
         # both workers took a share before the kill, and B carried on alone after it
-        rows = store._exec("SELECT worker, MIN(received_ms), MAX(received_ms), COUNT(*) FROM events "
-                           "GROUP BY worker ORDER BY worker").fetchall()
-        store._commit()
-        by_worker = {w: (int(lo), int(hi), int(n)) for w, lo, hi, n in rows}
+        by_worker = store.by_worker()
         assert set(by_worker) == {"worker-a", "worker-b"}, by_worker
         assert by_worker["worker-a"][2] > 0 and by_worker["worker-a"][1] < killed_at_ms + 1000
         assert by_worker["worker-b"][1] > killed_at_ms

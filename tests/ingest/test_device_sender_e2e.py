@@ -13,7 +13,7 @@ import pytest
 from agent.protocol.enrolment import keygen
 from agent.central.store import open_store
 from agent.delivery.outbox import Outbox
-from ingest_env import IngestEnv
+from tests.ingest.ingest_env import IngestEnv
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 300

@@ -10,8 +10,8 @@ from agent import config as device_config
 from agent.central import config
 from agent.errors import ConfigError
 from agent.protocol.enrolment import keygen
-from fixtures.mosquitto import free_port
-from helpers import cli
+from tests.fixtures.mosquitto import free_port
+from tests.helpers import cli
 
 
 def one_line(r) -> str:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from agent.central.ingest.batch import IngestPipeline, Message
 from agent.central.ingest.stats import report
 from agent.central.store import open_store
 from agent.central.verify import Verifier
-from ingest_streams import RAW_CAP, Stream, mixed_stream
+from tests.ingest.ingest_streams import RAW_CAP, Stream, mixed_stream
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_a_signed_heartbeat_reporting_drops_lets_the_ack_move_on(db_url: str) ->
     from agent.protocol.body import encode
     from agent.protocol.enrolment import enrolment
     from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
-    from ingest_streams import event, topic
+    from tests.ingest.ingest_streams import event, topic
 
     key = SigningKey.from_seed(b"h" * 32)
     store = open_store(db_url)

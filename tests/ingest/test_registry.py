@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import os
 from pathlib import Path
 
 from agent.central import registry
@@ -13,8 +13,8 @@ from agent.central.ingest.batch import Message
 from agent.central.ingest.worker import IngestWorker
 from agent.protocol.body import encode
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
-from helpers import cli
-from ingest_streams import event, topic
+from tests.helpers import cli
+from tests.ingest.ingest_streams import event, topic
 
 
 def one_line(r) -> str:  # type: ignore[no-untyped-def]
@@ -73,15 +73,18 @@ def test_running_ingest_reloads_the_registry_when_the_file_changes(tmp_path: Pat
     assert send(1).stored == 1
     worker.reload_registry()  # unchanged file: nothing to do
     assert worker.registry.reloads == 0
-    time.sleep(0.01)
+    # the edit a second later: its mtime is set, not waited for
+    edited = reg.stat().st_mtime_ns + 1_000_000_000
     registry.revoke(reg, "dev-0")
+    os.utime(reg, ns=(edited, edited))
     worker.reload_registry()
     assert worker.registry.reloads == 1
     r = send(2)
     assert r.stored == 0 and r.quarantined == {"revoked": 1}
     # a broken registry file is refused and the last good one stays in force
-    time.sleep(0.01)
+    edited = reg.stat().st_mtime_ns + 1_000_000_000
     reg.write_text("{broken")
+    os.utime(reg, ns=(edited, edited))
     worker.reload_registry()
     assert worker.registry.reloads == 1
     assert send(3).quarantined == {"revoked": 1}

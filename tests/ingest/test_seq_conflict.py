@@ -14,8 +14,8 @@ from agent.central.ingest.stats import report
 from agent.central.store import open_store
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.central.verify import Verifier
-from helpers import cli
-from ingest_streams import event, topic
+from tests.helpers import cli
+from tests.ingest.ingest_streams import event, topic
 
 
 def test_reused_seqs_with_another_body_are_conflicts_and_hold_the_ack(db_url: str) -> None:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from agent.central.store import open_store
 from agent.central.store.migrations import SCHEMA_VERSION
-from agent.central.store.rows import EventRow, QuarantineRow
+from agent.central.store.base import Store
+from agent.central.store.rows import EVENT_COLUMNS, EventRow, QuarantineRow
 
 
 def row(device: str, seq: int, worker: str = "w") -> EventRow:
     return EventRow(device, seq, "s1", "count", 1, 1000 + seq, f"{seq:032x}", "door", "person",
                     f"edge/v1/s1/{device}/event/count", 5, worker, "{}", b"env-%d" % seq)
+
+
+def raw(store: Store, text: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    """SQL straight on the store's database (its connection, its placeholder), committed."""
+    cur = store.conn.cursor()
+    cur.execute(store.sql(text), params)
+    rows = cur.fetchall() if cur.description else []
+    store.conn.commit()
+    return rows
 
 
 def test_migrations_are_versioned_and_idempotent(db_url: str) -> None:
@@ -18,8 +28,7 @@ def test_migrations_are_versioned_and_idempotent(db_url: str) -> None:
     a.close()
     b = open_store(db_url)  # a second open (another worker) applies nothing twice
     assert b.schema_version() == SCHEMA_VERSION
-    n = b._exec("SELECT COUNT(*) FROM schema_version").fetchone()[0]
-    b._commit()
+    (n,), = raw(b, "SELECT COUNT(*) FROM schema_version")
     assert n == SCHEMA_VERSION
     b.close()
 
@@ -79,10 +88,10 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     monkeypatch.setattr(st, "MIGRATIONS", st.MIGRATIONS[:1])
     old = open_store(db_url)
     assert old.schema_version() == 1
-    old._begin()  # written as version 1 wrote it (today's store_batch uses later columns)
-    old._insert_events(old.conn.cursor(), [row("d", 1)])
-    old._exec("INSERT INTO devices (device, site, max_seq) VALUES (?, ?, ?)", ("d", "s1", 1))
-    old._commit()
+    # written as version 1 wrote it (today's store_batch uses later columns)
+    columns, marks = ", ".join(EVENT_COLUMNS), ", ".join("?" * len(EVENT_COLUMNS))
+    raw(old, f"INSERT INTO events ({columns}) VALUES ({marks})", row("d", 1).values())
+    raw(old, "INSERT INTO devices (device, site, max_seq) VALUES (?, ?, ?)", ("d", "s1", 1))
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)

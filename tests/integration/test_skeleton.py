@@ -9,7 +9,7 @@ import pytest
 
 from agent.protocol.enrolment import load_registry
 from agent.central.verify import Verifier
-from helpers import Subscriber, cli
+from tests.helpers import Subscriber, cli
 
 
 def _config(tmp_path: Path, model_dir: Path, extra: str = "") -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from agent.config import LineConfig
 from agent.rules.line import LineCrossing
-from synthtracks import lerp, person, run, timeline
+from tests.synthtracks import lerp, person, run, timeline
 
 LINE = LineConfig(id="door", points=((0.5, 0.0), (0.5, 1.0)), hysteresis=0.02, min_displacement=0.05,
                   confirm_frames=2)

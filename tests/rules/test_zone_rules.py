@@ -9,7 +9,7 @@ from agent.rules.loitering import Loitering, dwell_bucket
 from agent.rules.occupancy import Occupancy
 from agent.rules.unattended import Unattended
 from agent.rules.zone import ZoneView
-from synthtracks import person, run, thing, timeline, types
+from tests.synthtracks import person, run, thing, timeline, types
 
 ROOM = ((0.3, 0.3), (0.7, 0.3), (0.7, 0.9), (0.3, 0.9))
 

@@ -9,7 +9,7 @@ import pytest
 
 from agent.protocol.enrolment import load_registry
 from agent.central.verify import Verifier
-from helpers import cli
+from tests.helpers import cli
 
 
 @pytest.mark.slow
@@ -44,9 +44,9 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
     import signal
     import subprocess
     import sys
-    import time
 
-    from helpers import ROOT
+    from agent.delivery.outbox import Outbox
+    from tests.helpers import ROOT, wait_until
 
     cfg = tmp_path / "c.toml"
     cfg.write_text(
@@ -59,22 +59,29 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
     assert cli("keygen", "--out", str(tmp_path / "s"), "--device-id", "cam-t").returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg), "--state", str(tmp_path / "s")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outbox = tmp_path / "s" / "outbox.db"
+    verifier = Verifier(load_registry(tmp_path / "s" / "device.pub.json"))
+
+    def stored_types() -> list[str]:  # read beside the running agent, as `outbox stats` is
+        ob = Outbox(outbox)
+        try:
+            return [verifier.check(r.envelope)[0]["type"] for r in ob.peek(1000)]
+        finally:
+            ob.close()
+
     try:
-        time.sleep(16)  # real time: the first visitor stands at the table from about 8 s to 18 s
+        # the first visitor stands at the table from about 8 s to 18 s of real time: stop the run
+        # once the loitering has started (the visit is open), not after a guessed time
+        started = wait_until(lambda: outbox.is_file() and "loitering_start" in stored_types(),
+                             60, every=0.2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert started, "no loitering_start in the outbox"
     assert proc.returncode == 0, err[-800:]
     assert "stopping (SIGTERM)" in err and "frames:" in out
-    from agent.delivery.outbox import Outbox
-
-    ob = Outbox(tmp_path / "s" / "outbox.db")
-    try:
-        verifier = Verifier(load_registry(tmp_path / "s" / "device.pub.json"))
-        types = [verifier.check(r.envelope)[0]["type"] for r in ob.peek(1000)]
-    finally:
-        ob.close()
+    types = stored_types()
     assert types.count("loitering_start") == 1
     assert types.count("loitering_end") == 1, types  # closed at shutdown, not lost

@@ -10,7 +10,7 @@ import pytest
 
 from agent.protocol.enrolment import load_registry
 from agent.central.verify import Verifier
-from helpers import cli
+from tests.helpers import cli
 
 ZONES_ONLY = """\
 [[zones]]

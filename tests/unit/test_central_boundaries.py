@@ -13,7 +13,7 @@ from agent.cli import main
 from agent.errors import SignatureError, UsageError
 from agent.protocol.enrolment import keygen, load_registry, save_registry
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey, strict_json, verify_envelope
-from helpers import cli
+from tests.helpers import cli
 
 HUGE = b"9" * 5000
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent import __version__
-from helpers import cli
+from tests.helpers import cli
 
 
 def one_clear_line(result) -> str:  # type: ignore[no-untyped-def]

@@ -219,7 +219,7 @@ class Store:
                 ranges = [(int(a), int(b)) for a, b in self._exec(
                     "SELECT first_seq, last_seq FROM dropped WHERE device = ? AND last_seq > ?", (device, start)
                 ).fetchall()]
-                mark = _skip(start, ranges)
+                mark = skip_dropped(start, ranges)
                 done = False
                 while not done and mark < max_seq:
                     seqs = [int(r[0]) for r in self._exec(
@@ -227,7 +227,7 @@ class Store:
                         (device, mark),
                     ).fetchall()]
                     for s in seqs:
-                        mark = _skip(mark, ranges)
+                        mark = skip_dropped(mark, ranges)
                         if s <= mark:
                             continue
                         if s != mark + 1:
@@ -235,7 +235,7 @@ class Store:
                             break
                         mark = s
                     else:
-                        mark = _skip(mark, ranges)
+                        mark = skip_dropped(mark, ranges)
                         done = len(seqs) < 1000
                 if mark > start:
                     self._exec(
@@ -297,6 +297,13 @@ class Store:
         self._commit()
         return [(r[0], r[1], int(r[2])) for r in rows]
 
+    def by_worker(self) -> dict[str, tuple[int, int, int]]:
+        """{worker: (first received_ms, last received_ms, events)}: who in a group stored what."""
+        rows = self._exec("SELECT worker, MIN(received_ms), MAX(received_ms), COUNT(*) FROM events "
+                          "GROUP BY worker ORDER BY worker").fetchall()
+        self._commit()
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
     def reject_counts(self) -> dict[str, int]:
         rows = self._exec("SELECT reason, COUNT(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
         self._commit()
@@ -336,7 +343,7 @@ class Store:
         return [QuarantineRow(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), bytes(r[6])) for r in rows]
 
 
-def _skip(mark: int, ranges: list[tuple[int, int]]) -> int:
+def skip_dropped(mark: int, ranges: list[tuple[int, int]]) -> int:
     """Step the mark over dropped ranges that start at or before mark + 1."""
     moved = True
     while moved:

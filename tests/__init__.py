@@ -1,0 +1,1 @@
+"""The test suite: a package, so every test module has a unique name (tests.<area>.<module>)."""

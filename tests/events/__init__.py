@@ -1,0 +1,1 @@
+"""Tests of what leaves the device: signed events, the privacy manifest, verification."""

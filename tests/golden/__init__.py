@@ -1,0 +1,1 @@
+"""Golden files of what leaves the device, and the test that compares against them."""

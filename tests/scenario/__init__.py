@@ -1,0 +1,1 @@
+"""Tests of the frame loop on real footage."""

@@ -1,0 +1,1 @@
+"""Small unit tests: CLI, config, signing, outbox, import rules."""
