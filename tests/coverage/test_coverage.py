@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli
+from tests.helpers import cli
 
 from agent.central.verify import Verifier
 from agent.coverage import KEYS, REASONS, Coverage, CoveredCounts, apportion

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from dhelpers import Subscriber
-from helpers import ROOT, device_publishing, wait_until
+from tests.delivery.dhelpers import Subscriber
+from tests.helpers import ROOT, device_publishing, wait_until
 
 from agent import __version__, sysinfo
 from agent.device_health import InferenceTimer, host_values, version_number

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from dhelpers import Subscriber
-from helpers import wait_until
+from tests.delivery.dhelpers import Subscriber
+from tests.helpers import wait_until
 from paho.mqtt.client import topic_matches_sub
 
 from agent import config

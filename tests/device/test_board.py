@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from tests.helpers import cli
 
 from agent import board, config
 from agent.errors import ConfigError

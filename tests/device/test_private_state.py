@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent.detect import catalogue
 
-from helpers import ROOT
+from tests.helpers import ROOT
 
 
 def agent(*args: str, umask: int = 0o022) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, stop_by_pid
+from tests.helpers import ROOT, stop_by_pid
 
 from agent.systemd import Notifier, Supervisor, Watchdog, watchdog_interval_s
 

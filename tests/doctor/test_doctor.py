@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import cli, wait_until
+from tests.helpers import cli, wait_until
 
 from agent import config, sysinfo
 from agent.config import Config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import cli
+from tests.helpers import cli
 
 from agent.assembly import open_outbox, publishing
 from agent.central.ingest.batch import IngestPipeline, Message
