@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "agent.commands.registry",
     "agent.commands.track",
     "agent.commands.profile",
+    "agent.commands.remote",
 )
 
 

@@ -49,6 +49,7 @@ class PubAck:
 class Message:
     topic: str
     payload: bytes
+    retained: bool = False  # the broker's stored copy, handed over on subscribe
 
 
 def read_password(path: str) -> str | None:
@@ -80,12 +81,15 @@ class Session:
         events: queue.SimpleQueue,  # type: ignore[type-arg]
         manifest: bytes | None = None,
         subscribe_acks: bool = False,
+        subscribe_cmd: bool = False,
     ) -> None:
         self.cfg = cfg
         self.events = events
         self.status_topic = topics.status_topic(cfg.topic_prefix, site, device)
         self.manifest_topic = topics.manifest_topic(cfg.topic_prefix, site, device)
         self.ack_topic = topics.ack_topic(cfg.topic_prefix, site, device)
+        self.cmd_topic = topics.cmd_topic(cfg.topic_prefix, site, device)
+        self.subscribe_cmd = subscribe_cmd
         self.manifest = manifest
         self.subscribe_acks = subscribe_acks
         self._connack = threading.Event()
@@ -139,6 +143,8 @@ class Session:
                 self.control_mids.add(client.publish(topic, body, qos=1, retain=True).mid)
         if self.subscribe_acks:
             client.subscribe(self.ack_topic, qos=1)
+        if self.subscribe_cmd:  # the retained latest change comes with the subscription
+            client.subscribe(self.cmd_topic, qos=1)
         self.events.put(Connected(inflight))
         self._connack.set()
 
@@ -155,7 +161,7 @@ class Session:
         self.events.put(PubAck(mid, code))
 
     def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
-        self.events.put(Message(msg.topic, bytes(msg.payload)))
+        self.events.put(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     # -- used by the sender thread
 
@@ -178,6 +184,13 @@ class Session:
         if self._refused is not None:
             self.close()
             raise BrokerError(f"the MQTT broker at {where} refused the connection: {self._refused}")
+
+    def announce(self, manifest: bytes | None) -> None:
+        """Publish the birth (status online) and the manifest again, retained (a new manifest, or asked)."""
+        self.manifest = manifest
+        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, manifest)):
+            if body is not None:
+                self.control_mids.add(self.client.publish(topic, body, qos=1, retain=True).mid)
 
     def publish(self, topic: str, payload: bytes) -> int | None:
         """Queue a QoS 1 publish; the packet id, or None when the connection is gone."""
