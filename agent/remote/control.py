@@ -2,8 +2,8 @@
 
 Messages arrive on the sender's thread (offer) and wait in a queue; tick(now_s), called by the frame
 loop at a frame boundary, handles them one by one. Each change ends in exactly one signed `config`
-result event ("applied", or the refusal reason), except a retained copy of a change already applied
-or superseded, which the broker hands over again on every connection and is dropped quietly.
+result event ("applied", or the refusal reason), except the retained copy of a change already
+applied, which the broker hands over again on every connection: that one is dropped quietly.
 
 Order of the checks: size, envelope, signature (operator keys), body, target, replay and version,
 base version, clock and expiry, then the settings (deny-list first, allow-list, the config file's
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_SKEW_S = 300  # a change issued further in the future than this is refused (not-yet-valid)
 MAX_PENDING = 64  # messages waiting for a frame boundary; more are dropped (counted) until it drains
-QUIET_FOR_RETAINED = ("replayed", "stale-version")
+QUIET_FOR_RETAINED = ("replayed",)  # the broker hands the applied change over on every connection
 
 
 class Live(Protocol):
