@@ -1,4 +1,4 @@
-"""`edge-agent config status`: what each device runs, by remote configuration version and manifest hash."""
+"""`edge-agent config status`: what each device runs, by remote config version and manifest hash."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def status(store: Store) -> list[DeviceConfig]:
     out: dict[str, DeviceConfig] = {}
     for device, site in store._exec("SELECT device, site FROM devices ORDER BY device").fetchall():
         out[device] = DeviceConfig(device, site)
-    rows = store._exec("SELECT device, site, body FROM events WHERE type = 'config' ORDER BY device, seq").fetchall()
+    rows = store._exec(
+        "SELECT device, site, body FROM events WHERE type = 'config' ORDER BY device, seq"
+    ).fetchall()
     for device, site, body in rows:
         d = out.setdefault(device, DeviceConfig(device, site))
         event = json.loads(body)
@@ -37,11 +39,16 @@ def status(store: Store) -> list[DeviceConfig]:
         d.last_result = str(event.get("reason", ""))
         d.last_result_version = int(values.get("version", 0))
     latest = store._exec(
-        "SELECT e.device, e.site, e.body FROM events e WHERE e.seq = (SELECT MAX(seq) FROM events WHERE device = e.device)"
+        "SELECT e.device, e.site, e.body FROM events e"
+        " WHERE e.seq = (SELECT MAX(seq) FROM events WHERE device = e.device)"
     ).fetchall()
     for device, site, body in latest:
-        out.setdefault(device, DeviceConfig(device, site)).manifest = str(json.loads(body).get("manifest", ""))
-    for device, site, sha in store._exec("SELECT device, site, sha256 FROM manifests ORDER BY received_ms").fetchall():
+        out.setdefault(device, DeviceConfig(device, site)).manifest = str(
+            json.loads(body).get("manifest", "")
+        )
+    for device, site, sha in store._exec(
+        "SELECT device, site, sha256 FROM manifests ORDER BY received_ms"
+    ).fetchall():
         out.setdefault(device, DeviceConfig(device, site)).manifest_stored = str(sha)
     return [out[k] for k in sorted(out)]
 
@@ -51,10 +58,21 @@ def lines(entries: list[DeviceConfig]) -> list[str]:
         return ["no device has reported yet"]
     out = []
     for d in entries:
-        result = f"last result {d.last_result} (version {d.last_result_version})" if d.last_result else "no change yet"
+        result = (
+            f"last result {d.last_result} (version {d.last_result_version})"
+            if d.last_result
+            else "no change yet"
+        )
         manifest = d.manifest[:16] or "-"
         stored = d.manifest_stored[:16] or "-"
-        note = "" if not d.manifest or not d.manifest_stored or d.manifest == d.manifest_stored else " (differ)"
-        out.append(f"{d.site}/{d.device}: config version {d.version}; {result}; events cite manifest {manifest}; "
-                   f"latest manifest published {stored}{note}")
+        note = (
+            ""
+            if not d.manifest or not d.manifest_stored or d.manifest == d.manifest_stored
+            else " (differ)"
+        )
+        out.append(
+            f"{d.site}/{d.device}: config version {d.version}; {result}; "
+            f"events cite manifest {manifest}; "
+            f"latest manifest published {stored}{note}"
+        )
     return out

@@ -1,4 +1,4 @@
-"""Signed configuration changes: the body's one shape, the settings' allow- and deny-lists, key records.
+"""Signed configuration changes: the body's one shape, the allow- and deny-lists, key records.
 
 A change is a DSSE envelope (CHANGE_PAYLOAD_TYPE) signed by an operator key whose body is
 
@@ -34,53 +34,66 @@ COMMANDS = ("heartbeat", "announce", "restart")
 # Settings an operator may change remotely, as dotted keys; each value is whole (a list replaces
 # the list). Live: applied at a frame boundary without a restart.
 ALLOWED = (
-    "zones",               # zone polygons, classes (within detector.classes), thresholds, report intervals
-    "lines",               # counting lines and their parameters
+    "zones",  # zone polygons, classes (within detector.classes), thresholds, report intervals
+    "lines",  # counting lines and their parameters
     "health.heartbeat_s",  # heartbeat period
-    "log.level",           # log level of the agent (debug, info, warning, error)
+    "log.level",  # log level of the agent (debug, info, warning, error)
 )
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 # Settings no signature can change (also any key under them): what leaves, how precisely, who is
 # trusted. They change only on the device, in its config file.
 DENIED = (
-    "privacy",                 # masks, grid, min_count_k, time coarsening: all of [privacy]
+    "privacy",  # masks, grid, min_count_k, time coarsening: all of [privacy]
     "privacy.masks",
     "privacy.grid",
     "privacy.min_count_k",
     "privacy.time_precision_s",
-    "detector.classes",        # the class allow-list
-    "detector",                # the model that runs is the manifest's business too
-    "egress",                  # the egress guard
+    "detector.classes",  # the class allow-list
+    "detector",  # the model that runs is the manifest's business too
+    "egress",  # the egress guard
     "egress_guard",
-    "images",                  # image opt-ins
+    "images",  # image opt-ins
     "privacy.images",
-    "raw_video_egress",        # the manifest's promise
+    "raw_video_egress",  # the manifest's promise
     "images_on_disk",
-    "device",                  # id, site, key, state folder
+    "device",  # id, site, key, state folder
     "device.key",
     "enrolment",
     "keys",
-    "mqtt",                    # broker, credentials, TLS files
-    "outbox.ingest_keys",      # whose acks delete rows
+    "mqtt",  # broker, credentials, TLS files
+    "outbox.ingest_keys",  # whose acks delete rows
     "outbox",
     "provision",
-    "remote",                  # operator keys themselves, clock policy
+    "remote",  # operator keys themselves, clock policy
     "remote.operator_keys",
 )
 
 # Refusal reasons (the result event's `reason`; "applied" when accepted)
 APPLIED = "applied"
 REASONS = (
-    APPLIED, "unsigned", "malformed", "too-large", "unknown-payload-type", "unknown-key",
-    "bad-signature", "wrong-target", "replayed", "stale-version", "base-mismatch",
-    "time-unverified", "expired", "not-yet-valid", "denied-setting", "unknown-setting",
+    APPLIED,
+    "unsigned",
+    "malformed",
+    "too-large",
+    "unknown-payload-type",
+    "unknown-key",
+    "bad-signature",
+    "wrong-target",
+    "replayed",
+    "stale-version",
+    "base-mismatch",
+    "time-unverified",
+    "expired",
+    "not-yet-valid",
+    "denied-setting",
+    "unknown-setting",
     "invalid-value",
 )
 
 
 class ChangeRefused(Exception):
-    """A change the device does not apply: `reason` is one of REASONS, `setting` the key at fault."""
+    """A change the device does not apply: `reason` is in REASONS, `setting` the key at fault."""
 
     def __init__(self, reason: str, detail: str = "", setting: str = "") -> None:
         self.reason = reason
@@ -103,9 +116,14 @@ class Change:
     def to_json(self) -> dict[str, Any]:
         target = {"site": self.site} | ({"device": self.device} if self.device else {})
         return {
-            "v": CHANGE_VERSION, "target": target, "version": self.version,
-            "base_version": self.base_version, "issued": self.issued, "expires": self.expires,
-            "settings": dict(self.settings), "commands": list(self.commands),
+            "v": CHANGE_VERSION,
+            "target": target,
+            "version": self.version,
+            "base_version": self.base_version,
+            "issued": self.issued,
+            "expires": self.expires,
+            "settings": dict(self.settings),
+            "commands": list(self.commands),
         }
 
     def targets(self, site: str, device: str) -> bool:
@@ -135,7 +153,9 @@ def _int(d: Mapping[str, Any], name: str, lo: int = 0) -> int:
 def _id(value: object, what: str) -> str:
     ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
     if not isinstance(value, str) or not 1 <= len(value) <= 64 or not set(value) <= ok:
-        raise ChangeRefused("malformed", f"{what} must be an id of 1-64 letters, digits, '_', '.' or '-'")
+        raise ChangeRefused(
+            "malformed", f"{what} must be an id of 1-64 letters, digits, '_', '.' or '-'"
+        )
     return value
 
 
@@ -157,7 +177,11 @@ def parse(body: bytes) -> Change:
     if d["v"] != CHANGE_VERSION or isinstance(d["v"], bool):
         raise ChangeRefused("malformed", f"v must be {CHANGE_VERSION}")
     target = d["target"]
-    if not isinstance(target, dict) or not set(target) <= {"site", "device"} or "site" not in target:
+    if (
+        not isinstance(target, dict)
+        or not set(target) <= {"site", "device"}
+        or "site" not in target
+    ):
         raise ChangeRefused("malformed", "target must be {site} or {site, device}")
     site = _id(target["site"], "target.site")
     device = _id(target["device"], "target.device") if "device" in target else ""
@@ -174,7 +198,9 @@ def parse(body: bytes) -> Change:
         raise ChangeRefused("malformed", "commands must be a list of names")
     unknown = [c for c in commands if c not in COMMANDS]
     if unknown:
-        raise ChangeRefused("malformed", f"unknown command {unknown[0][:32]!r}; known: {', '.join(COMMANDS)}")
+        raise ChangeRefused(
+            "malformed", f"unknown command {unknown[0][:32]!r}; known: {', '.join(COMMANDS)}"
+        )
     if len(set(commands)) != len(commands):
         raise ChangeRefused("malformed", "a command is listed twice")
     if not settings and not commands:
@@ -194,15 +220,21 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ChangeRefused("denied-setting", f"{key!r} changes only on the device", key[:64])
     for key in sorted(settings):
         if key not in ALLOWED:
-            raise ChangeRefused("unknown-setting", f"{key!r} cannot be set remotely; "
-                                f"settable: {', '.join(ALLOWED)}", key[:64])
+            raise ChangeRefused(
+                "unknown-setting",
+                f"{key!r} cannot be set remotely; settable: {', '.join(ALLOWED)}",
+                key[:64],
+            )
     level = settings.get("log.level")
     if "log.level" in settings and level not in LOG_LEVELS:
-        raise ChangeRefused("invalid-value", f"log.level must be one of {', '.join(LOG_LEVELS)}", "log.level")
+        raise ChangeRefused(
+            "invalid-value", f"log.level must be one of {', '.join(LOG_LEVELS)}", "log.level"
+        )
 
 
 def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A TOML-shaped table -> dotted settings: {"health": {"heartbeat_s": 30}} -> {"health.heartbeat_s": 30}.
+    """A TOML-shaped table -> dotted settings: {"health": {"heartbeat_s": 30}} ->
+    {"health.heartbeat_s": 30}.
     Tables stop at an allow- or deny-listed key, so a denied table stays whole (and is refused)."""
     out: dict[str, Any] = {}
     for key, value in table.items():

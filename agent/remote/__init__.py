@@ -1,1 +1,1 @@
-"""The device's side of signed remote configuration: verify, decide, apply at a frame boundary, remember."""
+"""The device's side of signed remote configuration: verify, decide, apply, remember."""

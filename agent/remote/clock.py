@@ -1,4 +1,4 @@
-"""Is the wall clock synchronised? Asked of the kernel (adjtimex) and systemd-timesyncd's flag file."""
+"""Is the wall clock synchronised? Asked of the kernel (adjtimex) and systemd-timesyncd."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The cmd topic's stage: verify a change before reading it, decide, apply at a frame boundary, answer.
+"""The cmd topic's stage: verify a change before reading it, decide, apply between frames, answer.
 
 Messages arrive on the sender's thread (offer) and wait in a queue; tick(now_s), called by the frame
 loop at a frame boundary, handles them one by one. Each change ends in exactly one signed `config`
@@ -23,7 +23,13 @@ from typing import Any, Callable, Mapping, Protocol
 from agent.config import Config
 from agent.errors import SignatureError
 from agent.protocol.change import (
-    APPLIED, CHANGE_PAYLOAD_TYPE, MAX_CHANGE_BYTES, Change, ChangeRefused, check_settings, parse,
+    APPLIED,
+    CHANGE_PAYLOAD_TYPE,
+    MAX_CHANGE_BYTES,
+    Change,
+    ChangeRefused,
+    check_settings,
+    parse,
 )
 from agent.protocol.dsse import open_envelope, verify_envelope
 from agent.remote.settings import overlay
@@ -33,15 +39,17 @@ from agent.types import Observation
 log = logging.getLogger(__name__)
 
 MAX_SKEW_S = 300  # a change issued further in the future than this is refused (not-yet-valid)
-MAX_PENDING = 64  # messages waiting for a frame boundary; more are dropped (counted) until it drains
+MAX_PENDING = (
+    64  # messages waiting for a frame boundary; more are dropped (counted) until it drains
+)
 QUIET_FOR_RETAINED = ("replayed",)  # the broker hands the applied change over on every connection
 
 
 class Live(Protocol):
-    """What applying needs from the running device (agent.remote.live.LiveDevice; a fake in tests)."""
+    """What applying needs from the running device (remote.live.LiveDevice; a fake in tests)."""
 
     def prepare(self, cfg: Config) -> object:
-        """Build everything the new config needs (rules, signed manifest); ChangeRefused if it cannot."""
+        """Build what the new config needs (rules, signed manifest); ChangeRefused if it cannot."""
 
     def switch(self, prepared: object, now_s: float) -> None:
         """Use what prepare() built from the next frame on."""
@@ -62,7 +70,7 @@ class Accepted:
 
 
 class RemoteControl:
-    """Signed configuration changes and commands for one device (a boundary stage of the pipeline)."""
+    """Signed configuration changes and commands for one device (a pipeline boundary stage)."""
 
     def __init__(
         self,
@@ -73,7 +81,9 @@ class RemoteControl:
         wall_s: Callable[[], float] = time.time,
         live: Live | None = None,
     ) -> None:
-        self.base = base  # the local config file: remote settings are laid over it, never over each other
+        self.base = (
+            base  # the local config file: remote settings are laid over it, never over each other
+        )
         self.keys = dict(keys)
         self.state = state
         self.clock_synced = clock_synced
@@ -87,7 +97,7 @@ class RemoteControl:
     # -- any thread
 
     def offer(self, payload: bytes, retained: bool = False) -> None:
-        """A message from the cmd topic (retained: the broker's stored copy, handed over on subscribe)."""
+        """A message from the cmd topic (retained: the broker's stored copy, given on subscribe)."""
         try:
             self.pending.put_nowait((payload, retained))
         except queue.Full:
@@ -120,8 +130,11 @@ class RemoteControl:
                 return []
             log.warning("refused a configuration change (version %d): %s", version, exc)
             return [self._result(exc.reason, version, now_s, exc.setting)]
-        log.info("applied configuration change version %d (%s)", version,
-                 ", ".join([*accepted.change.settings, *accepted.change.commands]))
+        log.info(
+            "applied configuration change version %d (%s)",
+            version,
+            ", ".join([*accepted.change.settings, *accepted.change.commands]),
+        )
         return [self._result(APPLIED, version, now_s), *extra]
 
     def decide(self, payload: bytes) -> Accepted:
@@ -146,23 +159,34 @@ class RemoteControl:
     def _check(self, change: Change, digest: str) -> Accepted:
         device = self.base.device
         if not change.targets(device.site, device.id):
-            raise ChangeRefused("wrong-target", f"for {change.site}/{change.device or '*'}, "
-                                f"this is {device.site}/{device.id}")
+            raise ChangeRefused(
+                "wrong-target",
+                f"for {change.site}/{change.device or '*'}, this is {device.site}/{device.id}",
+            )
         current = self.state.current()
         if self.state.was_applied(digest):
             raise ChangeRefused("replayed", f"version {change.version} was applied already")
         if change.version <= current.version:
-            raise ChangeRefused("stale-version", f"version {change.version} is not above {current.version}")
+            raise ChangeRefused(
+                "stale-version", f"version {change.version} is not above {current.version}"
+            )
         if change.base_version != current.version:
-            raise ChangeRefused("base-mismatch", f"written against version {change.base_version}, "
-                                f"this device runs {current.version}")
+            raise ChangeRefused(
+                "base-mismatch",
+                f"written against version {change.base_version}, "
+                f"this device runs {current.version}",
+            )
         if not self.clock_synced():
-            raise ChangeRefused("time-unverified", "the clock is not synchronised, so expiry cannot be judged")
+            raise ChangeRefused(
+                "time-unverified", "the clock is not synchronised, so expiry cannot be judged"
+            )
         now = self.wall_s()
         if now >= change.expires:
             raise ChangeRefused("expired", f"expired {int(now - change.expires)} s ago")
         if change.issued > now + MAX_SKEW_S:
-            raise ChangeRefused("not-yet-valid", f"issued {int(change.issued - now)} s in the future")
+            raise ChangeRefused(
+                "not-yet-valid", f"issued {int(change.issued - now)} s in the future"
+            )
         check_settings(change.settings)  # names the key of this change, not of an earlier one
         settings = {**current.settings, **change.settings}
         return Accepted(change, digest, settings, overlay(self.base, settings))
@@ -170,9 +194,12 @@ class RemoteControl:
     def apply(self, accepted: Accepted, envelope: bytes, now_s: float) -> list[Observation]:
         """Prepare, commit (version and settings in one transaction), switch, run the commands."""
         change = accepted.change
-        prepared = self.live.prepare(accepted.cfg) if self.live is not None and change.settings else None
-        self.state.commit(change.version, accepted.digest, accepted.settings, envelope,
-                          int(self.wall_s() * 1000))
+        prepared = (
+            self.live.prepare(accepted.cfg) if self.live is not None and change.settings else None
+        )
+        self.state.commit(
+            change.version, accepted.digest, accepted.settings, envelope, int(self.wall_s() * 1000)
+        )
         out: list[Observation] = []
         if self.live is not None:
             if prepared is not None:
@@ -184,11 +211,19 @@ class RemoteControl:
             if "announce" in change.commands:
                 self.live.announce()
         if "restart" in change.commands:
-            self.restart_requested = True  # the run loop stops, flushes and exits for systemd to start it
+            self.restart_requested = (
+                True  # the run loop stops, flushes and exits for systemd to start it
+            )
         return out
 
     def _result(self, reason: str, version: int, now_s: float, setting: str = "") -> Observation:
         self.results[reason] = self.results.get(reason, 0) + 1
         current = self.state.current().version
-        return Observation("config", setting, "", now_s, {"version": version, "config_version": current},
-                           reason=reason)
+        return Observation(
+            "config",
+            setting,
+            "",
+            now_s,
+            {"version": version, "config_version": current},
+            reason=reason,
+        )

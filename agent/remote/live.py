@@ -1,4 +1,4 @@
-"""Switching a running device to a new config at a frame boundary: rules, manifest, heartbeat, log level."""
+"""Switching a running device to a new config between frames: rules, manifest, heartbeat, log."""
 
 from __future__ import annotations
 
@@ -30,8 +30,14 @@ class Prepared:
 class LiveDevice:
     """The running pipeline and publishing half, as remote configuration changes them."""
 
-    def __init__(self, pipeline: Pipeline, publishing: Publishing, health: Health | None,
-                 model_id: str, model_sha256: str) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        publishing: Publishing,
+        health: Health | None,
+        model_id: str,
+        model_sha256: str,
+    ) -> None:
         self.pipeline = pipeline
         self.publishing = publishing
         self.health = health
@@ -44,13 +50,18 @@ class LiveDevice:
 
         rules = build_rules(cfg)
         try:
-            body, envelope = self.publishing.sign_manifest(manifest.build(cfg, self.model_sha256, self.model_id))
+            body, envelope = self.publishing.sign_manifest(
+                manifest.build(cfg, self.model_sha256, self.model_id)
+            )
         except EgressViolation as exc:  # e.g. so many zones that the manifest passes its size cap
-            raise ChangeRefused("invalid-value", f"the new privacy manifest cannot leave: {exc}") from None
+            raise ChangeRefused(
+                "invalid-value", f"the new privacy manifest cannot leave: {exc}"
+            ) from None
         return Prepared(cfg, list(rules), body, envelope)
 
     def switch(self, prepared: object, now_s: float) -> None:
-        """Open visits of the old rules end (under the old manifest), then the new rules and manifest
+        """Open visits of the old rules end (under the old manifest), then the new rules and
+        manifest
         take over: every later event cites the new manifest's hash."""
         from agent.rules import close_rules
 

@@ -1,4 +1,4 @@
-"""Remote settings laid over the device's config, through the very checks a local config file gets."""
+"""Remote settings laid over the device's config, through the checks a local config file gets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Remote configuration for a device being assembled: keys, state, the stored settings, the stage."""
+"""Remote configuration for a device being assembled: keys, state, stored settings, the stage."""
 
 from __future__ import annotations
 
@@ -30,11 +30,18 @@ def remote_control(cfg: Config) -> tuple[RemoteControl, Config]:
         try:
             running = overlay(cfg, current.settings)
         except ChangeRefused as exc:
-            log.warning("remote configuration version %d no longer fits the config file (%s); running the "
-                        "file's settings until the next change", current.version, exc)
+            log.warning(
+                "remote configuration version %d no longer fits the config file (%s); running the "
+                "file's settings until the next change",
+                current.version,
+                exc,
+            )
         else:
-            log.info("remote configuration version %d in force (%s)", current.version,
-                     ", ".join(sorted(current.settings)))
+            log.info(
+                "remote configuration version %d in force (%s)",
+                current.version,
+                ", ".join(sorted(current.settings)),
+            )
             if "log.level" in current.settings:
                 logging.getLogger().setLevel(str(current.settings["log.level"]).upper())
     return control, running

@@ -1,4 +1,4 @@
-"""What remote configuration this device runs, in SQLite: the version, the settings, applied digests.
+"""What remote configuration this device runs, in SQLite: version, settings, applied digests.
 
 The version, the merged settings and the change's digest are written in one transaction, so after a
 power cut the device runs either the old version with the old settings or the new with the new: an
@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS applied (
 class Current:
     version: int = 0
     digest: str = ""
-    settings: Mapping[str, Any] = field(default_factory=dict)  # every remote setting in force, merged
+    settings: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # every remote setting in force, merged
 
 
 class RemoteState:
@@ -51,18 +53,24 @@ class RemoteState:
             private_file(path)
             for side in ("-wal", "-shm"):
                 tighten(path.with_name(path.name + side))
-            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+            self.db = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=30
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
         except sqlite3.Error as exc:
-            raise StateError(f"cannot open the remote configuration state {str(path)!r}: {exc}") from None
+            raise StateError(
+                f"cannot open the remote configuration state {str(path)!r}: {exc}"
+            ) from None
         self.path = path
         self._lock = threading.Lock()
 
     def current(self) -> Current:
         try:
-            row = self.db.execute("SELECT version, digest, settings FROM current WHERE id = 1").fetchone()
+            row = self.db.execute(
+                "SELECT version, digest, settings FROM current WHERE id = 1"
+            ).fetchone()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read {str(self.path)!r}: {exc}") from None
         if row is None:
@@ -70,10 +78,14 @@ class RemoteState:
         return Current(int(row[0]), str(row[1]), json.loads(row[2]))
 
     def was_applied(self, digest: str) -> bool:
-        return self.db.execute("SELECT 1 FROM applied WHERE digest = ?", (digest,)).fetchone() is not None
+        return (
+            self.db.execute("SELECT 1 FROM applied WHERE digest = ?", (digest,)).fetchone()
+            is not None
+        )
 
-    def commit(self, version: int, digest: str, settings: Mapping[str, Any], envelope: bytes,
-               now_ms: int) -> None:
+    def commit(
+        self, version: int, digest: str, settings: Mapping[str, Any], envelope: bytes, now_ms: int
+    ) -> None:
         """Record version, merged settings and digest together; refuse to go backwards."""
         with self._lock:
             try:
@@ -81,21 +93,29 @@ class RemoteState:
                 try:
                     row = self.db.execute("SELECT version FROM current WHERE id = 1").fetchone()
                     if row is not None and int(row[0]) >= version:
-                        raise StateError(f"remote configuration version {version} is not above {row[0]}")
+                        raise StateError(
+                            f"remote configuration version {version} is not above {row[0]}"
+                        )
                     self.db.execute(
                         "INSERT INTO current (id, version, digest, settings) VALUES (1, ?, ?, ?) "
-                        "ON CONFLICT(id) DO UPDATE SET version = excluded.version, digest = excluded.digest, "
+                        "ON CONFLICT(id) DO UPDATE SET version = excluded.version, "
+                        "digest = excluded.digest, "
                         "settings = excluded.settings",
                         (version, digest, json.dumps(dict(settings), sort_keys=True)),
                     )
-                    self.db.execute("INSERT INTO applied (digest, version, applied_ms, envelope) VALUES (?, ?, ?, ?)",
-                                    (digest, version, now_ms, envelope))
+                    self.db.execute(
+                        "INSERT INTO applied (digest, version, applied_ms, envelope)"
+                        " VALUES (?, ?, ?, ?)",
+                        (digest, version, now_ms, envelope),
+                    )
                 except BaseException:
                     self.db.execute("ROLLBACK")
                     raise
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise StateError(f"cannot record remote configuration in {str(self.path)!r}: {exc}") from None
+                raise StateError(
+                    f"cannot record remote configuration in {str(self.path)!r}: {exc}"
+                ) from None
 
     def close(self) -> None:
         self.db.close()

@@ -1,7 +1,7 @@
-"""Signed remote configuration end to end on a real Mosquitto and a running `edge-agent replay --realtime`:
-a zone moves mid-run without a restart, every bad change is refused with a signed result event and
-nothing applied, an older change stays refused after a restart, and a change published while the
-device was offline is applied when it comes back."""
+"""Signed remote configuration end to end on a real Mosquitto and a running
+`edge-agent replay --realtime`: a zone moves mid-run without a restart, every bad change is
+refused with a signed result event and nothing applied, an older change stays refused after a
+restart, and a change published while the device was offline is applied when it comes back."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ ELSEWHERE = {"id": "door", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1,
 
 
 class Device:
-    """A realtime looping replay with [mqtt] and [remote], and a subscriber to everything it publishes."""
+    """A realtime looping replay with [mqtt] and [remote], and a subscriber to all it publishes."""
 
     def __init__(self, tmp: Path, broker: Any, model_dir: Path, clip: Path) -> None:
         self.tmp, self.broker, self.clip = tmp, broker, clip
@@ -51,9 +51,23 @@ class Device:
     def start(self) -> None:
         before = len(self.sub.payloads("/status"))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "replay", str(self.clip), "--realtime", "--config", str(self.cfg)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.tmp / "agent.log", "ab"))
-        assert wait_until(lambda: self.sub.payloads("/status")[before:].count(b"online") > 0, 120), self.log()
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "replay",
+                str(self.clip),
+                "--realtime",
+                "--config",
+                str(self.cfg),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "agent.log", "ab"),
+        )
+        assert wait_until(
+            lambda: self.sub.payloads("/status")[before:].count(b"online") > 0, 120
+        ), self.log()
         rec = Enrolment.from_json(json.loads((self.state / "device.pub.json").read_text()))
         self.keys = {rec.keyid: rec.public_key}
 
@@ -109,12 +123,15 @@ def e6(points: list[list[float]]) -> list[list[int]]:
 
 
 @pytest.mark.slow
-def test_remote_configuration_on_a_running_device(tmp_path: Path, mosquitto: Any, model_dir: Path,
-                                                  clip: Path) -> None:
+def test_remote_configuration_on_a_running_device(
+    tmp_path: Path, mosquitto: Any, model_dir: Path, clip: Path
+) -> None:
     dev = Device(tmp_path, mosquitto, model_dir, clip)
     try:
         dev.start()
-        assert wait_until(lambda: any(e["type"] == "heartbeat" for e in dev.events()), 60), dev.log()
+        assert wait_until(lambda: any(e["type"] == "heartbeat" for e in dev.events()), 60), (
+            dev.log()
+        )
         old_hash, doc = dev.manifest()
         assert doc["rules"][0]["polygon"] == e6(ZONE["polygon"])
         boot = dev.events()[0]["boot"]
@@ -133,18 +150,40 @@ def test_remote_configuration_on_a_running_device(tmp_path: Path, mosquitto: Any
 
         # 2. refused, each with a signed result naming why, and nothing applied
         cases: list[tuple[bytes, str, str]] = [
-            (ch.change_body(ch.Change("lab", "cam-1", 2, 1, 0, 2**40, {"zones": [ELSEWHERE]})), "unsigned", ""),
+            (
+                ch.change_body(ch.Change("lab", "cam-1", 2, 1, 0, 2**40, {"zones": [ELSEWHERE]})),
+                "unsigned",
+                "",
+            ),
             (signed(INTRUDER, 2, {"zones": [ELSEWHERE]}), "unknown-key", ""),
             (_one_byte(signed(OPERATOR, 2, {"zones": [ELSEWHERE]})), "bad-signature", ""),
             (v1, "replayed", ""),
             (signed(OPERATOR, 1, {"zones": [ELSEWHERE]}, base=0), "stale-version", ""),
-            (signed(OPERATOR, 2, {"zones": [ELSEWHERE]}, issued=1_000_000, expires_in=60), "expired", ""),
+            (
+                signed(OPERATOR, 2, {"zones": [ELSEWHERE]}, issued=1_000_000, expires_in=60),
+                "expired",
+                "",
+            ),
             (signed(OPERATOR, 2, {"zones": [ELSEWHERE]}, device="cam-2"), "wrong-target", ""),
-            (signed(OPERATOR, 2, {"zones": [{"id": "door", "polygon": [[0, 0], [1, 1]]}]}, check=False),
-             "invalid-value", "zones"),
+            (
+                signed(
+                    OPERATOR,
+                    2,
+                    {"zones": [{"id": "door", "polygon": [[0, 0], [1, 1]]}]},
+                    check=False,
+                ),
+                "invalid-value",
+                "zones",
+            ),
         ]
         for key in ch.DENIED:
-            cases.append((signed(OPERATOR, 2, {key: 0, "zones": [ELSEWHERE]}, check=False), "denied-setting", key))
+            cases.append(
+                (
+                    signed(OPERATOR, 2, {key: 0, "zones": [ELSEWHERE]}, check=False),
+                    "denied-setting",
+                    key,
+                )
+            )
         for payload, reason, setting in cases:
             res = dev.result_of(payload)
             assert (res["reason"], res.get("rule", "")) == (reason, setting), (reason, dev.log())
@@ -152,19 +191,28 @@ def test_remote_configuration_on_a_running_device(tmp_path: Path, mosquitto: Any
         assert dev.manifest()[0] == new_hash
         dev.stop()
 
-        # 3. an older change stays refused after a restart (published retained while the device was away)
+        # 3. an older change stays refused after a restart (published retained while away)
         dev.publish(signed(OPERATOR, 1, {"zones": [ELSEWHERE]}, base=0), retain=True)
         dev.start()
-        assert wait_until(lambda: any(r["values"]["version"] == 1 and r["reason"] == "stale-version"
-                                      and r["boot"] > boot for r in dev.results()), 60), dev.log()
+        assert wait_until(
+            lambda: any(
+                r["values"]["version"] == 1 and r["reason"] == "stale-version" and r["boot"] > boot
+                for r in dev.results()
+            ),
+            60,
+        ), dev.log()
         assert dev.manifest()[0] == new_hash
         dev.stop()
 
         # 4. a change published while the device is offline is applied when it comes back
         dev.publish(signed(OPERATOR, 2, {"zones": [ELSEWHERE]}), retain=True)
         dev.start()
-        assert wait_until(lambda: any(r["values"]["version"] == 2 and r["reason"] == "applied"
-                                      for r in dev.results()), 60), dev.log()
+        assert wait_until(
+            lambda: any(
+                r["values"]["version"] == 2 and r["reason"] == "applied" for r in dev.results()
+            ),
+            60,
+        ), dev.log()
         third_hash, doc = dev.manifest()
         assert doc["rules"][0]["polygon"] == e6(ELSEWHERE["polygon"]) and third_hash != new_hash
         applied = [r for r in dev.results() if r["reason"] == "applied"]
@@ -172,8 +220,13 @@ def test_remote_configuration_on_a_running_device(tmp_path: Path, mosquitto: Any
         # the retained change is handed over again on every connection: it is not applied twice
         dev.stop()
         dev.start()
-        assert wait_until(lambda: sum(e["type"] == "heartbeat" and e["manifest"] == third_hash
-                                      for e in dev.events()) >= 2, 60)
+        assert wait_until(
+            lambda: (
+                sum(e["type"] == "heartbeat" and e["manifest"] == third_hash for e in dev.events())
+                >= 2
+            ),
+            60,
+        )
         assert [r["values"]["version"] for r in dev.results() if r["reason"] == "applied"] == [1, 2]
     finally:
         dev.stop()
@@ -182,4 +235,4 @@ def test_remote_configuration_on_a_running_device(tmp_path: Path, mosquitto: Any
 
 def _one_byte(envelope: bytes) -> bytes:
     i = envelope.index(b'"payload":"') + 30
-    return envelope[:i] + (b"A" if envelope[i:i + 1] != b"A" else b"B") + envelope[i + 1:]
+    return envelope[:i] + (b"A" if envelope[i : i + 1] != b"A" else b"B") + envelope[i + 1 :]
