@@ -4,7 +4,7 @@
     {prefix}/{site}/{device}/manifest       the signed privacy manifest (retained)
     {prefix}/{site}/{device}/status         "online" / "offline" (retained; the Last Will)
     {prefix}/{site}/{device}/ack            signed ingest acks to the device
-    {prefix}/{site}/{device}/cmd            operator commands to the device (reserved)
+    {prefix}/{site}/{device}/cmd            signed configuration changes to the device (retained)
     {prefix}/{site}/{device}/health         listed in the privacy manifest; nothing publishes it yet
 """
 
