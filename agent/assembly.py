@@ -7,10 +7,12 @@ benchmarks and the tests take it from here instead of wiring it by hand.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from agent.config import Config
 from agent.delivery.emitter import Emitter
@@ -29,6 +31,11 @@ from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.protocol.topics import DEFAULT_PREFIX
 from agent.sysinfo import Readers
 from agent.types import Observation
+
+if TYPE_CHECKING:
+    from agent.remote.control import RemoteControl
+
+log = logging.getLogger(__name__)
 
 THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
 OUTBOX_FILE = "outbox.db"
@@ -91,6 +98,32 @@ class Publishing:
         """The heartbeat stage over this outbox and sender (a periodic stage of the pipeline)."""
         return Health(self.outbox, cfg.health, self.sender, counters=counters, beat_at_start=beat_at_start)
 
+    def sign_manifest(self, document: Mapping[str, Any]) -> tuple[bytes, bytes]:
+        """(body, envelope) of a privacy manifest, checked by the egress guard (Refused if it may not leave)."""
+        body = manifest_body(dict(document))
+        envelope = self.key.envelope(MANIFEST_PAYLOAD_TYPE, body)
+        self.emitter.guard.check(MANIFEST_PAYLOAD_TYPE, body, envelope)
+        return body, envelope
+
+    def use_manifest(self, body: bytes, envelope: bytes) -> None:
+        """From now on every event cites this manifest; it is published retained (now, and on connect)."""
+        anonymizer = self.emitter.anonymizer
+        anonymizer.identity = dataclasses.replace(anonymizer.identity, manifest=manifest_hash(body))
+        self.manifest_envelope = envelope
+        if self.sender is not None:
+            if self.sender.birth is not None:  # the retained birth names the manifest in force
+                from agent.protocol.birth import birth_body, check
+
+                doc = check(self.sender.birth)
+                self.sender.birth = birth_body(doc["agent_version"], doc["model"], manifest_hash(body),
+                                               doc["boot"])
+            self.sender.announce(envelope)
+
+    def announce(self) -> None:
+        """Publish the birth and the manifest again (the operator's re-announce command)."""
+        if self.sender is not None:
+            self.sender.announce(self.manifest_envelope)
+
     def start(self) -> None:
         """Start the sender thread (nothing to start without [mqtt])."""
         if self.sender is not None:
@@ -120,6 +153,7 @@ def publishing(
     clock_ms: Callable[[], int] | None = None,
     check_manifest: bool = True,
     on_puback: Callable[[list[int]], None] | None = None,
+    on_command: Callable[[bytes, bool], None] | None = None,
 ) -> Publishing:
     """Outbox (a new boot), signed manifest, anonymizer and emitter, and a sender when [mqtt] is set
     (not started). manifest is the privacy manifest document the events cite by SHA-256."""
@@ -137,7 +171,8 @@ def publishing(
     emitter = Emitter(anonymizer, key, outbox, prefix, clock_ms=clock, sink=sink)
     if check_manifest:
         emitter.guard.check(MANIFEST_PAYLOAD_TYPE, body, manifest_env)  # the manifest leaves too (retained)
-    sender = Sender.from_config(cfg, outbox, manifest_env, on_puback=on_puback) if cfg.mqtt is not None else None
+    sender = (Sender.from_config(cfg, outbox, manifest_env, on_puback=on_puback, on_command=on_command)
+              if cfg.mqtt is not None else None)
     if sender is not None:
         from agent import __version__
         from agent.protocol.birth import birth_body
@@ -210,6 +245,7 @@ class Assembly:
     pipeline: Pipeline
     publishing: Publishing
     events_out: IO[bytes] | None = None
+    remote: RemoteControl | None = None  # with [remote] operator_keys: signed changes on the cmd topic
 
     @property
     def outbox(self) -> Outbox:
@@ -240,8 +276,13 @@ def assemble(
     from agent.rules.counting import Counting
     from agent.track import ByteTracker
 
-    rules = build_rules(cfg)
     check_state_dir(cfg.state_dir)
+    remote = None
+    if cfg.remote.operator_keys:
+        from agent.remote.setup import remote_control
+
+        remote, cfg = remote_control(cfg)  # the stored remote settings laid over the config file
+    rules = build_rules(cfg)
     sink: Callable[[bytes], None] | None = None
     fh: IO[bytes] | None = None
     if events_out is not None:
@@ -270,20 +311,33 @@ def assemble(
     document = privacy_manifest.build(cfg, model_sha, model_id)
     if fh is not None:
         fh.truncate(0)
-    pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink)
+    pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink,
+                     on_command=remote.offer if remote is not None else None)
     coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
                         dropped=lambda: int(getattr(source, "dropped_frames", 0)))
     alive: Path | None = None
     if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
         alive = cfg.state_dir / ALIVE_FILE
         coverage.add_downtime(downtime_s(alive, int(time.time() * 1000)))
-    rules = [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000)) if isinstance(r, Counting) else r
-             for r in rules]
+
+    def device_rules(rules: Sequence[Any]) -> list[Any]:
+        """Periodic counts carry their interval's coverage (also after a remote change of rules)."""
+        return [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000)) if isinstance(r, Counting)
+                else r for r in rules]
+
+    rules = device_rules(rules)
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
     pipeline.frame_stages.append(coverage)
     if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
         pipeline.add_periodic(source)
+    health = None
     if heartbeat:
         counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage)
-        pipeline.add_periodic(pub.heartbeat(cfg, counters=counters))
-    return Assembly(pipeline, pub, fh)
+        health = pub.heartbeat(cfg, counters=counters)
+        pipeline.add_periodic(health)
+    if remote is not None:
+        from agent.remote.live import LiveDevice
+
+        remote.live = LiveDevice(pipeline, pub, health, model_id, model_sha, wrap_rules=device_rules)
+        pipeline.add_boundary(remote)  # changes are applied between two frames
+    return Assembly(pipeline, pub, fh, remote)

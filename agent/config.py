@@ -385,6 +385,19 @@ class HomeAssistantConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    operator_keys: str = _help(
+        "JSON file of the operator public key record(s) {keyid, public_key} trusted to sign configuration "
+        "changes on the cmd topic (empty: remote changes are off). Only this file, on the device, sets it.", ""
+    )
+    clock: Literal["system", "trusted"] = _help(
+        "Whether the wall clock may judge a change's expiry: system (only when the kernel says it is "
+        "synchronised, else changes are refused as 'time-unverified'), or trusted (a clock the kernel "
+        "does not know about keeps it right: an RTC, GPS).", "system"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -397,6 +410,7 @@ class Config:
     mqtt: MqttConfig | None = None
     health: HealthConfig = field(default_factory=HealthConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
 
     @property
     def state_dir(self) -> Path:
@@ -514,11 +528,16 @@ def parse(table: dict[str, Any]) -> Config:
         if name in table and not isinstance(table[name], dict):
             raise ConfigError(f"{name} must be a table, got {type(table[name]).__name__}")
     cfg: Config = _build(Config, own, "")
+    check_unique_ids(cfg)
+    return cfg
+
+
+def check_unique_ids(cfg: Config) -> None:
+    """Zone and line ids name the rules in events: each is used once."""
     ids = [z.id for z in cfg.zones] + [ln.id for ln in cfg.lines]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ConfigError(f"zone/line id {dupes[0]!r} is used twice; ids must be unique")
-    return cfg
 
 
 def load(path: str | Path | None) -> Config:

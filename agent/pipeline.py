@@ -64,6 +64,7 @@ class Pipeline:
         self.rules = list(rules)
         self.periodic: list[Periodic] = []  # add_periodic(): heartbeat, live cameras
         self.frame_stages: list[FrameStage] = []  # coverage: sees each frame (or its absence) first
+        self.boundary: list[Periodic] = []  # add_boundary(): run before a frame (remote configuration)
         self.emitter = emitter
         self.last_t_s: float | None = None
         self.frames = 0  # frames through step(), read by the heartbeat
@@ -72,13 +73,20 @@ class Pipeline:
         """Plug in a stage whose tick(now_s) runs once per frame (e.g. the heartbeat)."""
         self.periodic.append(stage)
 
+    def add_boundary(self, stage: Periodic) -> None:
+        """Plug in a stage whose tick(now_s) runs between two frames, before the rules see the next
+        one: it may swap the rules or the manifest (remote configuration)."""
+        self.boundary.append(stage)
+
     def step(self, frame) -> list[Observation]:  # type: ignore[no-untyped-def]
         self.frames += 1
+        observations: list[Observation] = []
+        for stage in self.boundary:
+            observations.extend(stage.tick(frame.t_s))
         for fs in self.frame_stages:
             fs.frame(frame.t_s, frame.image)
         detections = self.detector.detect(frame)
         tracks = self.tracker.update(detections, frame.t_s)
-        observations: list[Observation] = []
         for rule in self.rules:
             observations.extend(rule.update(tracks, frame.t_s))
         for stage in self.periodic:
@@ -92,7 +100,7 @@ class Pipeline:
         for fs in self.frame_stages:
             fs.lost(now_s)
         observations: list[Observation] = []
-        for stage in self.periodic:
+        for stage in (*self.boundary, *self.periodic):
             observations.extend(stage.tick(now_s))
         self.emitter.emit(observations)
         return observations

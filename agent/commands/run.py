@@ -12,6 +12,10 @@ from agent import config
 from agent.commands import add_config_args, load_config_for_board
 from agent.errors import BrokerError, UsageError
 
+# Exit code after a signed "restart" command (EX_TEMPFAIL): the unit's Restart=always starts the
+# service again; by hand it tells a restart asked for from a failure.
+RESTART_EXIT = 75
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run the agent on the configured source")
@@ -62,8 +66,13 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     # systemctl stop sends SIGTERM: end the loop cleanly, so open visits get their end events,
     # partial counts are reported and the sender flushes, instead of dying mid-frame.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    remote = asm.remote
+
+    def stop() -> bool:
+        return stopping.is_set() or (remote is not None and remote.restart_requested)
+
     try:
-        summary = asm.pipeline.run(stop=stopping.is_set)
+        summary = asm.pipeline.run(stop=stop)
     finally:
         if supervisor is not None:
             supervisor.stop()
@@ -79,6 +88,9 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     asm.outbox.close()
     if sender is not None and not sender.reconnects and sender.last_error:
         raise BrokerError(f"{sender.last_error}; the events stay in the outbox")
+    if remote is not None and remote.restart_requested and not stopping.is_set():
+        say(f"restarting as a signed configuration change asked (exit {RESTART_EXIT})")
+        return RESTART_EXIT
     return 0
 
 

@@ -25,7 +25,7 @@ from agent.types import Observation
 
 log = logging.getLogger(__name__)
 
-PRIORITY_BY_TYPE = {"alarm": PRIORITY_ALARM, "heartbeat": PRIORITY_PERIODIC, "occupancy": PRIORITY_PERIODIC}
+PRIORITY_BY_TYPE = {"alarm": PRIORITY_ALARM, "config": PRIORITY_ALARM, "heartbeat": PRIORITY_PERIODIC, "occupancy": PRIORITY_PERIODIC}
 
 
 class Emitter:

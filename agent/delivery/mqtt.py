@@ -50,6 +50,7 @@ class PubAck:
 class Message:
     topic: str
     payload: bytes
+    retained: bool = False  # the broker's stored copy, handed over on subscribe
 
 
 def read_password(path: str) -> str | None:
@@ -83,6 +84,7 @@ class Session:
         subscribe_acks: bool = False,
         birth: bytes | None = None,
         ha: Any = None,
+        subscribe_cmd: bool = False,
     ) -> None:
         self.cfg = cfg
         self.events = events
@@ -90,6 +92,8 @@ class Session:
         self.manifest_topic = topics.manifest_topic(cfg.topic_prefix, site, device)
         self.ack_topic = topics.ack_topic(cfg.topic_prefix, site, device)
         self.birth_topic = topics.birth_topic(cfg.topic_prefix, site, device)
+        self.cmd_topic = topics.cmd_topic(cfg.topic_prefix, site, device)
+        self.subscribe_cmd = subscribe_cmd
         self.manifest = manifest
         self.birth = birth  # retained on connect: agent version, model, manifest hash
         self.ha = ha  # agent.homeassistant.Discovery when discovery is on
@@ -149,6 +153,8 @@ class Session:
         if self.ha is not None:
             self.ha.reconnected()
             client.subscribe(self.ha.status_topic, qos=0)
+        if self.subscribe_cmd:  # the retained latest change comes with the subscription
+            client.subscribe(self.cmd_topic, qos=1)
         self.events.put(Connected(inflight))
         self._connack.set()
 
@@ -167,7 +173,7 @@ class Session:
     def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
         if self.ha is not None and self.ha.on_message(msg.topic, bytes(msg.payload)):
             return  # Home Assistant's birth: the sender re-announces discovery
-        self.events.put(Message(msg.topic, bytes(msg.payload)))
+        self.events.put(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     # -- used by the sender thread
 
@@ -190,6 +196,13 @@ class Session:
         if self._refused is not None:
             self.close()
             raise BrokerError(f"the MQTT broker at {where} refused the connection: {self._refused}")
+
+    def announce(self, manifest: bytes | None) -> None:
+        """Publish the birth (status online) and the manifest again, retained (a new manifest, or asked)."""
+        self.manifest = manifest
+        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, manifest)):
+            if body is not None:
+                self.control_mids.add(self.client.publish(topic, body, qos=1, retain=True).mid)
 
     def publish(self, topic: str, payload: bytes) -> int | None:
         """Queue a QoS 1 publish; the packet id, or None when the connection is gone."""

@@ -43,6 +43,13 @@ class _Wake:
 WAKE = _Wake()
 
 
+class _Announce:
+    pass
+
+
+ANNOUNCE = _Announce()
+
+
 def backoff_s(failures: int, lo: float, hi: float, rnd: Callable[[], float] = random.random) -> float:
     """Capped exponential back-off with 'equal jitter': half fixed, half random."""
     cap = min(hi, lo * (2 ** max(0, failures - 1)))
@@ -62,6 +69,7 @@ class Sender:
         manifest: bytes | None = None,
         on_puback: Callable[[list[int]], None] | None = None,
         parse_ack: Callable[[bytes, dict[str, bytes], str, str], int] = ack_seq,
+        on_command: Callable[[bytes, bool], None] | None = None,
     ) -> None:
         if ack == "ingest" and not ingest_keys:
             raise BrokerError("ack = 'ingest' needs the ingest's public keys (outbox.ingest_keys)")
@@ -76,6 +84,7 @@ class Sender:
         self.ha: Any = None  # agent.homeassistant.Discovery when discovery is on, set by the assembly
         self.on_puback = on_puback
         self.parse_ack = parse_ack  # verifies, then parses; SignatureError for a bad ack
+        self.on_command = on_command  # (payload, retained) from the device's cmd topic
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -109,13 +118,14 @@ class Sender:
 
     @classmethod
     def from_config(cls, cfg: Config, outbox: Outbox, manifest: bytes | None = None,
-                    on_puback: Callable[[list[int]], None] | None = None) -> Sender:
+                    on_puback: Callable[[list[int]], None] | None = None,
+                    on_command: Callable[[bytes, bool], None] | None = None) -> Sender:
         if cfg.mqtt is None:
             raise BrokerError("no [mqtt] section: nothing to publish to")
         check_files(cfg.mqtt)
         keys = load_ingest_keys(cfg.outbox.ingest_keys) if cfg.outbox.ack == "ingest" else None
         return cls(outbox, cfg.mqtt, cfg.device.id, cfg.device.site, cfg.outbox.ack, keys,
-                   cfg.outbox.resend_s, manifest, on_puback)
+                   cfg.outbox.resend_s, manifest, on_puback, on_command=on_command)
 
     # -- API for the frame loop and the health stage
 
@@ -125,6 +135,12 @@ class Sender:
         while self._observations:
             out.append(self._observations.popleft())
         return out
+
+    def announce(self, manifest: bytes | None = None) -> None:
+        """Publish the birth and the manifest again (a new manifest when given), from the sender's thread."""
+        if manifest is not None:
+            self.manifest = manifest  # also what every later connection publishes
+        self.events.put(ANNOUNCE)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="edge-agent-sender", daemon=True)
@@ -212,7 +228,8 @@ class Sender:
         self.events = queue.SimpleQueue()
         self._wake_pending = False
         session = Session(self.cfg, self.device, self.site, self.events, self.manifest,
-                          subscribe_acks=self.ack_mode == "ingest", birth=self.birth, ha=self.ha)
+                          subscribe_acks=self.ack_mode == "ingest", birth=self.birth, ha=self.ha,
+                          subscribe_cmd=self.on_command is not None)
         try:
             session.connect()
         except AgentError as exc:
@@ -289,6 +306,9 @@ class Sender:
     def _handle(self, item: object) -> None:
         if item is WAKE:
             self._wake_pending = False
+        elif item is ANNOUNCE:
+            if self._session is not None:
+                self._session.announce(self.manifest)
         elif isinstance(item, PubAck):
             entry = self._inflight.pop(item.mid, None)
             if entry is None:
@@ -304,7 +324,11 @@ class Sender:
             if self.on_puback is not None:
                 self.on_puback([seq])
         elif isinstance(item, Message):
-            self._ingest_ack(item)
+            if self._session is not None and item.topic == self._session.cmd_topic:
+                if self.on_command is not None:
+                    self.on_command(item.payload, item.retained)
+            else:
+                self._ingest_ack(item)
         elif isinstance(item, Connected):
             pass
 

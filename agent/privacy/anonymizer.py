@@ -25,7 +25,8 @@ from agent.types import Observation
 PERIODIC_TYPES = frozenset({"occupancy", "count"})
 COUNT_KEYS = ("count", "entries", "exits")
 # Types that are about the device itself rather than an object class.
-DEVICE_TYPES = frozenset({"heartbeat", "alarm"})
+DEVICE_TYPES = frozenset({"heartbeat", "alarm", "config"})
+REASON_TYPES = frozenset({"alarm", "config"})  # types whose reason code may leave
 MAX_GRID = 64  # cell is row * grid + column and the schema caps it at 4095
 
 
@@ -106,7 +107,7 @@ class Anonymizer:
             label=(obs.label or None) if not device_event else None,
             direction=obs.direction if obs.direction in ("in", "out") else None,
             cell=cell,
-            reason=(obs.reason or None) if obs.type == "alarm" else None,
+            reason=(obs.reason or None) if obs.type in REASON_TYPES else None,
             values=values,
         )
 

@@ -6,6 +6,7 @@ model always give the same bytes and the same SHA-256, which every event carries
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -38,7 +39,7 @@ FIELD_PRECISION: dict[str, str] = {
     "label": "object class from the class allow-list",
     "direction": "'in' or 'out' across a configured line",
     "cell": "coarse grid cell of the frame (row * grid + column)",
-    "reason": "alarm reason code",
+    "reason": "alarm reason code; on a config result, applied or the refusal reason",
     "values": "integer measurements (see value_fields)",
     "model": "model id",
     "manifest": "SHA-256 of this manifest's body",
@@ -85,6 +86,8 @@ VALUE_PRECISION: dict[str, str] = {
     "blind_low_fps_s": "seconds of a count interval when frames came slower than health.min_fps, whole seconds",
     "blind_overload_s": "seconds of a count interval when frames were skipped because inference fell behind, whole seconds",
     "blind_not_running_s": "seconds of a count interval when the agent was not running (between boots), whole seconds",
+    "version": "version of the signed configuration change a config result is about",
+    "config_version": "version of the remote configuration in force",
 }
 
 
@@ -92,6 +95,43 @@ def masks_hash(masks: tuple[tuple[tuple[float, float], ...], ...]) -> str:
     """SHA-256 of the mask polygons as canonical JSON in integer millionths of the frame."""
     polys = [[[round(x * 1_000_000), round(y * 1_000_000)] for x, y in poly] for poly in masks]
     return hashlib.sha256(canonical_json(polys)).hexdigest()
+
+
+MILLIONTHS = 1_000_000
+# How numbers are written in the manifest (every number an integer, like the events'): the
+# configured values, scaled, so a reviewer reads what was configured and two configs that watch
+# different places or apply different thresholds never share a hash.
+UNITS = {
+    "coordinates": "integer millionths of the frame's width (x) and height (y), origin top-left",
+    "*_ms": "durations, integer milliseconds (the config's *_s keys x 1000)",
+    "other fractions": "hysteresis, radius, tolerance, displacement: integer millionths of the frame",
+}
+
+
+def _e6(value: float) -> int:
+    return round(value * MILLIONTHS)
+
+
+def _points(points: tuple[tuple[float, float], ...]) -> list[list[int]]:
+    return [[_e6(x), _e6(y)] for x, y in points]
+
+
+def rule_entry(rule: Any, kind: str) -> dict[str, Any]:
+    """A zone's or line's every configured parameter, as integers (see UNITS)."""
+    entry: dict[str, Any] = {"kind": kind}
+    for f in dataclasses.fields(rule):
+        value = getattr(rule, f.name)
+        if f.name in ("polygon", "points"):
+            entry[f.name] = _points(value)
+        elif f.name.endswith("classes"):
+            entry[f.name] = sorted(value)
+        elif isinstance(value, float) and f.name.endswith("_s"):
+            entry[f.name.removesuffix("_s") + "_ms"] = round(value * 1000)
+        elif isinstance(value, float):
+            entry[f.name] = _e6(value)
+        else:
+            entry[f.name] = value
+    return entry
 
 
 def schema_hash() -> str:
@@ -111,8 +151,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         fields["cell"] = f"{FIELD_PRECISION['cell']}, {g} x {g} cells"
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else topics.DEFAULT_PREFIX
     where = (prefix, cfg.device.site, cfg.device.id)
-    rules = [{"id": z.id, "kind": "zone", "classes": sorted(z.classes)} for z in cfg.zones]
-    rules += [{"id": ln.id, "kind": "line", "classes": sorted(ln.classes)} for ln in cfg.lines]
+    rules = [rule_entry(z, "zone") for z in cfg.zones] + [rule_entry(ln, "line") for ln in cfg.lines]
     if not rules:
         rules = [{"id": "scene", "kind": "scene", "classes": sorted(cfg.detector.classes)}]
     doc = {
@@ -130,6 +169,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "classes": sorted(cfg.detector.classes),
         "model": {"id": model_id or cfg.detector.model, "sha256": model_sha256},
         "rules": sorted(rules, key=lambda r: r["id"]),
+        "units": UNITS,
         "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,
         "topics": [topics.all_events_filter(*where), topics.health_topic(*where), topics.status_topic(*where),

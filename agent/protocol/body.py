@@ -19,6 +19,7 @@ EVENT_TYPES = (
     "gathering_end",
     "heartbeat",
     "alarm",
+    "config",
 )
 
 

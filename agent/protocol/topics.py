@@ -6,7 +6,7 @@
     {prefix}/{site}/{device}/birth          agent version, model, manifest hash (retained, on connect)
     {prefix}/{site}/{device}/ha             Home Assistant state, integers (retained; opt-in discovery)
     {prefix}/{site}/{device}/ack            signed ingest acks to the device
-    {prefix}/{site}/{device}/cmd            operator commands to the device (reserved)
+    {prefix}/{site}/{device}/cmd            signed configuration changes to the device (retained)
     {prefix}/{site}/{device}/health         listed in the privacy manifest; nothing publishes it yet
 """
 

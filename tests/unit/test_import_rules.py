@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
-DEVICE = ("capture", "detect", "track", "rules", "delivery", "privacy", "pipeline", "assembly")
+DEVICE = ("capture", "detect", "track", "rules", "delivery", "privacy", "pipeline", "assembly", "remote")
 
 
 def module_name(path: Path) -> str:

@@ -1,0 +1,1 @@
+"""The device's side of signed remote configuration: verify, decide, apply, remember."""

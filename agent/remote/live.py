@@ -1,0 +1,85 @@
+"""Switching a running device to a new config between frames: rules, manifest, heartbeat, log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from agent.config import Config
+from agent.errors import EgressViolation
+from agent.protocol.change import ChangeRefused
+from agent.types import Observation
+
+if TYPE_CHECKING:
+    from agent.assembly import Publishing
+    from agent.delivery.heartbeat import Health
+    from agent.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    cfg: Config
+    rules: list[Any]
+    manifest_body: bytes
+    manifest_envelope: bytes
+
+
+class LiveDevice:
+    """The running pipeline and publishing half, as remote configuration changes them."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        publishing: Publishing,
+        health: Health | None,
+        model_id: str,
+        model_sha256: str,
+        wrap_rules: Callable[[Sequence[Any]], list[Any]] = list,
+    ) -> None:
+        self.pipeline = pipeline
+        self.publishing = publishing
+        self.health = health
+        self.model_id = model_id
+        self.model_sha256 = model_sha256
+        self.wrap_rules = wrap_rules  # the device's own stages around the rules (coverage on counts)
+
+    def prepare(self, cfg: Config) -> Prepared:
+        from agent.privacy import manifest
+        from agent.rules import build_rules
+
+        rules = build_rules(cfg)
+        try:
+            body, envelope = self.publishing.sign_manifest(
+                manifest.build(cfg, self.model_sha256, self.model_id)
+            )
+        except EgressViolation as exc:  # e.g. so many zones that the manifest passes its size cap
+            raise ChangeRefused(
+                "invalid-value", f"the new privacy manifest cannot leave: {exc}"
+            ) from None
+        return Prepared(cfg, self.wrap_rules(rules), body, envelope)
+
+    def switch(self, prepared: object, now_s: float) -> None:
+        """Open visits of the old rules end (under the old manifest), then the new rules and
+        manifest
+        take over: every later event cites the new manifest's hash."""
+        from agent.rules import close_rules
+
+        assert isinstance(prepared, Prepared)
+        self.publishing.emitter.emit(close_rules(self.pipeline.rules, now_s))
+        self.publishing.use_manifest(prepared.manifest_body, prepared.manifest_envelope)
+        self.pipeline.rules = prepared.rules
+        if self.health is not None:
+            self.health.cfg = prepared.cfg.health
+
+    def heartbeat(self, now_s: float) -> list[Observation]:
+        return self.health.heartbeats(now_s) if self.health is not None else []
+
+    def announce(self) -> None:
+        self.publishing.announce()
+
+    def set_log_level(self, level: str) -> None:
+        logging.getLogger().setLevel(level.upper())
+        log.info("log level set to %s", level)

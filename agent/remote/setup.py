@@ -1,0 +1,47 @@
+"""Remote configuration for a device being assembled: keys, state, stored settings, the stage."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from agent.config import Config
+from agent.protocol.change import ChangeRefused, operator_keys
+from agent.remote.clock import clock_synchronised
+from agent.remote.control import RemoteControl
+from agent.remote.settings import overlay
+from agent.remote.state import STATE_FILE, RemoteState
+
+log = logging.getLogger(__name__)
+
+
+def remote_control(cfg: Config) -> tuple[RemoteControl, Config]:
+    """The stage for cfg's [remote] section and the config to run: cfg with the remote settings
+    accepted earlier laid over it. Settings the local file no longer allows (say detector.classes
+    lost a class a remote zone counts) are left out with a warning, and the version stays: an
+    older change is still refused."""
+    keys = operator_keys(Path(cfg.remote.operator_keys).expanduser())
+    state = RemoteState(cfg.state_dir / STATE_FILE)
+    synced = (lambda: True) if cfg.remote.clock == "trusted" else clock_synchronised
+    control = RemoteControl(cfg, keys, state, synced)
+    current = state.current()
+    running = cfg
+    if current.settings:
+        try:
+            running = overlay(cfg, current.settings)
+        except ChangeRefused as exc:
+            log.warning(
+                "remote configuration version %d no longer fits the config file (%s); running the "
+                "file's settings until the next change",
+                current.version,
+                exc,
+            )
+        else:
+            log.info(
+                "remote configuration version %d in force (%s)",
+                current.version,
+                ", ".join(sorted(current.settings)),
+            )
+            if "log.level" in current.settings:
+                logging.getLogger().setLevel(str(current.settings["log.level"]).upper())
+    return control, running

@@ -1,0 +1,121 @@
+"""What remote configuration this device runs, in SQLite: version, settings, applied digests.
+
+The version, the merged settings and the change's digest are written in one transaction, so after a
+power cut the device runs either the old version with the old settings or the new with the new: an
+older or replayed change stays refused across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from agent.errors import StateError
+from agent.private import private_dir, private_file, tighten
+
+STATE_FILE = "remote.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS current (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    settings TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS applied (
+    digest TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    applied_ms INTEGER NOT NULL,
+    envelope BLOB NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Current:
+    version: int = 0
+    digest: str = ""
+    settings: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # every remote setting in force, merged
+
+
+class RemoteState:
+    """The remote-configuration state file (state_dir/remote.db), 0600."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            private_dir(path.parent)
+            private_file(path)
+            for side in ("-wal", "-shm"):
+                tighten(path.with_name(path.name + side))
+            self.db = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StateError(
+                f"cannot open the remote configuration state {str(path)!r}: {exc}"
+            ) from None
+        self.path = path
+        self._lock = threading.Lock()
+
+    def current(self) -> Current:
+        try:
+            row = self.db.execute(
+                "SELECT version, digest, settings FROM current WHERE id = 1"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read {str(self.path)!r}: {exc}") from None
+        if row is None:
+            return Current()
+        return Current(int(row[0]), str(row[1]), json.loads(row[2]))
+
+    def was_applied(self, digest: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM applied WHERE digest = ?", (digest,)).fetchone()
+            is not None
+        )
+
+    def commit(
+        self, version: int, digest: str, settings: Mapping[str, Any], envelope: bytes, now_ms: int
+    ) -> None:
+        """Record version, merged settings and digest together; refuse to go backwards."""
+        with self._lock:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = self.db.execute("SELECT version FROM current WHERE id = 1").fetchone()
+                    if row is not None and int(row[0]) >= version:
+                        raise StateError(
+                            f"remote configuration version {version} is not above {row[0]}"
+                        )
+                    self.db.execute(
+                        "INSERT INTO current (id, version, digest, settings) VALUES (1, ?, ?, ?) "
+                        "ON CONFLICT(id) DO UPDATE SET version = excluded.version, "
+                        "digest = excluded.digest, "
+                        "settings = excluded.settings",
+                        (version, digest, json.dumps(dict(settings), sort_keys=True)),
+                    )
+                    self.db.execute(
+                        "INSERT INTO applied (digest, version, applied_ms, envelope)"
+                        " VALUES (?, ?, ?, ?)",
+                        (digest, version, now_ms, envelope),
+                    )
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StateError(
+                    f"cannot record remote configuration in {str(self.path)!r}: {exc}"
+                ) from None
+
+    def close(self) -> None:
+        self.db.close()
