@@ -19,8 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from agent.protocol import change as ch
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey, verify_envelope
 from agent.protocol.enrolment import Enrolment
-from helpers import ROOT, Subscriber, stop_by_pid, wait_until
-from rkit import MOVED, ZONE, key_record_file, signed
+from tests.helpers import ROOT, Subscriber, stop_by_pid, wait_until
+from tests.remote.rkit import MOVED, ZONE, key_record_file, signed
 
 OPERATOR = SigningKey.from_seed(b"O" * 32)
 INTRUDER = SigningKey.from_seed(b"X" * 32)

@@ -14,7 +14,7 @@ from agent.central.store.rows import EventRow, ManifestRow
 from agent.protocol import change as ch
 from agent.protocol.dsse import verify_envelope
 from agent.protocol.enrolment import keygen
-from helpers import Subscriber, cli, wait_until
+from tests.helpers import Subscriber, cli, wait_until
 
 
 def test_sign_then_push_leaves_a_retained_verifiable_change(tmp_path: Path, mosquitto: Any) -> None:

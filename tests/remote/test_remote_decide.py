@@ -19,7 +19,7 @@ from agent.remote.control import RemoteControl
 from agent.remote.settings import overlay
 from agent.remote.state import RemoteState
 from agent.types import Observation
-from rkit import MOVED, ZONE, signed
+from tests.remote.rkit import MOVED, ZONE, signed
 
 OPERATOR = SigningKey.from_seed(b"o" * 32)
 INTRUDER = SigningKey.from_seed(b"i" * 32)
