@@ -30,7 +30,7 @@ THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
 OUTBOX_FILE = "outbox.db"
 
 
-def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool = False) -> SigningKey:
+def load_or_create_key(cfg: Config, say: Callable[[str], object], throwaway: bool = False) -> SigningKey:
     """The configured key, else the state folder's device.key.
 
     Only `replay` (throwaway=True) may create a throwaway identity there, and it says so; a device

@@ -347,7 +347,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
-        return _build(tp, value, where)  # type: ignore[arg-type]
+        return _build(typing.cast(type, tp), value, where)
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {value!r}")

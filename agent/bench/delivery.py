@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from agent import config
 from agent.assembly import Publishing, publishing
@@ -90,7 +90,7 @@ def bare_paho(port: int, rows: list[tuple[str, bytes]], inflight: int) -> float:
     done = threading.Event()
     acked = [0]
 
-    def on_publish(client, userdata, mid, rc, props):  # type: ignore[no-untyped-def]
+    def on_publish(client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:  # paho's callback
         acked[0] += 1
         if acked[0] == len(rows):
             done.set()

@@ -33,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
     from agent.types import Observation
     from agent.central.verify import Verifier
 
-    n = args.events
+    n: int = args.events
     key = SigningKey.from_seed(bytes(range(32)))
     anon = Anonymizer(Identity("bench-cam", "bench-site", 1, "ssd_mobilenet_v1_coco_quant", "0" * 64), ("person",))
     observations = [

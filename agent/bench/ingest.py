@@ -6,9 +6,13 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.bench import emit
 from agent.errors import UsageError
+
+if TYPE_CHECKING:
+    from agent.protocol.enrolment import Enrolment
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -18,7 +22,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-postgres", action="store_true", help="SQLite only (no PostgreSQL is started)")
 
 
-def make_stream(devices: int, events: int, prefix: str = "edge/v1"):  # type: ignore[no-untyped-def]
+Stream = list[tuple[str, bytes]]  # (topic, envelope)
+
+
+def make_stream(
+    devices: int, events: int, prefix: str = "edge/v1"
+) -> tuple[list[Enrolment], Stream]:
     """Enrolment records and (topic, envelope) pairs of valid events, seqs interleaved across devices."""
     from agent.protocol.body import Event, encode
     from agent.protocol.enrolment import enrolment
@@ -26,7 +35,7 @@ def make_stream(devices: int, events: int, prefix: str = "edge/v1"):  # type: ig
 
     keys = [SigningKey.generate() for _ in range(devices)]
     records = [enrolment(k, f"bench-{i}", "bench-site") for i, k in enumerate(keys)]
-    stream = []
+    stream: Stream = []
     ts = int(time.time() * 1000)
     for n in range(events):
         i, seq = n % devices, n // devices + 1
@@ -38,7 +47,7 @@ def make_stream(devices: int, events: int, prefix: str = "edge/v1"):  # type: ig
     return records, stream
 
 
-def run_pipeline(url: str, records, stream, batch: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+def run_pipeline(url: str, records: list[Enrolment], stream: Stream, batch: int) -> tuple[float, int]:
     from agent.central.ingest.classify import Classifier
     from agent.central.ingest.batch import IngestPipeline, Message
     from agent.central.store import open_store
@@ -57,7 +66,7 @@ def run_pipeline(url: str, records, stream, batch: int) -> tuple[float, int]:  #
     return elapsed, stored
 
 
-def verify_only(records, stream) -> float:  # type: ignore[no-untyped-def]
+def verify_only(records: list[Enrolment], stream: Stream) -> float:
     from agent.central.verify import Verifier
 
     v = Verifier(records)

@@ -92,7 +92,8 @@ class ReplaySource:
             bgr = self._next()
             if bgr is None:
                 return
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), n / self.fps, n)  # type: ignore[arg-type]
+            assert not isinstance(bgr, bool)  # decoded: an image, never the skip marker
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), n / self.fps, n)
             n += 1
             emitted += 1
             if self.cfg.max_frames and emitted >= self.cfg.max_frames:

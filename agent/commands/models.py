@@ -11,7 +11,7 @@ from agent.commands import add_config_args, load_config
 from agent.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="list, fetch, import and verify models")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from agent.central import config, registry
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("registry", help="enrol, revoke and list device keys the ingest trusts")
     rsub = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
     a = rsub.add_parser("add", help="enrol a device from its device.pub.json")

@@ -13,7 +13,7 @@ from agent.commands import add_config_args, load_config
 from agent.errors import BrokerError, UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the agent on the configured source")
     add_config_args(p)
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: run until stopped)")

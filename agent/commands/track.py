@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 
 from agent.commands import add_config_args, load_config
+from agent.config import TrackerConfig
 from agent.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("track", help="run the tracker on MOTChallenge detections and write MOT tracks")
     p.add_argument("--mot-det", required=True, metavar="DET.txt", help="MOTChallenge det.txt (pixels)")
     p.add_argument("--out", required=True, metavar="TRACKS.txt", help="where to write MOTChallenge tracks")
@@ -20,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_track)
 
 
-def run_mot(det: Path, out: Path, width: int, height: int, fps: float, cfg=None) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def run_mot(
+    det: Path, out: Path, width: int, height: int, fps: float, cfg: TrackerConfig | None = None
+) -> tuple[int, int]:
     """Track every frame of a det.txt; returns (frames, rows written)."""
     from agent.track import ByteTracker
     from agent.track.mot import frames_in_order, read_detections, write_tracks

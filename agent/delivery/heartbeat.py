@@ -64,7 +64,7 @@ class Health:
         values.update(
             uptime_s=int(now_s - (self._start_s if self._start_s is not None else now_s)),
             outbox_rows=self.outbox.rows,
-            outbox_bytes=self.outbox.bytes,
+            outbox_bytes=self.outbox.size_bytes,
             outbox_oldest_s=max(0, (self.wall_ms() - oldest) // 1000) if oldest else 0,
             dropped_events=report.count,
             dropped_seq_first=report.first,

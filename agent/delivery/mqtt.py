@@ -162,7 +162,7 @@ class Session:
     def connect(self) -> None:
         """Connect and wait for the CONNACK; BrokerError (one line) when that fails."""
         where = f"{self.cfg.host}:{self.cfg.port}"
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: unannotated
         props.SessionExpiryInterval = 0
         try:
             self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,

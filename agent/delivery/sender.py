@@ -45,7 +45,7 @@ WAKE = _Wake()
 
 def backoff_s(failures: int, lo: float, hi: float, rnd: Callable[[], float] = random.random) -> float:
     """Capped exponential back-off with 'equal jitter': half fixed, half random."""
-    cap = min(hi, lo * (2 ** max(0, failures - 1)))
+    cap = min(hi, lo * float(2 ** max(0, failures - 1)))
     return cap / 2 + rnd() * cap / 2
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from agent.errors import DelegateUnavailable, ModelError
 
@@ -29,7 +29,7 @@ def interpreter_class() -> tuple[Any, Any, str]:
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter, load_delegate  # type: ignore
+        from tflite_runtime.interpreter import Interpreter, load_delegate
 
         return Interpreter, load_delegate, "tflite-runtime"
     except ImportError:
@@ -71,7 +71,7 @@ def edgetpu_delegate(library: str = "libedgetpu.so.1", device: str = "") -> Any:
 
 
 @contextlib.contextmanager
-def _native_stderr_captured():  # type: ignore[no-untyped-def]
+def _native_stderr_captured() -> Iterator[None]:
     """Hold back what the runtime's C++ code prints to fd 2 (the XNNPACK banner) while loading.
 
     Captured lines other than the banner are re-emitted after a successful load, so native

@@ -38,6 +38,13 @@ def _xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
 
 
 class _Yolo:
+    name: str  # the decoder's name, set by each subclass
+
+    @staticmethod
+    def check_shape(shape: tuple[int, ...], n_labels: int) -> None:
+        """Raise ValueError when the output shape does not fit this decoder (each subclass)."""
+        raise NotImplementedError
+
     def __init__(
         self, interp: Any, score_threshold: float, allowed: np.ndarray, nms_iou: float = 0.45,
         max_detections: int = 100, **_: Any,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from agent.rules.zone import ZoneView
+from agent.rules.zone import ZoneFrame, ZoneView
 from agent.types import Observation, Track
 
 
@@ -19,7 +19,7 @@ class Counting:
         self.exits: Counter[str] = Counter()
         self.start_s: float | None = None
 
-    def _tally(self, frame) -> None:  # type: ignore[no-untyped-def]
+    def _tally(self, frame: ZoneFrame) -> None:
         for m in frame.entered:
             self.entries[m.label] += 1
         for m, _ in frame.left:

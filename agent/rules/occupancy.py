@@ -38,9 +38,9 @@ class Occupancy:
             before = self.reported.get(label)
             changed = settled and n != before and not (before is None and n == 0)
             if changed or (periodic and before is not None):
-                value = n if changed else before
-                self.reported[label] = value  # type: ignore[assignment]
-                out.append(Observation("occupancy", self.rule_id, label, now_s, {"count": int(value)}))  # type: ignore[arg-type]
+                value = n if changed or before is None else before
+                self.reported[label] = value
+                out.append(Observation("occupancy", self.rule_id, label, now_s, {"count": value}))
             elif settled and before is None and n == 0:
                 self.reported[label] = 0
         if periodic:

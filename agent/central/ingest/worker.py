@@ -172,7 +172,7 @@ class IngestWorker:
     # -- main loop
 
     def connect(self, timeout_s: float = 10.0) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: unannotated
         props.ReceiveMaximum = min(65535, max(20, 2 * self.cfg.batch_size))
         props.SessionExpiryInterval = 0
         self.client.reconnect_delay_set(1, 10)
