@@ -147,12 +147,10 @@ def heartbeat_counters(pipeline: Pipeline, clock: Callable[[], float] = time.mon
         values = {
             "frames": frames,
             "fps_milli": int(fps * 1000),
-            "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
+            "camera_errors": pipeline.source.camera_errors,
             "egress_refused": int(pipeline.emitter.egress_refused),
+            "accelerator": int(bool(pipeline.detector.health().get("accelerator", 0))),
         }
-        health = getattr(pipeline.detector, "health", None)
-        if callable(health):
-            values["accelerator"] = int(bool(health().get("accelerator", 0)))
         return values
 
     return counters
@@ -222,8 +220,7 @@ def assemble(
         fh.truncate(0)
     pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink)
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
-    if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
-        pipeline.add_periodic(source)
+    pipeline.add_periodic(source)  # a live camera's outage is an alarm, not a crash (files: none)
     if heartbeat:
         pipeline.add_periodic(pub.heartbeat(cfg, counters=heartbeat_counters(pipeline)))
     return Assembly(pipeline, pub, fh)

@@ -84,6 +84,15 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
+    backend: Literal["tflite", "scripted"] = _help(
+        "tflite (the model), or scripted: the detections listed in detector.script, for tests "
+        "and demos without a model.", "tflite"
+    )
+    script: str = _help(
+        "Scripted backend: a JSON Lines file, one line per frame with detections: "
+        '{"frame": N, "detections": [{"label": "person", "score": 0.9, "box": [x0, y0, x1, y1]}]}.',
+        "",
+    )
     model: str = _help("Model id from models/manifest.toml.", "ssd_mobilenet_v1_coco_quant")
     model_dir: str = _help("Where installed models live (default: <state_dir>/models).", "")
     threads: int = _help("CPU threads for the interpreter.", 2)
@@ -103,6 +112,8 @@ class DetectorConfig:
     edgetpu_device: str = _help("Edge TPU device (usb, pci, usb:0; empty: the first found).", "")
 
     def __post_init__(self) -> None:
+        if self.backend == "scripted" and not self.script:
+            raise ValueError('detector.backend = "scripted" needs detector.script (a JSON Lines file)')
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ValueError("detector.score_threshold must be between 0 and 1")
         if self.threads < 1:

@@ -8,6 +8,7 @@ from typing import Iterator
 
 import cv2
 
+from agent.capture import FileClock
 from agent.config import SourceConfig
 from agent.errors import SourceError
 from agent.types import Frame
@@ -15,7 +16,7 @@ from agent.types import Frame
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
-class ReplaySource:
+class ReplaySource(FileClock):
     """A file or image folder as a camera; frames stay in memory."""
 
     def __init__(self, cfg: SourceConfig) -> None:
@@ -93,7 +94,8 @@ class ReplaySource:
             if bgr is None:
                 return
             assert not isinstance(bgr, bool)  # decoded: an image, never the skip marker
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), n / self.fps, n)
+            self.t_s = n / self.fps
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.t_s, n)
             n += 1
             emitted += 1
             if self.cfg.max_frames and emitted >= self.cfg.max_frames:

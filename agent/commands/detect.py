@@ -45,6 +45,7 @@ def read_image(path: str) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
+    from agent.detect import Detector
     from agent.detect.factory import build_detector
     from agent.types import Frame
 
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         path = Path(args.model_file)
         if not path.is_file():
             raise UsageError(f"model file {args.model_file!r} not found")
-        detector = TfliteDetector(
+        detector: Detector = TfliteDetector(
             loose_spec(path), path, d.threads, d.score_threshold, None if args.all_classes else d.classes,
             labels_path=Path(d.labels) if d.labels else None, masks=cfg.privacy.masks,
             nms_iou=d.nms_iou, max_detections=d.max_detections,

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--events-out", metavar="FILE.jsonl", help="write every envelope, one per line, as published")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
     p.add_argument("--realtime", action="store_true", help="replay at recorded speed")
+    p.add_argument("--detections", metavar="FILE.jsonl",
+                   help="scripted detections instead of the model (detector.backend = \"scripted\")")
     p.set_defaults(func=cmd_replay)
 
 
@@ -86,4 +88,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         cfg,
         source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
     )
+    if args.detections:
+        cfg = config.replace(cfg, detector={"backend": "scripted", "script": args.detections})
     return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True)

@@ -9,7 +9,13 @@ from agent.types import Observation, Track
 
 
 class Rule(Protocol):
+    """A stage over tracks: update() once per frame; close() once at the end of the stream."""
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]: ...
+
+    def close(self, now_s: float) -> list[Observation]:
+        """End-of-stream observations (open visits end, a last partial count); often none."""
+        ...
 
 
 def scene_zone(classes: Sequence[str]) -> ZoneConfig:
@@ -70,7 +76,5 @@ def close_rules(rules: Sequence[Rule], now_s: float) -> list[Observation]:
     """End-of-stream observations (open visits end, last partial count interval)."""
     out: list[Observation] = []
     for r in rules:
-        close = getattr(r, "close", None)
-        if close is not None:
-            out.extend(close(now_s))
+        out.extend(r.close(now_s))
     return out

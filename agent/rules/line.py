@@ -42,6 +42,10 @@ class LineCrossing:
         self.forget_s = forget_s
         self.states: dict[int, _Side] = {}
 
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream: this rule holds nothing open."""
+        return []
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         out: list[Observation] = []
         h = self.line.hysteresis

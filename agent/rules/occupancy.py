@@ -22,6 +22,10 @@ class Occupancy:
         self.candidate: dict[str, tuple[int, float]] = {}
         self.last_report_s: float | None = None
 
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream: this rule holds nothing open."""
+        return []
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         frame = self.view.update(tracks, now_s)
         if self.last_report_s is None:

@@ -34,6 +34,10 @@ class Unattended:
         self.forget_s = forget_s
         self.objects: dict[int, _Object] = {}
 
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream: this rule holds nothing open."""
+        return []
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         people = [t.box.bottom_centre for t in tracks if t.confirmed and t.label == "person"]
         out: list[Observation] = []
