@@ -12,7 +12,7 @@ is ever lost, and none is wider than what was dropped.
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 from agent.config import HealthConfig
 from agent.delivery.outbox import NO_DROPS, DropReport, Outbox
@@ -21,12 +21,25 @@ from agent.types import Observation
 MAX_RUNS_PER_BEAT = 8  # a bound on heartbeats per tick, so a backlog of runs never floods a full outbox
 
 
+class SenderStats(Protocol):
+    """What the heartbeat reads from the sender: the alarms it raised and its restart count."""
+
+    @property
+    def restarts(self) -> int:
+        """Unexpected errors the sender thread recovered from (the heartbeat's sender_restarts)."""
+        ...
+
+    def take_observations(self) -> list[Observation]:
+        """Alarms raised since the last call (e.g. a refused publish)."""
+        ...
+
+
 class Health:
     def __init__(
         self,
         outbox: Outbox,
         cfg: HealthConfig,
-        sender: object | None = None,
+        sender: SenderStats | None = None,
         counters: Callable[[], Mapping[str, int]] | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         beat_at_start: bool = False,
@@ -43,7 +56,7 @@ class Health:
     def tick(self, now_s: float) -> list[Observation]:
         out: list[Observation] = []
         if self.sender is not None:
-            out.extend(self.sender.take_observations())  # type: ignore[attr-defined]
+            out.extend(self.sender.take_observations())
         if self._start_s is None:
             self._start_s = now_s
             if not self.beat_at_start:
@@ -71,7 +84,6 @@ class Health:
             dropped_seq_last=report.last,
             lost_disk_full=self.outbox.lost_disk_full,
         )
-        restarts = getattr(self.sender, "restarts", None)
-        if isinstance(restarts, int):
-            values["sender_restarts"] = restarts
+        if self.sender is not None:
+            values["sender_restarts"] = self.sender.restarts
         return Observation(type="heartbeat", rule="", label="", t_s=now_s, values=values)

@@ -1,7 +1,7 @@
 """One MQTT 5 session on paho-mqtt 2.x: TLS / mutual TLS, Last Will, QoS 1 publishes, PUBACK codes.
 
 The session never decides what to send or delete: it turns the network into a queue of events
-(Connected, Refused, Disconnected, PubAck, Message) that the sender thread consumes. A lost
+(agent.delivery.session: Connected, Disconnected, PubAck, Received) that the sender consumes. A lost
 connection is never resumed: the sender opens a new Session, so paho's in-memory state (which
 does not survive a power cut anyway) never re-sends behind the outbox's back.
 """
@@ -9,11 +9,10 @@ does not survive a power cut anyway) never re-sends behind the outbox's back.
 from __future__ import annotations
 
 import logging
-import queue
 import ssl
 import threading
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,34 +20,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.config import MqttConfig
+from agent.delivery.session import Connected, Disconnected, Events, PubAck, Received
 from agent.errors import BrokerError, ConfigError
 from agent.protocol import topics
 
 log = logging.getLogger(__name__)
 
 NOT_AUTHORIZED = 0x87
-
-
-@dataclass(frozen=True)
-class Connected:
-    receive_maximum: int
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    reason: str
-
-
-@dataclass(frozen=True)
-class PubAck:
-    mid: int
-    code: int  # MQTT v5 reason code; >= 0x80 is a failure (0x87 not authorized)
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    payload: bytes
 
 
 def read_password(path: str) -> str | None:
@@ -70,14 +48,14 @@ def check_files(cfg: MqttConfig) -> None:
 
 
 class Session:
-    """One connection to the broker. Events land in `events`; publish() returns the packet id."""
+    """One MQTT connection (the session port's real backend). Events land in `events`."""
 
     def __init__(
         self,
         cfg: MqttConfig,
         device: str,
         site: str,
-        events: queue.SimpleQueue,  # type: ignore[type-arg]
+        events: Events,
         manifest: bytes | None = None,
         subscribe_acks: bool = False,
     ) -> None:
@@ -124,7 +102,8 @@ class Session:
 
     # -- paho callbacks (network thread): translate, never decide
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
         if reason_code.is_failure:
             self._refused = f"{reason_code} (0x{reason_code.value:02x})"
             self._connack.set()
@@ -142,10 +121,12 @@ class Session:
         self.events.put(Connected(inflight))
         self._connack.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
         self.events.put(Disconnected(str(reason_code)))
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any,
+                    properties: Any) -> None:
         code = int(reason_code.value) if reason_code is not None else 0
         if mid in self.control_mids:
             self.control_mids.discard(mid)
@@ -154,8 +135,8 @@ class Session:
             return
         self.events.put(PubAck(mid, code))
 
-    def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
-        self.events.put(Message(msg.topic, bytes(msg.payload)))
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self.events.put(Received(msg.topic, bytes(msg.payload)))
 
     # -- used by the sender thread
 
