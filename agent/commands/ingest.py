@@ -43,7 +43,7 @@ def ingest_config(args: argparse.Namespace) -> IngestConfig:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from agent.central.ingest.worker import IngestWorker
 
-    worker = IngestWorker(ingest_config(args))
+    worker = IngestWorker.from_config(ingest_config(args))
     worker.install_signals()
     worker.run()
     return 0

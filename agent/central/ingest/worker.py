@@ -76,16 +76,35 @@ class RegistryWatch:
         return records
 
 
+def mqtt_client(cfg: IngestConfig, client_id: str) -> mqtt.Client:
+    """The worker's paho client: MQTT 5, PUBACKs sent by hand, credentials and TLS from [ingest]."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5, manual_ack=True)
+    for name in ("ca_file", "cert_file", "key_file", "password_file"):
+        value = getattr(cfg, name)
+        if value and not Path(value).is_file():
+            raise UsageError(f"ingest.{name} {value!r} not found")
+    if cfg.username:
+        password = Path(cfg.password_file).read_text().strip() if cfg.password_file else None
+        client.username_pw_set(cfg.username, password)
+    if cfg.tls:
+        try:
+            client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                           keyfile=cfg.key_file or None)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"ingest TLS files cannot be used: {exc}") from None
+    return client
+
+
 class IngestWorker:
-    def __init__(self, cfg: IngestConfig, store: Store | None = None) -> None:
-        if not cfg.key:
-            raise UsageError("ingest.key is not set: create one with `edge-agent keygen --out DIR "
-                             "--device-id ingest --site central` and set ingest.key = \"DIR/device.key\"")
+    """Subscribe, batch, store, PUBACK and ack; built from its parts (from_config: [ingest])."""
+
+    def __init__(self, cfg: IngestConfig, key: SigningKey, registry: RegistryWatch, store: Store,
+                 client: mqtt.Client, client_id: str) -> None:
         self.cfg = cfg
-        self.key = SigningKey.load(Path(cfg.key))
-        self.registry = RegistryWatch(Path(cfg.registry))
-        self.store = store or open_store(cfg.database)
-        client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
+        self.key = key  # signs the devices' acks
+        self.registry = registry
+        self.store = store
         self.classifier = Classifier(Verifier(self.registry.records), cfg.topic_prefix,
                                      cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id,
                                      cfg.max_manifest_bytes)
@@ -100,29 +119,28 @@ class IngestWorker:
         self.hup = threading.Event()
         self.acks_sent = 0
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5, manual_ack=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_disconnect = self._on_disconnect
-        for name in ("ca_file", "cert_file", "key_file", "password_file"):
-            value = getattr(cfg, name)
-            if value and not Path(value).is_file():
-                raise UsageError(f"ingest.{name} {value!r} not found")
-        if cfg.username:
-            password = Path(cfg.password_file).read_text().strip() if cfg.password_file else None
-            self.client.username_pw_set(cfg.username, password)
-        if cfg.tls:
-            try:
-                self.client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
-                                    keyfile=cfg.key_file or None)
-            except (OSError, ValueError) as exc:
-                raise UsageError(f"ingest TLS files cannot be used: {exc}") from None
+        self.client = client
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
         # PUBACKs go out only for messages received on the current connection: after a reconnect
         # a message id may name another message, and the old ones the broker has dropped anyway
         # (the devices re-send what the ingest did not acknowledge).
         self._connection = 0
+
+    @classmethod
+    def from_config(cls, cfg: IngestConfig, store: Store | None = None) -> IngestWorker:
+        """The worker [ingest] describes: its key, the registry, the store (migrated), the client."""
+        if not cfg.key:
+            raise UsageError("ingest.key is not set: create one with `edge-agent keygen --out DIR "
+                             "--device-id ingest --site central` and set "
+                             "ingest.key = \"DIR/device.key\"")
+        key = SigningKey.load(Path(cfg.key))
+        registry = RegistryWatch(Path(cfg.registry))
+        store = store or open_store(cfg.database)
+        client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
+        return cls(cfg, key, registry, store, mqtt_client(cfg, client_id), client_id)
 
     @property
     def topic_filter(self) -> str:
