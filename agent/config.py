@@ -24,12 +24,16 @@ from agent.protocol.topics import DEFAULT_PREFIX
 ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+def described(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+    """A config field with its one-line description (shown in errors and the docs) and default."""
     if default is dataclasses.MISSING and "default_factory" not in kw:
         return field(metadata={"help": text}, **kw)
     if "default_factory" in kw:
         return field(metadata={"help": text}, **kw)
     return field(default=default, metadata={"help": text}, **kw)
+
+
+_help = described  # the short name the device's sections use
 
 
 def check_id(value: str, what: str) -> None:
@@ -113,7 +117,7 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         if self.backend == "scripted" and not self.script:
-            raise ValueError('detector.backend = "scripted" needs detector.script (a JSON Lines file)')
+            raise ValueError('detector.backend = "scripted" needs detector.script (JSON Lines)')
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ValueError("detector.score_threshold must be between 0 and 1")
         if self.threads < 1:

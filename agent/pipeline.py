@@ -55,8 +55,8 @@ class Periodic(Protocol):
 class Pipeline:
     """source -> detector -> tracker -> rules (+ periodic stages) -> emitter, one frame at a time."""
 
-    def __init__(self, source: FrameSource, detector: Detector, rules: Sequence[Rule], emitter: Emitter,
-                 tracker: Tracker) -> None:
+    def __init__(self, source: FrameSource, detector: Detector, rules: Sequence[Rule],
+                 emitter: Emitter, tracker: Tracker) -> None:
         self.source = source
         self.detector = detector
         self.tracker = tracker

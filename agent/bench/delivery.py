@@ -90,7 +90,7 @@ def bare_paho(port: int, rows: list[tuple[str, bytes]], inflight: int) -> float:
     done = threading.Event()
     acked = [0]
 
-    def on_publish(client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:  # paho's callback
+    def on_publish(client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
         acked[0] += 1
         if acked[0] == len(rows):
             done.set()

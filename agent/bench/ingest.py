@@ -47,7 +47,9 @@ def make_stream(
     return records, stream
 
 
-def run_pipeline(url: str, records: list[Enrolment], stream: Stream, batch: int) -> tuple[float, int]:
+def run_pipeline(
+    url: str, records: list[Enrolment], stream: Stream, batch: int
+) -> tuple[float, int]:
     from agent.central.ingest.classify import Classifier
     from agent.central.ingest.batch import IngestPipeline, Message
     from agent.central.store import open_store

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
     p.add_argument("--realtime", action="store_true", help="replay at recorded speed")
     p.add_argument("--detections", metavar="FILE.jsonl",
-                   help="scripted detections instead of the model (detector.backend = \"scripted\")")
+                   help='scripted detections instead of the model (detector.backend = "scripted")')
     p.set_defaults(func=cmd_replay)
 
 

@@ -75,7 +75,7 @@ class TfliteDetector:
         model_sha256: str = "",
     ) -> None:
         self.model_id = spec.id
-        self.model_sha256 = model_sha256  # of model_path, checked by the caller ("" for a loose file)
+        self.model_sha256 = model_sha256  # of model_path, checked by the caller ("": a loose file)
         self.spec = spec
         if spec.is_edgetpu and not delegates:
             raise ModelError(
