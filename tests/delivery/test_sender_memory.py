@@ -10,7 +10,7 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.sender import Link, Sender
 from agent.protocol.acks import ack_envelope
 from agent.protocol.dsse import SigningKey
-from helpers import wait_until
+from tests.helpers import wait_until
 
 TOPIC = "edge/v1/lab/cam-1/event/count"
 FAST = MqttConfig(backoff_min_s=0.01, backoff_max_s=0.05)

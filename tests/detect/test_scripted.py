@@ -94,7 +94,7 @@ def test_a_scripted_replay_runs_the_whole_pipeline_without_a_model(tmp_path: Pat
 
 
 def test_replay_takes_scripted_detections_from_the_command_line(tmp_path: Path, clip: Path) -> None:
-    from helpers import cli
+    from tests.helpers import cli
 
     path = _script(tmp_path, [{"frame": n, "detections": [PERSON]} for n in range(2, 8)])
     r = cli("replay", str(clip), "--max-frames", "30", "--state", str(tmp_path / "s"),
