@@ -118,7 +118,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "rules": sorted(rules, key=lambda r: r["id"]),
         "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,
-        "topics": [topics.all_events_filter(*where), topics.health_topic(*where), topics.status_topic(*where),
+        "topics": [topics.all_events_filter(*where), topics.status_topic(*where),
                    topics.manifest_topic(*where)],
         "ack": cfg.outbox.ack,
         "retention": {

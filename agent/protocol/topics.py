@@ -5,7 +5,7 @@
     {prefix}/{site}/{device}/status         "online" / "offline" (retained; the Last Will)
     {prefix}/{site}/{device}/ack            signed ingest acks to the device
     {prefix}/{site}/{device}/cmd            operator commands to the device (reserved)
-    {prefix}/{site}/{device}/health         listed in the privacy manifest; nothing publishes it yet
+    {prefix}/{site}/{device}/health         reserved: nothing publishes it (heartbeats are events)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ ACK = "ack"
 CMD = "cmd"
 HEALTH = "health"
 # Device topics that carry no event: counted and not stored by the ingest (status is retained on
-# the broker, its store). The signed manifest is verified and stored.
+# the broker, its store; health and cmd are reserved). The signed manifest is verified and stored.
 CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD)
 
 
@@ -57,10 +57,6 @@ def ack_topic(prefix: str, site: str, device: str) -> str:
 
 def cmd_topic(prefix: str, site: str, device: str) -> str:
     return device_topic(prefix, site, device, CMD)
-
-
-def health_topic(prefix: str, site: str, device: str) -> str:
-    return device_topic(prefix, site, device, HEALTH)
 
 
 def all_events_filter(prefix: str, site: str, device: str) -> str:
