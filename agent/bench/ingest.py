@@ -1,4 +1,4 @@
-"""Ingest events/s per worker (verified and stored) into SQLite and PostgreSQL, versus verify alone."""
+"""Ingest events/s per worker (verified, stored) into SQLite and PostgreSQL, versus verify alone."""
 
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ if TYPE_CHECKING:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--events", type=int, default=20000, help="valid events per backend (default 20000)")
+    p.add_argument(
+        "--events", type=int, default=20000, help="valid events per backend (default 20000)"
+    )
     p.add_argument("--devices", type=int, default=8, help="devices the events come from")
-    p.add_argument("--batch", type=int, default=500, help="messages per transaction (ingest.batch_size)")
-    p.add_argument("--no-postgres", action="store_true", help="SQLite only (no PostgreSQL is started)")
+    p.add_argument(
+        "--batch", type=int, default=500, help="messages per transaction (ingest.batch_size)"
+    )
+    p.add_argument(
+        "--no-postgres", action="store_true", help="SQLite only (no PostgreSQL is started)"
+    )
 
 
 Stream = list[tuple[str, bytes]]  # (topic, envelope)
@@ -28,7 +34,7 @@ Stream = list[tuple[str, bytes]]  # (topic, envelope)
 def make_stream(
     devices: int, events: int, prefix: str = "edge/v1"
 ) -> tuple[list[Enrolment], Stream]:
-    """Enrolment records and (topic, envelope) pairs of valid events, seqs interleaved across devices."""
+    """Enrolment records and (topic, envelope) pairs of valid events, seqs interleaved by device."""
     from agent.protocol.body import Event, encode
     from agent.protocol.enrolment import enrolment
     from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
@@ -39,11 +45,27 @@ def make_stream(
     ts = int(time.time() * 1000)
     for n in range(events):
         i, seq = n % devices, n // devices + 1
-        ev = Event(id=f"{n:032x}", device=f"bench-{i}", site="bench-site", seq=seq, boot=1, ts_ms=ts + n,
-                   type="count", model="ssd_mobilenet_v1_coco_quant", manifest="0" * 64, rule="door",
-                   label="person", direction="in", values={"count": 1, "entries": 1})
-        stream.append((f"{prefix}/bench-site/bench-{i}/event/count",
-                       keys[i].envelope(EVENT_PAYLOAD_TYPE, encode(ev))))
+        ev = Event(
+            id=f"{n:032x}",
+            device=f"bench-{i}",
+            site="bench-site",
+            seq=seq,
+            boot=1,
+            ts_ms=ts + n,
+            type="count",
+            model="ssd_mobilenet_v1_coco_quant",
+            manifest="0" * 64,
+            rule="door",
+            label="person",
+            direction="in",
+            values={"count": 1, "entries": 1},
+        )
+        stream.append(
+            (
+                f"{prefix}/bench-site/bench-{i}/event/count",
+                keys[i].envelope(EVENT_PAYLOAD_TYPE, encode(ev)),
+            )
+        )
     return records, stream
 
 
@@ -83,17 +105,25 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--events, --devices and --batch must be >= 1")
     records, stream = make_stream(args.devices, args.events)
     n = len(stream)
-    figures: dict[str, object] = {"bench": "ingest", "events": n, "devices": args.devices, "batch": args.batch,
-                                  "target_sqlite_eps": 2000}
+    figures: dict[str, object] = {
+        "bench": "ingest",
+        "events": n,
+        "devices": args.devices,
+        "batch": args.batch,
+        "target_sqlite_eps": 2000,
+    }
     base = verify_only(records, stream)
     figures["verify_only_eps"] = round(n / base)
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, stored = run_pipeline(f"sqlite:///{Path(tmp) / 'ingest.db'}", records, stream, args.batch)
+        elapsed, stored = run_pipeline(
+            f"sqlite:///{Path(tmp) / 'ingest.db'}", records, stream, args.batch
+        )
     if stored != n:
         raise RuntimeError(f"sqlite stored {stored} of {n} events")
     figures["sqlite_eps"] = round(n / elapsed)
     figures["sqlite_vs_verify_only"] = round(base / elapsed, 3)
-    print(f"sqlite: {n} events verified and stored in {elapsed:.2f} s ({n / elapsed:.0f}/s, one worker)")
+    print(f"sqlite: {n} events verified and stored in {elapsed:.2f} s "
+          f"({n / elapsed:.0f}/s, one worker)")
     if not args.no_postgres:
         from agent.bench.pgtemp import start_postgres
 
@@ -106,7 +136,8 @@ def main(args: argparse.Namespace) -> int:
             raise RuntimeError(f"postgresql stored {stored} of {n} events")
         figures["postgresql_eps"] = round(n / elapsed)
         figures["postgresql_vs_verify_only"] = round(base / elapsed, 3)
-        print(f"postgresql: {n} events verified and stored in {elapsed:.2f} s ({n / elapsed:.0f}/s, one worker)")
+        print(f"postgresql: {n} events verified and stored in {elapsed:.2f} s "
+              f"({n / elapsed:.0f}/s, one worker)")
     print(f"verify alone: {n / base:.0f}/s")
     emit(figures)
     return 0

@@ -18,7 +18,8 @@ from agent.config import HealthConfig
 from agent.delivery.outbox import NO_DROPS, DropReport, Outbox
 from agent.types import Observation
 
-MAX_RUNS_PER_BEAT = 8  # a bound on heartbeats per tick, so a backlog of runs never floods a full outbox
+# a bound on heartbeats per tick, so a backlog of runs never floods a full outbox
+MAX_RUNS_PER_BEAT = 8
 
 
 class SenderStats(Protocol):

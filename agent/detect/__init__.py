@@ -21,5 +21,6 @@ class Detector(Protocol):
     def detect(self, frame: Frame) -> list[Detection]: ...
 
     def health(self) -> dict[str, Any]:
-        """{"accelerator": 0|1, "delegate": "cpu"|"edgetpu", "fallback": reason or "", "model": id}."""
+        """{"accelerator": 0|1, "delegate": "cpu"|"edgetpu", "fallback": reason or "",
+        "model": id}."""
         ...

@@ -41,17 +41,20 @@ def build_rules(cfg: Config) -> list[Rule]:
         wanted = list(z.classes) + (list(z.unattended_classes) if z.unattended_after_s > 0 else [])
         for c in wanted:
             if c not in allowed:
-                raise ConfigError(f"zone {z.id!r} watches {c!r} but detector.classes does not include it; add it there")
+                raise ConfigError(f"zone {z.id!r} watches {c!r} but detector.classes does not "
+                                  "include it; add it there")
         if z.unattended_after_s > 0 and "person" not in allowed:
             # without persons every still bag would look unattended
             raise ConfigError(
-                f"zone {z.id!r} reports unattended objects, which needs 'person' in detector.classes "
+                f"zone {z.id!r} reports unattended objects, which needs 'person' in "
+                "detector.classes "
                 f"to see whether anyone is near; add it there"
             )
     for ln in cfg.lines:
         for c in ln.classes:
             if c not in allowed:
-                raise ConfigError(f"line {ln.id!r} counts {c!r} but detector.classes does not include it; add it there")
+                raise ConfigError(f"line {ln.id!r} counts {c!r} but detector.classes does not "
+                                  "include it; add it there")
     rules: list[Rule] = []
     zones = list(cfg.zones)
     if not zones and not cfg.lines:
@@ -64,7 +67,9 @@ def build_rules(cfg: Config) -> list[Rule]:
         if z.loitering:
             rules.append(Loitering(view, z.loiter_after_s))
         if z.gathering_threshold or z.gathering_rise:
-            rules.append(Gathering(view, z.gathering_threshold, z.gathering_rise, z.gathering_window_s))
+            rules.append(
+                Gathering(view, z.gathering_threshold, z.gathering_rise, z.gathering_window_s)
+            )
         if z.unattended_after_s > 0:
             rules.append(Unattended(z))
     for line in cfg.lines:

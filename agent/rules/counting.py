@@ -29,8 +29,17 @@ class Counting:
         assert self.start_s is not None
         interval = max(0, round(now_s - self.start_s))
         out = [
-            Observation("count", self.rule_id, label, now_s,
-                        {"entries": self.entries[label], "exits": self.exits[label], "interval_s": interval})
+            Observation(
+                "count",
+                self.rule_id,
+                label,
+                now_s,
+                {
+                    "entries": self.entries[label],
+                    "exits": self.exits[label],
+                    "interval_s": interval,
+                },
+            )
             for label in self.labels
         ]
         self.entries.clear()
@@ -52,6 +61,9 @@ class Counting:
         if self.start_s is None:
             return []
         self._tally(self.view.close(now_s))
-        if not (sum(self.entries.values()) or sum(self.exits.values())) and now_s - self.start_s < 1:
+        if (
+            not (sum(self.entries.values()) or sum(self.exits.values()))
+            and now_s - self.start_s < 1
+        ):
             return []
         return self._report(now_s)

@@ -1,4 +1,4 @@
-"""Loitering: an object staying in a (restricted) zone longer than loiter_after_s, once per visit."""
+"""Loitering: an object staying in a (restricted) zone over loiter_after_s, once per visit."""
 
 from __future__ import annotations
 

@@ -131,7 +131,7 @@ class IngestWorker:
 
     @classmethod
     def from_config(cls, cfg: IngestConfig, store: Store | None = None) -> IngestWorker:
-        """The worker [ingest] describes: its key, the registry, the store (migrated), the client."""
+        """The worker [ingest] describes: its key, registry, store (migrated) and MQTT client."""
         if not cfg.key:
             raise UsageError("ingest.key is not set: create one with `edge-agent keygen --out DIR "
                              "--device-id ingest --site central` and set "
@@ -167,7 +167,12 @@ class IngestWorker:
             log.warning("disconnected from the broker (%s); reconnecting", rc)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        item = (Message(msg.topic, bytes(msg.payload), now_ms()), msg.mid, msg.qos, self._connection)
+        item = (
+            Message(msg.topic, bytes(msg.payload), now_ms()),
+            msg.mid,
+            msg.qos,
+            self._connection,
+        )
         if msg.qos == 0:
             try:
                 self.inbox.put_nowait(item)
@@ -198,7 +203,9 @@ class IngestWorker:
             self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
                                 clean_start=True, properties=props)
         except (OSError, ValueError) as exc:
-            raise BrokerError(f"cannot reach the MQTT broker at {self.cfg.broker} ({exc})") from None
+            raise BrokerError(
+                f"cannot reach the MQTT broker at {self.cfg.broker} ({exc})"
+            ) from None
         self.client.loop_start()
         if not self._subscribed.wait(timeout_s):
             self.client.loop_stop()
@@ -215,7 +222,9 @@ class IngestWorker:
         while len(batch) < self.cfg.batch_size:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait())
+                batch.append(
+                    self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch
@@ -228,7 +237,9 @@ class IngestWorker:
                 result = self.pipeline.process(m for m, _, _, _ in batch)
             except self.store.errors as exc:
                 # Nothing of this batch is acknowledged: the broker and the devices still hold it.
-                raise StateError(f"the ingest database failed: {str(exc).strip().splitlines()[0]}") from None
+                raise StateError(
+                    f"the ingest database failed: {str(exc).strip().splitlines()[0]}"
+                ) from None
             for _, mid, qos, conn in batch:
                 if qos > 0 and conn == self._connection:
                     self.client.ack(mid, qos)
@@ -281,9 +292,17 @@ class IngestWorker:
 
     def log_totals(self) -> None:
         t = self.pipeline.totals
-        log.info("messages %d, stored %d, manifests %d, quarantined %s, ignored %s, acks %d, "
-                 "QoS 0 dropped (inbox full) %d", t.messages, t.stored, t.manifests, dict(t.quarantined),
-                 dict(t.ignored), self.acks_sent, self.dropped_qos0)
+        log.info(
+            "messages %d, stored %d, manifests %d, quarantined %s, ignored %s, acks %d, "
+            "QoS 0 dropped (inbox full) %d",
+            t.messages,
+            t.stored,
+            t.manifests,
+            dict(t.quarantined),
+            dict(t.ignored),
+            self.acks_sent,
+            self.dropped_qos0,
+        )
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
