@@ -11,6 +11,8 @@ from agent.types import Observation, Track
 class Rule(Protocol):
     """A stage over tracks: update() once per frame; close() once at the end of the stream."""
 
+    rule_id: str  # the zone or line id its observations carry
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]: ...
 
     def close(self, now_s: float) -> list[Observation]:
