@@ -19,7 +19,7 @@ install: $(BIN)/.installed
 # public URLs; SHA-256 checked either way), replay the clip through the real pipeline into the
 # local outbox, then verify every envelope it produced.
 demo: $(BIN)/.installed
-	$(BIN)/edge-agent models fetch ssd_mobilenet_v1_coco_quant --from $(ASSETS) --state $(DEMO)/state
+	$(BIN)/edge-agent models fetch yolox_nano_ti_lite_416_int8 --from $(ASSETS) --state $(DEMO)/state
 	$(BIN)/edge-agent samples fetch one-by-one-person-detection --from $(ASSETS) --dest $(DEMO)/samples
 	$(BIN)/edge-agent replay $(DEMO)/samples/one-by-one-person-detection.mp4 --config docs/demo.toml \
 		--state $(DEMO)/state \

@@ -21,6 +21,7 @@ from agent.errors import StateError, UsageError
 from agent.pipeline import Pipeline
 from agent.privacy.anonymizer import Anonymizer, Identity
 from agent.privacy.manifest import manifest_body, manifest_hash
+from agent.private import private_dir
 from agent.protocol import enrolment
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.protocol.topics import DEFAULT_PREFIX
@@ -62,7 +63,7 @@ def check_state_dir(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)  # 0700: the outbox, counters and keys are nobody else's business
     except OSError as exc:
         raise StateError(f"cannot create the state folder {str(path)!r}: {exc.strerror}") from None
 

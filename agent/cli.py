@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
@@ -10,6 +11,7 @@ from typing import NoReturn, Sequence
 
 from agent import __version__
 from agent.errors import AgentError
+from agent.private import STATE_COMMANDS, private_umask
 
 # Each module has register(subparsers); its parsers set func(args) -> exit code.
 COMMAND_MODULES = (
@@ -24,6 +26,7 @@ COMMAND_MODULES = (
     "agent.commands.ingest",
     "agent.commands.registry",
     "agent.commands.track",
+    "agent.commands.profile",
 )
 
 
@@ -59,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    guard = private_umask() if args.command in STATE_COMMANDS else contextlib.nullcontext()
     try:
-        return int(args.func(args) or 0)
+        with guard:  # state files 0600 and folders 0700 whatever the caller's umask
+            return int(args.func(args) or 0)
     except AgentError as exc:
         sys.stderr.write(f"edge-agent: error: {exc}\n")
         return exc.exit_code

@@ -57,6 +57,11 @@ class DeviceConfig:
     site: str = _help("Site id, used in topics.", "demo-site")
     key: str = _help("Path to the device's Ed25519 private key (edge-agent keygen).", "")
     state_dir: str = _help("Where the outbox, counters and throwaway keys live.", "")
+    profile: str = _help(
+        "Board profile (hw/profiles): auto (from /proc/device-tree/model and the accelerators found), "
+        "none, or a profile id from `edge-agent profile --list`. Its values are defaults under this file.",
+        "auto",
+    )
 
     def __post_init__(self) -> None:
         check_id(self.id, "device.id")
@@ -72,6 +77,12 @@ class SourceConfig:
     fps: float = _help("Frames per second (synthetic, or replay of an image folder).", 10.0)
     width: int = _help("Frame width asked of the camera (0: its default).", 0)
     height: int = _help("Frame height asked of the camera (0: its default).", 0)
+    main_width: int = _help("picamera2: main stream width next to the lores one (0: 1280 or more).", 0)
+    main_height: int = _help("picamera2: main stream height (0: 720 or more).", 0)
+    stall_after: int = _help(
+        "synthetic only: after this many frames the source blocks for good, like a hung camera read "
+        "(to test the service watchdog; 0: never).", 0
+    )
     max_frames: int = _help("Stop after this many frames (0: no limit).", 0)
 
     def __post_init__(self) -> None:
@@ -80,8 +91,10 @@ class SourceConfig:
             raise ValueError(f"source.kind {self.kind!r} is not one of {', '.join(kinds)}")
         if self.fps <= 0:
             raise ValueError("source.fps must be > 0")
-        if self.width < 0 or self.height < 0:
-            raise ValueError("source.width and source.height must be >= 0 (0: the camera's default)")
+        if min(self.width, self.height, self.main_width, self.main_height) < 0:
+            raise ValueError("source.width, height, main_width and main_height must be >= 0 (0: the default)")
+        if self.stall_after < 0:
+            raise ValueError("source.stall_after must be >= 0 (0: never)")
         if self.max_frames < 0:
             raise ValueError("source.max_frames must be >= 0 (0: no limit)")
 
@@ -97,7 +110,7 @@ class DetectorConfig:
         '{"frame": N, "detections": [{"label": "person", "score": 0.9, "box": [x0, y0, x1, y1]}]}.',
         "",
     )
-    model: str = _help("Model id from models/manifest.toml.", "ssd_mobilenet_v1_coco_quant")
+    model: str = _help("Model id from models/manifest.toml.", "yolox_nano_ti_lite_416_int8")
     model_dir: str = _help("Where installed models live (default: <state_dir>/models).", "")
     threads: int = _help("CPU threads for the interpreter.", 2)
     delegate: Literal["auto", "cpu", "edgetpu"] = _help("auto, cpu or edgetpu.", "auto")
@@ -110,7 +123,10 @@ class DetectorConfig:
         default_factory=lambda: ("person",),
     )
     labels: str = _help("Labels file overriding the model's own (one class name per line).", "")
-    nms_iou: float = _help("Class-wise non-maximum suppression IoU (YOLO decoders).", 0.45)
+    nms_iou: float = _help(
+        "Class-wise non-maximum suppression IoU (YOLO and YOLOX decoders). 0.7 as ByteTrack: people in a "
+        "group overlap by more than the usual 0.45, which would merge two people into one box.", 0.7
+    )
     max_detections: int = _help("Most detections kept per frame.", 100)
     edgetpu_library: str = _help("Edge TPU delegate library.", "libedgetpu.so.1")
     edgetpu_device: str = _help("Edge TPU device (usb, pci, usb:0; empty: the first found).", "")
@@ -204,6 +220,39 @@ class LineConfig:
 
 
 @dataclass(frozen=True)
+class ClassLimits:
+    label: str = _help("Class these limits apply to (a label of the model).")
+    min_area: float = _help("Smallest box kept, as a fraction of the picture's area.", 0.0)
+    max_area: float = _help("Largest box kept, as a fraction of the picture's area (0: no limit).", 0.0)
+    min_aspect: float = _help(
+        "Smallest width / height of the box in normalized units (fractions of the picture's width and "
+        "height; on a 4:3 picture a box 1.33 times as wide as tall in pixels is 1.0).", 0.0
+    )
+    max_aspect: float = _help("Largest width / height of the box, normalized as min_aspect (0: no limit).", 0.0)
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            raise ValueError("tracker.limits: label is empty")
+        for name in ("min_area", "max_area"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"tracker.limits {self.label!r}: {name} must be between 0 and 1")
+        if self.min_aspect < 0 or self.max_aspect < 0:
+            raise ValueError(f"tracker.limits {self.label!r}: min_aspect and max_aspect must be >= 0")
+        if self.max_area and self.max_area < self.min_area:
+            raise ValueError(f"tracker.limits {self.label!r}: max_area is below min_area")
+        if self.max_aspect and self.max_aspect < self.min_aspect:
+            raise ValueError(f"tracker.limits {self.label!r}: max_aspect is below min_aspect")
+
+
+def _default_limits() -> tuple[ClassLimits, ...]:
+    # A person box under 0.15 % of the picture (on 1280x720 about 23 x 60 pixels; a person under a
+    # twelfth of the picture's height) is below what a 300-416 pixel detector input resolves: at that
+    # size it finds texture as often as people. One over 60 % is the detector calling the whole scene
+    # a person; a person box more than twice as wide as tall (normalized) is a bench or a shadow.
+    return (ClassLimits("person", min_area=0.0015, max_area=0.6, min_aspect=0.0, max_aspect=2.0),)
+
+
+@dataclass(frozen=True)
 class TrackerConfig:
     high_score: float = _help("Detections scoring at least this take part in the first matching stage.", 0.5)
     low_score: float = _help("Detections between this and high_score only extend existing tracks.", 0.1)
@@ -217,6 +266,16 @@ class TrackerConfig:
     lost_buffer: float = _help("Lost tracks also match their last seen box grown by this on every side (C-BIoU).", 0.3)
     birth_max_iou: float = _help("No new track where a detection overlaps a live track this much (1: off).", 0.4)
     min_height_ratio: float = _help("Never match a track with a detection whose height ratio is below this (0: off).", 0.5)
+    confirm_score: float = _help(
+        "A track is confirmed (and seen by the rules) only while the median of its last score_window "
+        "detection scores is at least this: one high score among low ones is not a person (0: off).", 0.6
+    )
+    score_window: int = _help("How many recent detection scores confirm_score takes the median of.", 10)
+    limits: tuple[ClassLimits, ...] = _help(
+        "Per-class box limits ([[tracker.limits]] label, min_area, max_area, min_aspect, max_aspect): "
+        "a detection outside them takes no part in tracking. Classes not listed are not limited.",
+        default_factory=_default_limits,
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
@@ -225,7 +284,12 @@ class TrackerConfig:
             raise ValueError("tracker.min_hits must be >= 1")
         if self.max_lost_s < 0 or self.ref_dt_s <= 0:
             raise ValueError("tracker.max_lost_s must be >= 0 and ref_dt_s > 0")
-        for name in ("match_iou", "low_match_iou", "tentative_match_iou", "new_track_score"):
+        if self.score_window < 1:
+            raise ValueError("tracker.score_window must be >= 1")
+        labels = [lim.label for lim in self.limits]
+        if len(set(labels)) != len(labels):
+            raise ValueError("tracker.limits: a label is listed twice")
+        for name in ("match_iou", "low_match_iou", "tentative_match_iou", "new_track_score", "confirm_score"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"tracker.{name} must be between 0 and 1")
 
@@ -447,9 +511,25 @@ def parse(table: dict[str, Any]) -> Config:
 
 def load(path: str | Path | None) -> Config:
     """Read a TOML config file; None gives the embedded defaults."""
+    return parse(load_table(path))
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Table `over` laid on `base`: sub-tables merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_table(path: str | Path | None) -> dict[str, Any]:
+    """The parsed TOML table of a config file, not yet checked; None gives an empty table."""
     if path is None:
-        return Config()
-    return parse(read_toml(path))
+        return {}
+    return read_toml(path)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -462,10 +542,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {str(p)!r}: {exc.__class__.__name__}") from None
     try:
-        table = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
-    return table
 
 
 def replace(cfg: Config, **sections: Any) -> Config:

@@ -31,12 +31,12 @@ def clip(assets: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def model_dir(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder with the default SSD model imported the way a technician would."""
+    """A models folder with the default model imported the way a technician would."""
     from agent.detect import catalogue
     from agent.assets import obtain
 
     d = tmp_path_factory.mktemp("models")
-    obtain(catalogue.model("ssd_mobilenet_v1_coco_quant").pinned, d, [assets / "models"], download=False)
+    obtain(catalogue.model(catalogue.default_model()).pinned, d, [assets / "models"], download=False)
     return d
 
 

@@ -51,7 +51,7 @@ class Picamera2Source(LiveSource):
         try:
             cam = Picamera2()
             conf = cam.create_video_configuration(
-                main={"size": (max(w, 1280), max(h, 720))},
+                main={"size": (self.cfg.main_width or max(w, 1280), self.cfg.main_height or max(h, 720))},
                 lores={"size": (w, h), "format": "YUV420"},
                 buffer_count=2,
             )

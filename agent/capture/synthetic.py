@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -16,10 +17,15 @@ class SyntheticSource(FileClock):
         self.cfg = cfg
         self.width = cfg.width or 640
         self.height = cfg.height or 480
+        self._closed = threading.Event()
 
     def frames(self) -> Iterator[Frame]:
         n = 0
         while not self.cfg.max_frames or n < self.cfg.max_frames:
+            if self.cfg.stall_after and n >= self.cfg.stall_after:
+                # a hung camera read: block until closed from another thread (only the watchdog notices)
+                self._closed.wait()
+                return
             img = np.full((self.height, self.width, 3), 114, dtype=np.uint8)
             x = int((n * 7) % max(1, self.width - 60))
             img[self.height // 3 : self.height // 3 + 120, x : x + 50] = (200, 60, 60)
@@ -28,4 +34,4 @@ class SyntheticSource(FileClock):
             n += 1
 
     def close(self) -> None:
-        pass
+        self._closed.set()

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import config
 from agent.config import Config
+
+if TYPE_CHECKING:
+    from agent.board import Choice
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -16,12 +21,28 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    cfg = config.load(args.config)
+    return _command_line(args, config.load(args.config))
+
+
+def load_config_for_board(args: argparse.Namespace) -> tuple[Config, Choice]:
+    """The config with this board's profile laid under it (run, replay), and which profile it was."""
+    from agent import board
+
+    table, choice = board.apply(config.load_table(args.config))
+    return _command_line(args, config.parse(table)), choice
+
+
+def _command_line(args: argparse.Namespace, cfg: Config) -> Config:
     device: dict[str, str] = {}
     if getattr(args, "state", None):
         device["state_dir"] = str(Path(args.state))
     if getattr(args, "key", None):
         device["key"] = str(Path(args.key))
+    elif not cfg.device.key and os.environ.get("CREDENTIALS_DIRECTORY"):
+        # systemd's LoadCredential=device.key:...: a copy only this service can read
+        credential = Path(os.environ["CREDENTIALS_DIRECTORY"]) / "device.key"
+        if credential.is_file():
+            device["key"] = str(credential)
     if device:
         cfg = config.replace(cfg, device=device)
     return cfg

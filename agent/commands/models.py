@@ -8,7 +8,8 @@ from pathlib import Path
 from agent.detect import catalogue
 from agent.assets import expected_hash, install_checked, install_unpinned, obtain, sha256_file
 from agent.commands import add_config_args, load_config
-from agent.errors import UsageError
+from agent.errors import AssetError, UsageError
+from agent.detect.notices import install_notice, model_folders
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,11 +74,23 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     spec = catalogue.model(args.model_id)
     if not spec.bundle_ok:
         print(f"{spec.id}: licence {spec.licence}; never bundled with edge-agent, fetched because you named it")
-    path = obtain(spec.pinned, cfg.model_dir, [Path(d) for d in args.local], not args.offline,
-                  args.accept_unchecked_hash)
+    local = [Path(d) for d in args.local]
+    path = obtain(spec.pinned, cfg.model_dir, local, not args.offline, args.accept_unchecked_hash)
+    _with_notice(spec, path, model_folders(spec, local), not args.offline)
     seen = expected_hash(spec.pinned, path)
     print(f"{spec.id}: {path} (sha256 {seen[:16]}... ok, {spec.hash_status})")
     return 0
+
+
+def _with_notice(spec: catalogue.ModelSpec, path: Path, beside: list[Path], download: bool) -> None:
+    """Install the model's licence notice next to it; without its notice the model is removed again."""
+    try:
+        notice = install_notice(spec, path.parent, beside, download)
+    except AssetError:
+        path.unlink(missing_ok=True)
+        raise
+    if notice is not None:
+        print(f"{spec.id}: licence {spec.licence}, notice installed as {notice}")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -89,8 +102,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     matches = [m for m in catalogue.models().values() if m.sha256 == seen]
     if matches:
         spec = matches[0]
-        install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
-        print(f"{spec.id}: imported {src} -> {cfg.model_dir / spec.file}")
+        dest = install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
+        _with_notice(spec, dest, [src.parent], download=False)
+        print(f"{spec.id}: imported {src} -> {dest}")
         return 0
     same_name = [m for m in catalogue.models().values() if m.file == src.name]
     if not same_name:

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from agent import config
-from agent.commands import add_config_args, load_config
+from agent.commands import add_config_args, load_config_for_board
 from agent.errors import BrokerError, UsageError
 
 
@@ -34,14 +34,25 @@ def say(text: str) -> None:
     sys.stderr.write(f"edge-agent: {text}\n")
 
 
-def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False) -> int:
+def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False, board: str = "") -> int:
     from agent.assembly import assemble
+    from agent.systemd import Supervisor
 
     asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True)
+    if board:
+        say(board)  # once everything is built: a start-up error stays one line
     # publishing runs in its own thread; without [mqtt] events stay in the outbox
     asm.publishing.start()
     sender = asm.publishing.sender
     emitter = asm.publishing.emitter
+    # Under systemd (NOTIFY_SOCKET): READY after the first frame, watchdog fed while both threads progress.
+    supervisor = Supervisor.from_env(
+        lambda: asm.pipeline.frames, lambda: asm.outbox.rows,
+        (lambda: sender.turns) if sender is not None else None,
+    )
+    if supervisor is not None:
+        asm.pipeline.add_periodic(supervisor.probe)
+        supervisor.start()
 
     stopping = threading.Event()
 
@@ -56,6 +67,8 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     try:
         summary = asm.pipeline.run(stop=stopping.is_set)
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         emitter.emit(asm.publishing.stop())
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -74,20 +87,21 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
 def cmd_run(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
-    cfg = load_config(args)
+    cfg, board = load_config_for_board(args)
     if args.max_frames:
         cfg = config.replace(cfg, source={"max_frames": args.max_frames})
-    return _run(cfg, None)
+    return _run(cfg, None, board=board.line())
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
-    cfg = load_config(args)
+    cfg, board = load_config_for_board(args)
     cfg = config.replace(
         cfg,
         source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
     )
     if args.detections:
         cfg = config.replace(cfg, detector={"backend": "scripted", "script": args.detections})
-    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True)
+    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True,
+                board=board.line())

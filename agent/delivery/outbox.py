@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Callable
 
 from agent.errors import StateError
+from agent.private import private_dir, private_file, tighten
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,10 @@ class Outbox:
 
     def __init__(self, path: Path, max_rows: int = 0, max_bytes: int = 0) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
+            for side in ("-wal", "-shm"):  # ... except ones an older version left world-readable
+                tighten(path.with_name(path.name + side))
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")

@@ -231,6 +231,7 @@ class Sender:
         self.counters = SenderCounters()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.turns = 0  # turns of the thread's loop (the systemd watchdog reads it)
         self._idle = threading.Event()  # connected, caught up and answered (see idle())
         self._wake_pending = False  # a WAKE is on the queue and not yet read
         self._appends = 0  # outbox appends seen, so a row appended during a check is never missed
@@ -330,6 +331,7 @@ class Sender:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                self.turns += 1  # progress, read by the systemd watchdog (a wedged sender stops it)
                 try:
                     if self.link is Link.DOWN:
                         self._connect()

@@ -32,7 +32,7 @@ class ModelSpec:
     dtype: str
     quantization: tuple[float, int]
     resize: str  # stretch | letterbox
-    decoder: str  # ssd_postprocess | yolov5 | yolov8
+    decoder: str  # ssd_postprocess | yolov5 | yolov8 | yolox
     labels: str
     licence: str
     edgetpu: str = ""  # id of the Edge TPU twin
@@ -40,6 +40,11 @@ class ModelSpec:
     bundle_ok: bool = True
     input_mean: float = 0.0  # the model wants (pixel - mean) / std, then its input quantization
     input_std: float = 255.0
+    channels: str = "rgb"  # rgb | bgr: the channel order the model was trained on
+    pad: str = "centre"  # letterbox padding: centre | bottom_right (YOLOX)
+    notice: str = ""  # licence file that must travel with the model (installed as <file>.LICENSE)
+    notice_sha256: str = ""
+    notice_urls: tuple[str, ...] = ()
 
     @property
     def pinned(self) -> Pinned:
@@ -73,6 +78,7 @@ def models() -> dict[str, ModelSpec]:
     for m in _raw().get("model", []):
         known = {k: v for k, v in m.items() if k in ModelSpec.__dataclass_fields__}
         known["urls"] = tuple(known.get("urls", ()))
+        known["notice_urls"] = tuple(known.get("notice_urls", ()))
         known["input"] = tuple(known["input"])
         known["quantization"] = tuple(known.get("quantization", (0.0, 0)))
         for key in ("input_mean", "input_std"):

@@ -1,4 +1,4 @@
-"""Frame -> model input tensor: RGB resize or letterbox, privacy masks, input quantization.
+"""Frame -> model input tensor: resize or letterbox, channel order, privacy masks, input quantization.
 
 Everything that depends on the frame size (scale, padding, mask pixels, box mapping) is computed
 once per frame size; per frame there is one cv2.resize into a preallocated buffer (the
@@ -59,6 +59,8 @@ class Preprocessor:
         letterbox: bool,
         table: np.ndarray | None,
         masks: Sequence[Polygon] = (),
+        bgr: bool = False,
+        pad: str = "centre",
     ) -> None:
         # One OpenCV thread: right after invoke() the interpreter's workers still spin on the other
         # cores, and OpenCV's own pool competing with them made the resize slower (measured: 0.56 ms
@@ -69,7 +71,12 @@ class Preprocessor:
         self.letterbox = letterbox
         self.table = table
         self.masks = tuple(masks)
-        self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None else None
+        if pad not in ("centre", "bottom_right"):
+            raise ValueError(f"letterbox padding {pad!r} is not centre or bottom_right")
+        self.pad_centre = pad == "centre"  # bottom_right: the picture at the top-left, as YOLOX trains
+        self.bgr = bgr  # the model wants B, G, R: channels swapped once, after the resize
+        self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None or bgr else None
+        self.swapped = np.empty((in_h, in_w, 3), np.uint8) if bgr and table is not None else None
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
         self.as_bytes = tensor().dtype != np.uint8  # int8 inputs: the table holds their bytes
         self._geo: dict[tuple[int, int], Geometry] = {}
@@ -86,7 +93,7 @@ class Preprocessor:
             return Geometry(self.in_w, self.in_h, 0, 0, (1.0, 1.0, 0.0, 0.0), mask)
         r = min(self.in_w / width, self.in_h / height)
         new_w, new_h = max(1, round(width * r)), max(1, round(height * r))
-        pad_x, pad_y = (self.in_w - new_w) // 2, (self.in_h - new_h) // 2
+        pad_x, pad_y = ((self.in_w - new_w) // 2, (self.in_h - new_h) // 2) if self.pad_centre else (0, 0)
         # input-normalized u -> pixels u*in_w -> minus pad -> divide by the resized size
         mapping = (self.in_w / new_w, self.in_h / new_h, -pad_x / new_w, -pad_y / new_h)
         mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
@@ -103,10 +110,10 @@ class Preprocessor:
             x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
             # Padding is written every frame (the previous frame may have had another size),
             # already quantized, so the table runs over the picture only.
-            if y0:
+            if nh < self.in_h:
                 view[:y0] = self.pad
                 view[y0 + nh :] = self.pad
-            if x0:
+            if nw < self.in_w:
                 view[:, :x0] = self.pad
                 view[:, x0 + nw :] = self.pad
             inner = view[y0 : y0 + nh, x0 : x0 + nw]
@@ -116,6 +123,11 @@ class Preprocessor:
         cv2.resize(image, (nw, nh), dst=resized, interpolation=cv2.INTER_LINEAR)
         if geo.mask is not None:
             np.copyto(resized, np.uint8(MASK_VALUE), where=geo.mask)
+        if self.bgr:
+            if self.swapped is None:  # no table: straight into the input tensor
+                cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=inner)
+            else:
+                resized = cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=self.swapped[:nh, :nw])
         if self.table is not None:
             cv2.LUT(resized, self.table, dst=inner)
         del view, inner, resized

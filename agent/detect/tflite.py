@@ -32,7 +32,7 @@ def read_labels(path: Path) -> list[str]:
 
 
 DEFAULT_LABELS = {"ssd_postprocess": "coco_labels_90.txt", "yolov5": "coco_labels_80.txt",
-                  "yolov8": "coco_labels_80.txt"}
+                  "yolov8": "coco_labels_80.txt", "yolox": "coco_labels_80.txt"}
 
 
 def loose_spec(path: Path) -> ModelSpec:
@@ -48,6 +48,9 @@ def loose_spec(path: Path) -> ModelSpec:
 
 
 def _fill_loose(spec: ModelSpec, decoder: str) -> ModelSpec:
+    if decoder == "yolox":  # YOLOX's own convention: 0..255 BGR pixels, letterbox padded bottom/right
+        return dataclasses.replace(spec, decoder=decoder, labels=DEFAULT_LABELS[decoder], resize="letterbox",
+                                   input_mean=0.0, input_std=1.0, channels="bgr", pad="bottom_right")
     yolo = decoder.startswith("yolo")
     return dataclasses.replace(
         spec, decoder=decoder, labels=DEFAULT_LABELS[decoder], resize="letterbox" if yolo else "stretch",
@@ -85,9 +88,9 @@ class TfliteDetector:
         if classes is not None and not classes:
             raise ModelError("detector.classes is empty: nothing could ever be detected")
         self.interp = load_interpreter(model_path, threads, delegates)
-        name = spec.decoder or guess_decoder(self.interp.get_output_details())
+        name = spec.decoder or guess_decoder(self.interp.get_output_details(), self.interp.get_input_details())
         if name not in DECODERS:
-            raise ModelError(f"{spec.id}: its outputs fit no decoder (ssd_postprocess, yolov5, yolov8)")
+            raise ModelError(f"{spec.id}: its outputs fit no decoder ({', '.join(DECODERS)})")
         if not spec.decoder:  # a loose file: pre-processing and default labels follow the decoder
             spec = self.spec = _fill_loose(spec, name)
         self.labels = read_labels(labels_path or spec.labels_path)
@@ -122,6 +125,7 @@ class TfliteDetector:
         self.pre = Preprocessor(
             self.interp.tensor(inp["index"]), self.in_w, self.in_h,
             letterbox=spec.resize == "letterbox", table=table, masks=masks,
+            bgr=spec.channels == "bgr", pad=spec.pad,
         )
 
     def health(self) -> dict[str, Any]:

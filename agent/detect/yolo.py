@@ -40,8 +40,7 @@ def _xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
 class _Yolo:
     name: str  # the decoder's name, set by each subclass
 
-    @staticmethod
-    def check_shape(shape: tuple[int, ...], n_labels: int) -> None:
+    def check_shape(self, shape: tuple[int, ...], n_labels: int) -> None:
         """Raise ValueError when the output shape does not fit this decoder (each subclass)."""
         raise NotImplementedError
 

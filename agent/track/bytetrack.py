@@ -20,6 +20,7 @@ import numpy as np
 from agent.config import TrackerConfig
 from agent.track import kalman
 from agent.track.assign import iou_matrix, match
+from agent.track.gate import ScoreHistory, ShapeGate
 from agent.types import Box, Detection, Track
 
 
@@ -35,6 +36,7 @@ class _State:
     misses: int = 0
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # last corrected box
     code: int = 0  # label as a small integer, for vectorized same-class checks
+    history: ScoreHistory | None = None  # recent detection scores (confirm_score)
 
 
 def _buffer(boxes: np.ndarray, scale: float) -> np.ndarray:
@@ -65,6 +67,7 @@ class ByteTracker:
         self.next_id = 1
         self.last_s: float | None = None
         self._codes: dict[str, int] = {}
+        self.gate = ShapeGate(self.cfg.limits)
 
     def _code(self, label: str) -> int:
         code = self._codes.get(label)
@@ -116,6 +119,7 @@ class ByteTracker:
         self.last_s = now_s
         self.mean, self.cov = kalman.predict(self.mean, self.cov, steps)
 
+        detections = self.gate(detections)  # boxes implausible for their class take no part
         n = len(detections)
         boxes = np.array([d.box.as_list() for d in detections], dtype=float).reshape(n, 4)
         scores = np.array([d.score for d in detections], dtype=float)
@@ -147,8 +151,10 @@ class ByteTracker:
                 s.score = float(scores[d])
                 s.last_seen_s = now_s
                 s.box = _box4(corrected[k])
-                if s.hits >= cfg.min_hits:
-                    s.confirmed = True
+                if s.history is not None:
+                    s.history.add(s.score)
+                if s.hits >= cfg.min_hits and not s.confirmed:
+                    s.confirmed = self._judged(s)  # once confirmed, a person stays one
 
         keep = np.ones(len(self.states), dtype=bool)
         for t in left_seen + lost:
@@ -185,11 +191,17 @@ class ByteTracker:
             self.cov = np.concatenate([self.cov, cov])
             for d in new:
                 self.states.append(
-                    _State(self.next_id, labels[d], float(scores[d]), 1, cfg.min_hits <= 1, now_s,
-                           box=_box4(boxes[d]), code=self._code(labels[d]))
+                    _State(self.next_id, labels[d], float(scores[d]), 1, False, now_s,
+                           box=_box4(boxes[d]), code=self._code(labels[d]),
+                           history=ScoreHistory(cfg.score_window, float(scores[d])) if cfg.confirm_score else None)
                 )
+                self.states[-1].confirmed = cfg.min_hits <= 1 and self._judged(self.states[-1])
                 self.next_id += 1
         return self._tracks()
+
+    def _judged(self, s: _State) -> bool:
+        """Whether a track with enough hits is confirmed: the median of its recent scores decides."""
+        return s.history is None or s.history.median >= self.cfg.confirm_score
 
     def _tracks(self) -> list[Track]:
         out = []

@@ -38,7 +38,8 @@ def frames_in_order(frames: dict[int, list[Detection]]) -> Iterator[tuple[int, l
 
 
 def write_tracks(out: TextIO, frame: int, tracks: list[Track], width: int, height: int) -> int:
-    """Confirmed tracks matched in this frame, as MOTChallenge rows in pixels."""
+    """Confirmed tracks matched in this frame, as MOTChallenge rows in pixels:
+    frame,id,x,y,w,h,score,-1,-1,-1 (frame 1-based, score the track's own)."""
     n = 0
     for t in tracks:
         if not t.confirmed or t.misses:
@@ -46,7 +47,7 @@ def write_tracks(out: TextIO, frame: int, tracks: list[Track], width: int, heigh
         b = t.box
         out.write(
             f"{frame},{t.track_id},{b.x0 * width:.2f},{b.y0 * height:.2f},"
-            f"{b.width * width:.2f},{b.height * height:.2f},-1,-1,-1,-1\n"
+            f"{b.width * width:.2f},{b.height * height:.2f},{t.score:.3f},-1,-1,-1\n"
         )
         n += 1
     return n

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-CPU_MODELS = ("ssd_mobilenet_v1_coco_quant", "yolov5n_int8", "yolov8n_int8")
+YOLOX_MODELS = ("yolox_nano_ti_lite_416_int8", "yolox_nano_ti_lite_320_int8", "yolox_nano_ti_lite_320dw_int8")
+CPU_MODELS = ("ssd_mobilenet_v1_coco_quant", "yolov5n_int8", "yolov8n_int8") + YOLOX_MODELS
 TPU_MODELS = ("yolov5n_int8_edgetpu", "yolov8n_int8_edgetpu")
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from helpers import cli
 
+from agent.detect import catalogue
+
 
 def one_clear_line(result) -> str:  # type: ignore[no-untyped-def]
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
@@ -24,7 +26,7 @@ def test_detect_json_one_object_per_image(models_dir: Path, assets: Path) -> Non
     objs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [o["image"] for o in objs] == imgs
     for o in objs:
-        assert set(o) == {"image", "model", "detections"} and o["model"] == "ssd_mobilenet_v1_coco_quant"
+        assert set(o) == {"image", "model", "detections"} and o["model"] == catalogue.default_model()
         for d in o["detections"]:
             assert set(d) == {"label", "score", "box"} and d["label"] == "person"
             x0, y0, x1, y1 = d["box"]
@@ -105,6 +107,49 @@ def test_bench_detect_prints_one_json_line(models_dir: Path) -> None:
     r = cli("bench", "detect", "--model-dir", str(models_dir), "--repeat", "3", "--threads", "2")
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout.strip().splitlines()[-1])
-    assert figures["model"] == "ssd_mobilenet_v1_coco_quant" and figures["threads"] == 2
+    assert figures["model"] == catalogue.default_model() and figures["threads"] == 2
     assert figures["bare_ms"] > 0 and figures["agent_ms"] > 0
     assert abs(figures["ratio"] - figures["bare_ms"] / figures["agent_ms"]) < 0.01
+
+
+def test_default_model_finds_the_person_in_grace_hopper_and_squat_none_in_cat(models_dir: Path, assets: Path) -> None:
+    imgs = [str(assets / "images" / n) for n in ("grace_hopper.bmp", "squat.bmp", "cat.bmp")]
+    r = cli("detect", *imgs, "--model-dir", str(models_dir), "--json")
+    assert r.returncode == 0, r.stderr
+    grace, squat, cat = (json.loads(line) for line in r.stdout.splitlines())
+    assert grace["model"] == catalogue.default_model()
+    for found in (grace, squat):
+        people = [d for d in found["detections"] if d["label"] == "person"]
+        assert len(people) == 1 and people[0]["score"] >= 0.8, found
+    assert cat["detections"] == []
+
+
+def test_model_file_tells_yolox_from_yolov5(assets: Path) -> None:
+    """Both give [1, N, 85]; the row count for the input size says which (it used to find nothing)."""
+    for path in ("yolox_nano_ti_lite_416_int8/yolox_nano_ti_lite_0510_full_integer_quant.tflite",
+                 "yolox_nano_ti_lite_320_int8/yolox_nano_320_test_ti_lite_full_integer_quant.tflite",
+                 "yolov5n_int8/yolov5n-int8.tflite"):
+        r = cli("detect", str(assets / "images" / "bus.jpg"), "--model-file", str(assets / "models" / path), "--json")
+        assert r.returncode == 0, r.stderr
+        people = [d for d in json.loads(r.stdout)["detections"] if d["label"] == "person" and d["score"] >= 0.6]
+        assert len(people) >= 2, (path, r.stdout)
+
+
+def test_a_model_is_installed_with_its_licence_notice(tmp_path: Path, assets: Path) -> None:
+    from agent.assets import sha256_file
+
+    spec = catalogue.model("yolox_nano_ti_lite_416_int8")
+    r = cli("models", "fetch", spec.id, "--from", str(assets), "--offline", "--state", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr
+    notice = tmp_path / "a" / "models" / (spec.file + ".LICENSE")
+    assert sha256_file(notice) == spec.notice_sha256 and "Texas Instruments" in notice.read_text()
+    # a copy of the model without its LICENSE beside it is refused, and nothing is left installed
+    lone = tmp_path / "usb"
+    lone.mkdir()
+    shutil.copyfile(assets / "models" / "yolox_nano_ti_lite_416_int8" / spec.file, lone / spec.file)
+    line = one_clear_line(cli("models", "import", str(lone / spec.file), "--state", str(tmp_path / "b")))
+    assert "licence notice" in line and "LICENSE" in line
+    assert not (tmp_path / "b" / "models" / spec.file).exists()
+    shutil.copyfile(assets / "models" / "yolox_nano_ti_lite_416_int8" / "LICENSE", lone / "LICENSE")
+    r = cli("models", "import", str(lone / spec.file), "--state", str(tmp_path / "b"))
+    assert r.returncode == 0 and (tmp_path / "b" / "models" / (spec.file + ".LICENSE")).is_file(), r.stderr

@@ -40,12 +40,23 @@ def test_unknown_hash_needs_the_flag_then_is_recorded_and_enforced(
 def test_manifest_is_complete() -> None:
     table = catalogue.models()
     for need in ("ssd_mobilenet_v1_coco_quant", "ssd_mobilenet_v2_coco_quant", "ssd_mobilenet_v2_coco_quant_edgetpu",
-                 "efficientdet_lite0", "yolov5n_int8", "yolov5n_int8_edgetpu", "yolov8n_int8", "yolov8n_int8_edgetpu"):
+                 "efficientdet_lite0", "yolov5n_int8", "yolov5n_int8_edgetpu", "yolov8n_int8", "yolov8n_int8_edgetpu",
+                 "yolox_nano_ti_lite_416_int8", "yolox_nano_ti_lite_320_int8", "yolox_nano_ti_lite_320dw_int8"):
         spec = table[need]
         assert spec.urls and spec.licence and spec.labels_path.is_file() and spec.decoder
         if spec.edgetpu:
             assert table[spec.edgetpu].cpu_twin == spec.id
-    assert catalogue.default_model() == "ssd_mobilenet_v1_coco_quant"
+    # the default is permissive, its hash checked, and it equals the config's default
+    assert catalogue.default_model() == "yolox_nano_ti_lite_416_int8" == config.DetectorConfig().model
+    default = table[catalogue.default_model()]
+    assert default.bundle_ok and default.hash_status == "checked" and "AGPL" not in default.licence
+    for yolox in ("yolox_nano_ti_lite_416_int8", "yolox_nano_ti_lite_320_int8", "yolox_nano_ti_lite_320dw_int8"):
+        spec = table[yolox]
+        assert spec.decoder == "yolox" and spec.notice == "LICENSE" and spec.notice_sha256 and spec.notice_urls
+        assert spec.licence == "BSD-3-Clause AND Apache-2.0"
+        assert all(u.startswith("https://raw.githubusercontent.com/MaxCYCHEN/yolox-ti-lite_tflite_int8/")
+                   for u in spec.urls + spec.notice_urls)
+    assert (table["yolox_nano_ti_lite_416_int8"].channels, table["yolox_nano_ti_lite_416_int8"].pad) == ("bgr", "bottom_right")
     for yolo in ("yolov5n_int8", "yolov8n_int8", "yolov5n_int8_edgetpu", "yolov8n_int8_edgetpu"):
         assert table[yolo].licence == "AGPL-3.0" and not table[yolo].bundle_ok
     assert len(catalogue.models()["yolov8n_int8"].labels_path.read_text().split("\n")) - 1 == 80

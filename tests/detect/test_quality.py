@@ -45,7 +45,7 @@ def test_yolov8_finds_the_bus_pedestrians_where_they_stand(detector, image) -> N
             assert best >= 0.85, (label, ref, found)
 
 
-@pytest.mark.parametrize("model_id", ["yolov5n_int8", "yolov8n_int8"])
+@pytest.mark.parametrize("model_id", ["yolov5n_int8", "yolov8n_int8", "yolox_nano_ti_lite_416_int8"])
 def test_letterbox_is_undone(detector, image, model_id: str) -> None:  # type: ignore[no-untyped-def]
     """The same person on a wider grey canvas: the box moves exactly as the canvas says."""
     det = detector(model_id)
@@ -76,7 +76,7 @@ def test_class_allow_list_drops_other_classes_inside_detection(detector, image) 
     assert ssd == []
 
 
-@pytest.mark.parametrize("model_id", ["ssd_mobilenet_v1_coco_quant", "yolov8n_int8"])
+@pytest.mark.parametrize("model_id", ["ssd_mobilenet_v1_coco_quant", "yolov8n_int8", "yolox_nano_ti_lite_416_int8"])
 def test_privacy_mask_over_the_person_removes_the_person(detector, image, model_id: str) -> None:  # type: ignore[no-untyped-def]
     img = image("squat.bmp")
     people = [d for d in run(detector(model_id), img) if d.label == "person"]
@@ -90,3 +90,16 @@ def test_privacy_mask_over_the_person_removes_the_person(detector, image, model_
     # Control: a mask elsewhere leaves the person visible.
     corner = ((0.0, 0.0), (0.1, 0.0), (0.1, 0.1))
     assert [d for d in run(detector(model_id, masks=(corner,)), img) if d.label == "person"]
+
+
+def test_yolox_input_is_bgr_padded_bottom_right(detector) -> None:  # type: ignore[no-untyped-def]
+    """The 416 model gets B, G, R minus 128, the picture at the top-left and grey 114 below it."""
+    det = detector("yolox_nano_ti_lite_416_int8")
+    img = np.zeros((200, 400, 3), np.uint8)
+    img[..., 0] = 250  # pure red, RGB
+    run(det, img)
+    tensor = det.interp.get_tensor(det.interp.get_input_details()[0]["index"])[0]
+    assert tensor.dtype == np.int8 and tensor.shape == (416, 416, 3)
+    assert list(tensor[10, 10]) == [-128, -128, 250 - 128]  # blue, green, red
+    assert list(tensor[207, 410]) == [-128, -128, 250 - 128]  # 400x200 -> 416x208 at the top-left
+    assert list(tensor[208, 10]) == [114 - 128] * 3 and list(tensor[415, 415]) == [114 - 128] * 3

@@ -49,3 +49,22 @@ def test_ssd_decoder_confirms_classes_and_scores_from_their_values(detector, ima
     dec.idx[1], dec.idx[2] = dec.idx[2], dec.idx[1]  # as a TF2 export might order them
     dec.checked = False
     assert det.detect(Frame(image("grace_hopper.bmp"), 0.0, 0)) == right
+
+
+def test_yolox_grid_rows_tell_yolox_from_yolov5() -> None:
+    from agent.detect.decoders import guess_decoder
+    from agent.detect.yolox import grid_rows, make_grid
+
+    assert grid_rows(320, 320) == 2100 and grid_rows(416, 416) == 3549 and grid_rows(640, 640) * 3 == 25200
+    cells, strides = make_grid(416, 416)
+    assert cells.shape == (3549, 2) and list(cells[53]) == [1.0, 1.0] and strides[2704] == 16.0
+    assert list(cells[-1]) == [12.0, 12.0] and strides[-1] == 32.0
+
+    def shapes(out: list[int], inp: list[int]) -> str | None:
+        return guess_decoder([{"shape": out}], [{"shape": inp}])
+
+    assert shapes([1, 3549, 85], [1, 416, 416, 3]) == "yolox"
+    assert shapes([1, 2100, 85], [1, 320, 320, 3]) == "yolox"
+    assert shapes([1, 25200, 85], [1, 640, 640, 3]) == "yolov5"
+    assert shapes([1, 3000, 85], [1, 416, 416, 3]) is None  # neither: refused, not guessed
+    assert shapes([1, 84, 8400], [1, 640, 640, 3]) == "yolov8"

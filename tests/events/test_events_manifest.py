@@ -31,7 +31,7 @@ def test_manifest_lists_what_leaves_and_is_deterministic() -> None:
     assert doc["raw_video_egress"] is False
     assert "cell" not in doc["fields"] and doc["positions"] == "none"
     assert set(doc["fields"]) == set(PROPS) - {"cell"}
-    assert doc["model"] == {"id": "ssd_mobilenet_v1_coco_quant", "sha256": "ef" * 32}
+    assert doc["model"] == {"id": "yolox_nano_ti_lite_416_int8", "sha256": "ef" * 32}  # the default
     assert [r["id"] for r in doc["rules"]] == ["desk", "door"]
     assert doc["topics"][0] == "acme/v1/lab/cam-1/event/+" and doc["publishes"] is True
     assert doc["ack"] == "broker" and "outbox" in doc["retention"]

@@ -90,7 +90,7 @@ def test_replay_of_real_footage(tmp_path: Path, model_dir: Path, clip: Path) -> 
     assert all(re.fullmatch(r"[0-9a-f]{32}", e["id"]) for e in bodies)
     assert len({e["id"] for e in bodies}) == len(bodies)
     assert {(e["device"], e["site"], e["boot"], e["model"]) for e in bodies} == {
-        ("cam-1", "lab", 1, "ssd_mobilenet_v1_coco_quant")}
+        ("cam-1", "lab", 1, "yolox_nano_ti_lite_416_int8")}  # the default model
     assert max(e["values"].get("count", 0) for e in bodies) >= 1
 
     # the outbox holds exactly the bytes that were written out (nothing serialized twice)

@@ -90,3 +90,55 @@ def test_bench_scene_workload_tracks_every_object() -> None:
 
     _, _, observations, confirmed = tracker_rules_ms(20, 40)
     assert confirmed == 20 and observations > 0
+
+
+# ---------------------------------------------------------------- false-positive control
+
+
+def test_a_high_scoring_flicker_among_low_scores_never_confirms() -> None:
+    """One 0.9 among 0.5s: the median of the track's scores, not its best one, decides."""
+    cfg = TrackerConfig(confirm_score=0.6, high_score=0.5, new_track_score=0.5)
+    frames = [[det(0.5, score=0.9 if k == 0 else 0.52)] for k in range(30)]
+    assert confirmed_ids(feed(ByteTracker(cfg), frames)) == set()
+    # the same box scoring like a person is confirmed after min_hits
+    hist = feed(ByteTracker(cfg), [[det(0.5, score=0.8)] for _ in range(5)])
+    assert [t[0].confirmed for t in hist[:3]] == [False, False, True]
+
+
+def test_once_confirmed_a_person_whose_score_dips_keeps_the_id() -> None:
+    cfg = TrackerConfig(confirm_score=0.6)
+    frames = [[det(0.1 + 0.01 * k, score=0.85 if k < 15 else 0.55)] for k in range(40)]
+    hist = feed(ByteTracker(cfg), frames)
+    assert confirmed_ids(hist) == {1} and hist[-1][0].confirmed
+
+
+def test_boxes_outside_the_class_limits_never_become_tracks() -> None:
+    tiny = [[det(0.5, w=0.02, h=0.05)] for _ in range(20)]  # 0.1 % of the picture
+    whole = [[Detection("person", 0.9, Box(0.0, 0.0, 1.0, 0.95))] for _ in range(20)]  # the scene itself
+    wide = [[det(0.5, w=0.5, h=0.2)] for _ in range(20)]  # 2.5 times as wide as tall
+    for frames in (tiny, whole, wide):
+        assert confirmed_ids(feed(ByteTracker(), frames)) == set()
+    # another class has no limits unless configured
+    assert confirmed_ids(feed(ByteTracker(), [[det(0.5, w=0.02, h=0.05, label="car")] for _ in range(5)])) == {1}
+    # and limits are per class: turning the person's off lets the tiny box through
+    free = TrackerConfig(limits=())
+    assert confirmed_ids(feed(ByteTracker(free), tiny)) == {1}
+
+
+def test_limits_are_checked_when_the_config_is_read() -> None:
+    import pytest
+
+    from agent.config import parse
+    from agent.errors import ConfigError
+
+    cfg = parse({"tracker": {"limits": [{"label": "person", "min_area": 0.01}, {"label": "car", "max_area": 0.5}]}})
+    assert [lim.label for lim in cfg.tracker.limits] == ["person", "car"]
+    for bad, words in (({"label": "person", "min_area": 2.0}, "min_area"),
+                       ({"label": "person", "min_area": 0.2, "max_area": 0.1}, "max_area is below"),
+                       ({"label": "person", "min_aspct": 0.2}, "did you mean 'min_aspect'")):
+        with pytest.raises(ConfigError, match=words):
+            parse({"tracker": {"limits": [bad]}})
+    with pytest.raises(ConfigError, match="listed twice"):
+        parse({"tracker": {"limits": [{"label": "person"}, {"label": "person"}]}})
+    with pytest.raises(ConfigError, match="confirm_score"):
+        parse({"tracker": {"confirm_score": 1.5}})

@@ -78,7 +78,7 @@ def test_model_not_installed(tmp_path: Path, clip: Path) -> None:
 def test_corrupt_model_refused(tmp_path: Path, clip: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    (models / "detect.tflite").write_bytes(b"\0" * 1000)
+    (models / "yolox_nano_ti_lite_0510_full_integer_quant.tflite").write_bytes(b"\0" * 1000)  # the default
     line = one_clear_line(cli("replay", str(clip), "--state", str(tmp_path)))
     assert "SHA-256" in line and "refusing" in line
 

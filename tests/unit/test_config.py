@@ -29,7 +29,7 @@ def test_zone_only_config_is_valid(tmp_path) -> None:  # type: ignore[no-untyped
 
 def test_empty_config_gives_defaults() -> None:
     cfg = config.parse({})
-    assert cfg.detector.model == "ssd_mobilenet_v1_coco_quant"
+    assert cfg.detector.model == "yolox_nano_ti_lite_416_int8"
     assert cfg.detector.classes == ("person",)
 
 
