@@ -33,6 +33,7 @@ from agent.sysinfo import Readers
 from agent.types import Observation
 
 if TYPE_CHECKING:
+    from agent.coverage import Coverage
     from agent.remote.control import RemoteControl
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
 OUTBOX_FILE = "outbox.db"
 
 
-def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool = False) -> SigningKey:
+def load_or_create_key(cfg: Config, say: Callable[[str], object], throwaway: bool = False) -> SigningKey:
     """The configured key, else the state folder's device.key.
 
     Only `replay` (throwaway=True) may create a throwaway identity there, and it says so; a device
@@ -201,7 +202,7 @@ def _chain(first: Callable[[bytes], None] | None, then: Callable[[bytes], None])
 
 def heartbeat_counters(
     pipeline: Pipeline, clock: Callable[[], float] = time.monotonic, readers: Readers | None = None,
-    state_dir: Path | None = None, coverage: Any = None,
+    state_dir: Path | None = None, coverage: Coverage | None = None, timer: InferenceTimer | None = None,
 ) -> Callable[[], dict[str, int]]:
     """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
     camera outages and state, payloads the egress guard refused, whether the Edge TPU runs
@@ -220,17 +221,14 @@ def heartbeat_counters(
         values = {
             "frames": frames,
             "fps_milli": int(fps * 1000),
-            "camera_errors": int(getattr(pipeline.source, "camera_errors", 0)),
-            "camera_state": camera_state(pipeline.source, getattr(coverage, "state", None)),
+            "camera_errors": pipeline.source.camera_errors,
+            "camera_state": camera_state(coverage.state if coverage is not None else None),
             "egress_refused": int(pipeline.emitter.egress_refused),
+            "accelerator": int(bool(pipeline.detector.health().get("accelerator", 0))),
             "agent_version": version,
         }
-        health = getattr(pipeline.detector, "health", None)
-        if callable(health):
-            values["accelerator"] = int(bool(health().get("accelerator", 0)))
-        percentiles = getattr(pipeline.detector, "percentiles", None)
-        if callable(percentiles):
-            seen = percentiles()
+        if timer is not None:
+            seen = timer.percentiles()
             if seen is not None:
                 values["inference_p50_us"], values["inference_p95_us"] = seen
         if readers is not None:
@@ -314,7 +312,7 @@ def assemble(
     pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink,
                      on_command=remote.offer if remote is not None else None)
     coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
-                        dropped=lambda: int(getattr(source, "dropped_frames", 0)))
+                        dropped=lambda: source.dropped_frames)
     alive: Path | None = None
     if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
         alive = cfg.state_dir / ALIVE_FILE
@@ -328,11 +326,11 @@ def assemble(
     rules = device_rules(rules)
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
     pipeline.frame_stages.append(coverage)
-    if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
-        pipeline.add_periodic(source)
+    pipeline.add_periodic(source)  # a live camera's outage is an alarm, not a crash (files: none)
     health = None
     if heartbeat:
-        counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage)
+        counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage,
+                                      timer=detector)
         health = pub.heartbeat(cfg, counters=counters)
         pipeline.add_periodic(health)
     if remote is not None:

@@ -1,4 +1,4 @@
-"""Obtain pinned files (models, sample clips): import from a local folder or download, check SHA-256.
+"""Obtain pinned files (models, sample clips): import from a folder or download; check SHA-256.
 
 A file is installed only after its SHA-256 matches the pinned one; a mismatch is refused with
 both hashes printed. Offline devices import from a folder (a USB stick, ../shared/assets).
@@ -57,14 +57,15 @@ def expected_hash(item: Pinned, dest: Path) -> str:
 
 
 def install_unpinned(src: Path, dest: Path, what: str) -> Path:
-    """Install a file whose hash nobody pinned: print the hash seen and record it next to the file."""
+    """Install a file whose hash nobody pinned: print the hash seen, record it beside the file."""
     seen = sha256_file(src)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + ".part")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
     dest.with_name(dest.name + ".sha256").write_text(f"{seen}  {dest.name}\n", encoding="ascii")
-    print(f"{what}: accepted {dest.name} with SHA-256 {seen} (no pinned hash; recorded, unchecked upstream)")
+    print(f"{what}: accepted {dest.name} with SHA-256 {seen} "
+          "(no pinned hash; recorded, unchecked upstream)")
     return dest
 
 
@@ -72,7 +73,8 @@ def _unchecked_refusal(item: Pinned) -> AssetError:
     if not item.sha256:
         return AssetError(
             f"{item.id}: no SHA-256 is pinned for {item.file} (it could not be checked); "
-            f"fetch it with --accept-unchecked-hash if you trust the source (the hash seen is printed and recorded)"
+            "fetch it with --accept-unchecked-hash if you trust the source "
+            "(the hash seen is printed and recorded)"
         )
     return AssetError(
         f"{item.id}: its pinned SHA-256 was never checked against the download; "
@@ -81,7 +83,7 @@ def _unchecked_refusal(item: Pinned) -> AssetError:
 
 
 def find_local(file: str, folders: list[Path], sha256: str | None = None) -> Path | None:
-    """The first file named `file` under any folder (recursively); with sha256, the first that matches."""
+    """The first file named `file` under any folder (recursive); with sha256, the first matching."""
     first: Path | None = None
     for folder in folders:
         if not folder.is_dir():
@@ -130,7 +132,7 @@ def obtain(
     download: bool = True,
     accept_unchecked: bool = False,
 ) -> Path:
-    """Install item into dest_dir: already there and valid, else from a local folder, else by URL."""
+    """Install item into dest_dir: already there and valid, else from a local folder, else a URL."""
     dest = dest_dir / item.file
     expected = expected_hash(item, dest)
     if dest.is_file() and expected and sha256_file(dest) == expected:
@@ -160,7 +162,9 @@ def obtain(
             continue
         seen = hashlib.sha256(data).hexdigest()
         if not item.sha256_checked and item.sha256:
-            print(f"{item.id}: downloaded file has SHA-256 {seen} (pinned, unchecked: {item.sha256})")
+            print(
+                f"{item.id}: downloaded file has SHA-256 {seen} (pinned, unchecked: {item.sha256})"
+            )
         dest_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as tmp:
             tmp.write(data)

@@ -24,12 +24,16 @@ from agent.protocol.topics import DEFAULT_PREFIX
 ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+def described(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+    """A config field with its one-line description (shown in errors and the docs) and default."""
     if default is dataclasses.MISSING and "default_factory" not in kw:
         return field(metadata={"help": text}, **kw)
     if "default_factory" in kw:
         return field(metadata={"help": text}, **kw)
     return field(default=default, metadata={"help": text}, **kw)
+
+
+_help = described  # the short name the device's sections use
 
 
 def check_id(value: str, what: str) -> None:
@@ -97,6 +101,15 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
+    backend: Literal["tflite", "scripted"] = _help(
+        "tflite (the model), or scripted: the detections listed in detector.script, for tests "
+        "and demos without a model.", "tflite"
+    )
+    script: str = _help(
+        "Scripted backend: a JSON Lines file, one line per frame with detections: "
+        '{"frame": N, "detections": [{"label": "person", "score": 0.9, "box": [x0, y0, x1, y1]}]}.',
+        "",
+    )
     model: str = _help("Model id from models/manifest.toml.", "yolox_nano_ti_lite_416_int8")
     model_dir: str = _help("Where installed models live (default: <state_dir>/models).", "")
     threads: int = _help("CPU threads for the interpreter.", 2)
@@ -119,6 +132,8 @@ class DetectorConfig:
     edgetpu_device: str = _help("Edge TPU device (usb, pci, usb:0; empty: the first found).", "")
 
     def __post_init__(self) -> None:
+        if self.backend == "scripted" and not self.script:
+            raise ValueError('detector.backend = "scripted" needs detector.script (JSON Lines)')
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ValueError("detector.score_threshold must be between 0 and 1")
         if self.threads < 1:
@@ -452,7 +467,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
-        return _build(tp, value, where)  # type: ignore[arg-type]
+        return _build(typing.cast(type, tp), value, where)
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {value!r}")

@@ -86,11 +86,10 @@ def host_values(readers: sysinfo.Readers, state_dir: Path) -> dict[str, int]:
     return out
 
 
-def camera_state(source: Any, coverage_state: str | None = None) -> int:
-    """0 streaming, 1 lost (a live camera's grabber is disconnected), 2 covered or too dark,
-    3 below the minimum frame rate (the coverage stage's view of the newest frame)."""
-    grabber = getattr(source, "grabber", None)
-    if (grabber is not None and not getattr(grabber, "connected", True)) or coverage_state == "camera_lost":
+def camera_state(coverage_state: str | None = None) -> int:
+    """0 streaming, 1 lost, 2 covered or too dark, 3 below the minimum frame rate: the coverage
+    stage's view of the newest frame (or of the outage, which the frame loop reports to it)."""
+    if coverage_state == "camera_lost":
         return CAMERA_LOST
     if coverage_state == "covered":
         return CAMERA_BLIND

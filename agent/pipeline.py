@@ -6,10 +6,16 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from agent.delivery.emitter import Emitter
-from agent.types import Observation
+from agent.types import Frame, Observation
+
+if TYPE_CHECKING:
+    from agent.capture import FrameSource
+    from agent.detect import Detector
+    from agent.rules import Rule
+    from agent.track import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,8 @@ class FrameStage(Protocol):
 class Pipeline:
     """source -> detector -> tracker -> rules (+ periodic stages) -> emitter, one frame at a time."""
 
-    def __init__(self, source, detector, rules: Sequence, emitter: Emitter, tracker) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, source: FrameSource, detector: Detector, rules: Sequence[Rule],
+                 emitter: Emitter, tracker: Tracker) -> None:
         self.source = source
         self.detector = detector
         self.tracker = tracker
@@ -78,7 +85,7 @@ class Pipeline:
         one: it may swap the rules or the manifest (remote configuration)."""
         self.boundary.append(stage)
 
-    def step(self, frame) -> list[Observation]:  # type: ignore[no-untyped-def]
+    def step(self, frame: Frame) -> list[Observation]:
         self.frames += 1
         observations: list[Observation] = []
         for stage in self.boundary:
@@ -132,7 +139,7 @@ class Pipeline:
         summary.seconds = time.perf_counter() - start
         summary.frames = self.frames - frames_before
         summary.events = Counter(self.emitter.counts)
-        summary.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
-        summary.camera_errors = int(getattr(self.source, "camera_errors", 0))
+        summary.dropped_frames = self.source.dropped_frames
+        summary.camera_errors = self.source.camera_errors
         return summary
 

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from agent.types import Observation
+
 log = logging.getLogger(__name__)
 
 Counter = Callable[[], int]
@@ -120,7 +122,7 @@ class FrameProbe:
         self.turns = 0
         self.ready = threading.Event()
 
-    def tick(self, now_s: float) -> list[object]:
+    def tick(self, now_s: float) -> list[Observation]:
         self.turns += 1
         if not self.ready.is_set() and self.frames() > 0:
             self.ready.set()

@@ -1,4 +1,4 @@
-"""Delivery: drain rate of a backlog after an outage (QoS 1) and enqueue-to-PUBACK latency, vs bare paho.
+"""Delivery: backlog drain rate after an outage (QoS 1), enqueue-to-PUBACK latency, vs bare paho.
 
 Starts its own Mosquitto on 127.0.0.1 (Debian's package), fills the outbox while the broker is down,
 starts the broker and times the sender emptying the outbox (broker ack mode: PUBACK, batched
@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from agent import config
 from agent.assembly import Publishing, publishing
@@ -31,7 +31,9 @@ from agent.types import Observation
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--events", type=int, default=10_000, help="backlog size built during the outage")
+    p.add_argument(
+        "--events", type=int, default=10_000, help="backlog size built during the outage"
+    )
     p.add_argument("--rate", type=float, default=500.0, help="events/s for the latency run")
     p.add_argument("--seconds", type=float, default=4.0, help="length of the latency run")
     p.add_argument("--inflight", type=int, default=1000, help="QoS 1 publishes awaiting PUBACK")
@@ -39,7 +41,9 @@ def register(p: argparse.ArgumentParser) -> None:
 
 class Broker:
     def __init__(self, folder: Path, inflight: int) -> None:
-        exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "")
+        exe = shutil.which("mosquitto") or (
+            "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else ""
+        )
         if not exe:
             raise UsageError("bench delivery needs Debian's mosquitto (apt-get install mosquitto)")
         self.port = free_port()
@@ -69,13 +73,16 @@ class Broker:
             self.proc.wait(10)
 
 
-def _rig(folder: Path, name: str, mqtt: MqttConfig, on_puback: Callable[[list[int]], None] | None = None
-         ) -> Publishing:
-    """The device's publishing half as `run` builds it, in its own state folder (outbox unbounded)."""
+def _rig(
+    folder: Path, name: str, mqtt: MqttConfig, on_puback: Callable[[list[int]], None] | None = None
+) -> Publishing:
+    """The device's publishing half as `run` builds it, in its own state folder (unbounded)."""
     cfg = Config(device=DeviceConfig("bench-1", "lab", state_dir=str(folder / name)), mqtt=mqtt)
     cfg = config.replace(cfg, outbox={"max_rows": 0, "max_bytes": 0})
     manifest = {"v": 1, "device": "bench-1", "site": "lab", "raw_video_egress": False}
-    return publishing(cfg, SigningKey.generate(), manifest, "m", check_manifest=False, on_puback=on_puback)
+    return publishing(
+        cfg, SigningKey.generate(), manifest, "m", check_manifest=False, on_puback=on_puback
+    )
 
 
 def _obs(i: int) -> Observation:
@@ -90,7 +97,7 @@ def bare_paho(port: int, rows: list[tuple[str, bytes]], inflight: int) -> float:
     done = threading.Event()
     acked = [0]
 
-    def on_publish(client, userdata, mid, rc, props):  # type: ignore[no-untyped-def]
+    def on_publish(client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
         acked[0] += 1
         if acked[0] == len(rows):
             done.set()
@@ -137,7 +144,9 @@ def main(args: argparse.Namespace) -> int:
             drained = args.events - ob.rows
             pub.close(1)
             drain_rate = drained / drain_s
-            bare_rate = bare_paho(broker.port, [(r.topic, r.envelope) for r in backlog], args.inflight)
+            bare_rate = bare_paho(
+                broker.port, [(r.topic, r.envelope) for r in backlog], args.inflight
+            )
 
             # 2. steady rate: enqueue-to-PUBACK latency
             sent_at: dict[int, float] = {}
@@ -169,9 +178,11 @@ def main(args: argparse.Namespace) -> int:
     latencies.sort()
     p50 = latencies[len(latencies) // 2] * 1000 if latencies else -1.0
     p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else -1.0
-    print(f"backlog: {args.events} events enqueued at {enqueue_rate:,.0f}/s while the broker was down")
+    print(f"backlog: {args.events} events enqueued at {enqueue_rate:,.0f}/s "
+          "while the broker was down")
     print(f"drain after the outage (QoS 1, delete on PUBACK): {drain_rate:,.0f} events/s "
-          f"(bare paho, no outbox: {bare_rate:,.0f}/s; ratio {drain_rate / bare_rate:.2f}; target >= 2,000/s)")
+          f"(bare paho, no outbox: {bare_rate:,.0f}/s; ratio {drain_rate / bare_rate:.2f}; "
+          "target >= 2,000/s)")
     print(f"enqueue-to-PUBACK at {args.rate:g} events/s: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
           f"({len(latencies)} of {n} events)")
     emit({

@@ -42,12 +42,12 @@ def make_frame(image: str | None) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
-    from agent.detect.factory import build_detector
+    from agent.detect.factory import build_tflite
     from agent.types import Frame
 
     cfg = with_detector_options(load_config(args), model=args.model or None, model_dir=args.model_dir or None,
                                 threads=args.threads or None)
-    det = build_detector(cfg)
+    det = build_tflite(cfg)
     import cv2
 
     bgr = cv2.cvtColor(make_frame(args.image), cv2.COLOR_RGB2BGR)

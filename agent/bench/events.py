@@ -11,7 +11,9 @@ from agent.bench import emit
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=int, default=20000, help="events in each timed loop")
-    p.add_argument("--repeat", type=int, default=3, help="timed loops per figure; the best one counts")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="timed loops per figure; the best one counts"
+    )
 
 
 def rate(fn: Callable[[], int], repeat: int) -> float:
@@ -33,9 +35,11 @@ def main(args: argparse.Namespace) -> int:
     from agent.types import Observation
     from agent.central.verify import Verifier
 
-    n = args.events
+    n: int = args.events
     key = SigningKey.from_seed(bytes(range(32)))
-    anon = Anonymizer(Identity("bench-cam", "bench-site", 1, "ssd_mobilenet_v1_coco_quant", "0" * 64), ("person",))
+    anon = Anonymizer(
+        Identity("bench-cam", "bench-site", 1, "ssd_mobilenet_v1_coco_quant", "0" * 64), ("person",)
+    )
     observations = [
         Observation("occupancy", "zone-a", "person", i * 0.1, {"count": i % 7}) if i % 3
         else Observation("line_crossing", "door", "person", i * 0.1, {"entries": 1}, direction="in")
@@ -87,17 +91,27 @@ def main(args: argparse.Namespace) -> int:
     bare_s = rate(bare_sign, args.repeat)
     bare_v = rate(bare_verify, args.repeat)
     mean_bytes = sum(map(len, envelopes)) // len(envelopes)
-    print(f"sign+encode: {sign_rate:,.0f} events/s ({sign_rate / bare_s:.2f} of bare Ed25519 sign {bare_s:,.0f}/s)")
+    print(f"sign+encode: {sign_rate:,.0f} events/s "
+          f"({sign_rate / bare_s:.2f} of bare Ed25519 sign {bare_s:,.0f}/s)")
     print(f"sign+encode+egress guard: {guard_rate:,.0f} events/s")
     print(f"verify (signature, parse, schema, key binding): {verify_rate:,.0f} events/s "
           f"({verify_rate / bare_v:.2f} of bare Ed25519 verify {bare_v:,.0f}/s)")
     print(f"mean envelope: {mean_bytes} bytes")
-    emit({
-        "bench": "events", "events": n, "threads": 1,
-        "sign_encode_per_s": round(sign_rate), "sign_encode_guard_per_s": round(guard_rate),
-        "verify_per_s": round(verify_rate), "bare_sign_per_s": round(bare_s), "bare_verify_per_s": round(bare_v),
-        "sign_ratio": round(sign_rate / bare_s, 3), "verify_ratio": round(verify_rate / bare_v, 3),
-        "envelope_bytes_mean": mean_bytes, "target_per_s": 5000,
-        "meets_target": sign_rate >= 5000 and verify_rate >= 5000,
-    })
+    emit(
+        {
+            "bench": "events",
+            "events": n,
+            "threads": 1,
+            "sign_encode_per_s": round(sign_rate),
+            "sign_encode_guard_per_s": round(guard_rate),
+            "verify_per_s": round(verify_rate),
+            "bare_sign_per_s": round(bare_s),
+            "bare_verify_per_s": round(bare_v),
+            "sign_ratio": round(sign_rate / bare_s, 3),
+            "verify_ratio": round(verify_rate / bare_v, 3),
+            "envelope_bytes_mean": mean_bytes,
+            "target_per_s": 5000,
+            "meets_target": sign_rate >= 5000 and verify_rate >= 5000,
+        }
+    )
     return 0

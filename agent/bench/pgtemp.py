@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL (Debian's package): initdb in a temp folder, a free loopback port, stop by PID.
+"""A throwaway PostgreSQL (Debian's package): initdb in a temp folder, a loopback port, stop by PID.
 
 Used by `edge-agent bench ingest` and the test fixture tests/fixtures/postgres.py. initdb and
 postgres refuse to run as root, so as root they run as the `postgres` system user.
@@ -114,7 +114,8 @@ def start_postgres(timeout_s: float = 30.0, durable: bool = False) -> TempPostgr
         shutil.rmtree(folder, ignore_errors=True)
         raise StateError(f"initdb failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
     port = free_port()
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=40 -c shared_buffers=32MB"
+    opts = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=40 "
+            "-c shared_buffers=32MB")
     if not durable:
         opts += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
     r = subprocess.run(
@@ -127,8 +128,22 @@ def start_postgres(timeout_s: float = 30.0, durable: bool = False) -> TempPostgr
         tail = log.read_text()[-300:] if log.exists() else r.stderr
         # pg_ctl -w may time out while postgres is still starting: stop it before its folder goes,
         # or a postmaster is left running on a deleted data directory.
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "20",
-                        "stop"], capture_output=True, text=True)
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "20",
+                "stop",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if pidfile.exists():
             try:
                 os.kill(int(pidfile.read_text().splitlines()[0]), 9)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, runtime_checkable
 
 from agent.config import SourceConfig
-from agent.types import Frame
+from agent.types import Frame, Observation
 
 # name -> "module:Class"; the module is imported only when that source is chosen.
 REGISTRY = {
@@ -18,16 +18,53 @@ REGISTRY = {
 }
 
 
+@runtime_checkable
 class FrameSource(Protocol):
     """Yields RGB frames held in memory only. close() releases the device or file.
 
-    A live source yields None while its camera is lost (and then offers now_s()), so the
-    pipeline keeps ticking; file sources never do.
+    A live source yields None while its camera is lost, so the pipeline keeps ticking its
+    periodic stages at now_s(); file sources never do. Every source is also a periodic stage
+    (tick: a live camera raises one alarm per outage; a file has nothing to say) and counts
+    what it skipped, for the run's summary and the heartbeat.
     """
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames skipped because inference was slower than the source (newest frame wins)."""
+        ...
+
+    @property
+    def camera_errors(self) -> int:
+        """Outages of a live camera, each reopened with back-off (0 for files)."""
+        ...
 
     def frames(self) -> Iterator[Frame | None]: ...
 
+    def now_s(self) -> float:
+        """The source's clock, on which frames' t_s are, for stages that tick without a frame."""
+        ...
+
+    def tick(self, now_s: float) -> list[Observation]:
+        """A periodic stage: the source's own alarms (a lost camera), each frame or idle beat."""
+        ...
+
     def close(self) -> None: ...
+
+
+class FileClock:
+    """What a source that never loses its camera (a file, a generator) adds to frames():
+    media time as its clock, no alarms, and no outages. dropped_frames counts what a
+    real-time replay skipped."""
+
+    dropped_frames = 0
+    camera_errors = 0
+    t_s = 0.0  # media time of the last frame yielded
+
+    def now_s(self) -> float:
+        return self.t_s
+
+    def tick(self, now_s: float) -> list[Observation]:
+        return []
 
 
 def open_source(cfg: SourceConfig) -> FrameSource:

@@ -38,7 +38,7 @@ class Picamera2Source(LiveSource):
 
     def open_device(self) -> _PiDevice:
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError:
             raise SourceError(
                 "source.kind 'picamera2' needs Debian's python3-picamera2 "

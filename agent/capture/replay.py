@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 
 import cv2
 
+from agent.capture import FileClock
 from agent.config import SourceConfig
 from agent.errors import SourceError
 from agent.types import Frame
@@ -15,7 +16,7 @@ from agent.types import Frame
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
-class ReplaySource:
+class ReplaySource(FileClock):
     """A file or image folder as a camera; frames stay in memory."""
 
     def __init__(
@@ -101,7 +102,9 @@ class ReplaySource:
             bgr = self._next()
             if bgr is None:
                 return
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), n / self.fps, n)  # type: ignore[arg-type]
+            assert not isinstance(bgr, bool)  # decoded: an image, never the skip marker
+            self.t_s = n / self.fps
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.t_s, n)
             n += 1
             emitted += 1
             if self.cfg.max_frames and emitted >= self.cfg.max_frames:

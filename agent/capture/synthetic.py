@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from agent.capture import FileClock
 from agent.config import SourceConfig
 from agent.types import Frame
 
 
-class SyntheticSource:
+class SyntheticSource(FileClock):
     def __init__(self, cfg: SourceConfig) -> None:
         self.cfg = cfg
         self.width = cfg.width or 640
@@ -28,7 +29,8 @@ class SyntheticSource:
             img = np.full((self.height, self.width, 3), 114, dtype=np.uint8)
             x = int((n * 7) % max(1, self.width - 60))
             img[self.height // 3 : self.height // 3 + 120, x : x + 50] = (200, 60, 60)
-            yield Frame(img, n / self.cfg.fps, n)
+            self.t_s = n / self.cfg.fps
+            yield Frame(img, self.t_s, n)
             n += 1
 
     def close(self) -> None:

@@ -1,1 +1,1 @@
-"""Central side: verify, the trust store (registry), ingest and its store; never imported by a device."""
+"""Central side: verify, the trust store (registry), ingest and its store; no device imports it."""

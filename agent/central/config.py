@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.config import _help, check_id, read_toml, section
+from agent.config import check_id, read_toml, section
+from agent.config import described as _help
 from agent.errors import ConfigError
 from agent.protocol.topics import DEFAULT_PREFIX, MAX_EVENT_BYTES, MAX_MANIFEST_BYTES
 

@@ -32,13 +32,17 @@ def add(path: Path, record: Enrolment, enrolled_at: str | None = None) -> Enrolm
     for r in records:
         if r.keyid == record.keyid:
             state = "revoked" if r.status == "revoked" else "enrolled"
-            raise UsageError(f"key {record.keyid[:16]}... is already {state} (device {r.device_id!r})")
+            raise UsageError(
+                f"key {record.keyid[:16]}... is already {state} (device {r.device_id!r})"
+            )
         if r.device_id == record.device_id and r.status == "active":
             raise UsageError(
                 f"device {record.device_id!r} already has an active key; "
                 f"run `edge-agent registry revoke {record.device_id}` first"
             )
-    rec = dataclasses.replace(record, status="active", enrolled_at=record.enrolled_at or enrolled_at or now_iso())
+    rec = dataclasses.replace(
+        record, status="active", enrolled_at=record.enrolled_at or enrolled_at or now_iso()
+    )
     save_registry(path, [*records, rec])
     return rec
 
@@ -51,12 +55,15 @@ def revoke(path: Path, device_id: str) -> list[Enrolment]:
     changed = [r for r in records if r.device_id == device_id and r.status == "active"]
     if not changed:
         raise UsageError(f"device {device_id!r} has no active key to revoke")
-    save_registry(path, [dataclasses.replace(r, status="revoked") if r in changed else r for r in records])
+    save_registry(
+        path, [dataclasses.replace(r, status="revoked") if r in changed else r for r in records]
+    )
     return changed
 
 
 def listing(path: Path) -> list[Enrolment]:
     """The records; a missing file is an error here (a typo should not read as "0 records")."""
     if not path.exists():
-        raise UsageError(f"registry file {str(path)!r} does not exist; enrol a device with `edge-agent registry add`")
+        raise UsageError(f"registry file {str(path)!r} does not exist; "
+                         "enrol a device with `edge-agent registry add`")
     return load_registry(path)

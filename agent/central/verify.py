@@ -104,7 +104,9 @@ class Verifier:
                 _, _, sigs = open_envelope(data)
                 revoked = [k for k, _ in sigs if k in self.by_keyid]
                 if revoked:
-                    raise SignatureError("revoked", f"key {show_keyid(revoked[0])} is revoked") from None
+                    raise SignatureError(
+                        "revoked", f"key {show_keyid(revoked[0])} is revoked"
+                    ) from None
             raise
 
     def verify(self, data: bytes, topic_device: str | None = None) -> dict[str, Any]:
@@ -117,9 +119,13 @@ class Verifier:
         assert isinstance(event, dict)
         rec = self.by_keyid[v.keyid]
         if event["device"] != rec.device_id or event["site"] != rec.site:
-            raise SignatureError("key-binding", f"key of {rec.device_id!r} signed an event of {event['device']!r}")
+            raise SignatureError(
+                "key-binding", f"key of {rec.device_id!r} signed an event of {event['device']!r}"
+            )
         if topic_device is not None and topic_device != event["device"]:
-            raise SignatureError("topic-mismatch", f"topic device {topic_device!r} != {event['device']!r}")
+            raise SignatureError(
+                "topic-mismatch", f"topic device {topic_device!r} != {event['device']!r}"
+            )
         return event
 
     def check(self, data: bytes, topic_device: str | None = None) -> tuple[dict[str, Any], bool]:
@@ -135,10 +141,15 @@ class Verifier:
         v = self._signed(data, MANIFEST_PAYLOAD_TYPE)
         doc = strict_json(v.body)
         if not isinstance(doc, dict) or doc.get("raw_video_egress") is not False:
-            raise SignatureError("schema", "a privacy manifest must be an object with raw_video_egress false")
+            raise SignatureError(
+                "schema", "a privacy manifest must be an object with raw_video_egress false"
+            )
         rec = self.by_keyid[v.keyid]
         if doc.get("device") != rec.device_id or doc.get("site") != rec.site:
-            raise SignatureError("key-binding", f"key of {rec.device_id!r} signed a manifest of {doc.get('device')!r}")
+            raise SignatureError(
+                "key-binding",
+                f"key of {rec.device_id!r} signed a manifest of {doc.get('device')!r}",
+            )
         return doc, hashlib.sha256(v.body).hexdigest()
 
 

@@ -16,7 +16,7 @@ BENCHES = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmarks; each ends by printing one JSON line of figures")
     bsub = p.add_subparsers(dest="bench_name", metavar="NAME", required=True)
     for name, module in BENCHES.items():

@@ -12,7 +12,7 @@ from agent.commands import add_config_args, load_config, with_detector_options
 from agent.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detect", help="detect objects in still images (boxes normalized, origin top-left)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, BMP, ...)")
     p.add_argument("--model", metavar="ID", help="model id from `edge-agent models list` (default: config)")
@@ -45,6 +45,7 @@ def read_image(path: str) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
+    from agent.detect import Detector
     from agent.detect.factory import build_detector
     from agent.types import Frame
 
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         path = Path(args.model_file)
         if not path.is_file():
             raise UsageError(f"model file {args.model_file!r} not found")
-        detector = TfliteDetector(
+        detector: Detector = TfliteDetector(
             loose_spec(path), path, d.threads, d.score_threshold, None if args.all_classes else d.classes,
             labels_path=Path(d.labels) if d.labels else None, masks=cfg.privacy.masks,
             nms_iou=d.nms_iou, max_detections=d.max_detections,
@@ -76,13 +77,13 @@ def main(args: argparse.Namespace) -> int:
                 "image": path,
                 "model": detector.model_id,
                 "detections": [
-                    {"label": d.label, "score": round(d.score, 3), "box": [round(v, 4) for v in d.box.as_list()]}
-                    for d in found
+                    {"label": f.label, "score": round(f.score, 3), "box": [round(v, 4) for v in f.box.as_list()]}
+                    for f in found
                 ],
             }), flush=True)
         else:
             print(f"{path}: {len(found)} detection(s) [{detector.model_id}]")
-            for d in found:
-                box = ", ".join(f"{v:.3f}" for v in d.box.as_list())
-                print(f"  {d.label:14s} {d.score:.2f}  [{box}]")
+            for f in found:
+                box = ", ".join(f"{v:.3f}" for v in f.box.as_list())
+                print(f"  {f.label:14s} {f.score:.2f}  [{box}]")
     return 0

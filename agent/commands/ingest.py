@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.central import config
 from agent.central.config import IngestConfig
 from agent.errors import UsageError
 
+if TYPE_CHECKING:
+    from agent.central.store.base import Store
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ingest", help="central ingest: verify, dedupe, store and ack device events")
     p.add_argument("--config", metavar="FILE", help="TOML config with an [ingest] section")
     p.add_argument("--database", metavar="URL", help="override ingest.database (sqlite:///PATH, postgresql://...)")
@@ -41,13 +45,13 @@ def ingest_config(args: argparse.Namespace) -> IngestConfig:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from agent.central.ingest.worker import IngestWorker
 
-    worker = IngestWorker(ingest_config(args))
+    worker = IngestWorker.from_config(ingest_config(args))
     worker.install_signals()
     worker.run()
     return 0
 
 
-def existing_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def existing_store(args: argparse.Namespace) -> Store:
     """The configured store; an SQLite file must exist (reports never create a database)."""
     from agent.central.store import open_store
 

@@ -11,7 +11,7 @@ from agent.config import check_id
 from agent.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("keygen", help="create a device key and its enrolment record device.pub.json")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for device.key and device.pub.json")
     p.add_argument("--device-id", default="edge-demo", help="device id (letters, digits, _ . -)")

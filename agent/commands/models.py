@@ -12,7 +12,7 @@ from agent.errors import AssetError, UsageError
 from agent.detect.notices import install_notice, model_folders
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="list, fetch, import and verify models")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
@@ -82,7 +82,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_notice(spec: manifest.ModelSpec, path: Path, beside: list[Path], download: bool) -> None:
+def _with_notice(spec: catalogue.ModelSpec, path: Path, beside: list[Path], download: bool) -> None:
     """Install the model's licence notice next to it; without its notice the model is removed again."""
     try:
         notice = install_notice(spec, path.parent, beside, download)

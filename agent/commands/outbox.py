@@ -11,7 +11,7 @@ from agent.errors import UsageError
 from agent.delivery.outbox import Outbox
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("outbox", help="inspect the local outbox")
     osub = p.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
     q = osub.add_parser("stats", help="depth, oldest age, bytes, drops, last ack")
@@ -25,7 +25,7 @@ def stats(ob: Outbox, now_ms: int) -> dict[str, int | str]:
     report = ob.drop_report()
     return {
         "rows": s.rows,
-        "bytes": s.bytes,
+        "bytes": s.size_bytes,
         "oldest_age_s": max(0, (now_ms - s.oldest_ms) // 1000) if s.oldest_ms else 0,
         "last_seq": s.last_seq,
         "dropped": s.dropped,

@@ -10,7 +10,7 @@ from agent.config import Config
 from agent.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("privacy-report", help="print the privacy manifest: every field that can leave and how precise")
     add_config_args(p)
     fmt = p.add_mutually_exclusive_group()

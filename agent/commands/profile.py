@@ -10,7 +10,7 @@ from agent.config import check_id
 from agent.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("profile", help="show the board profile this device gets (or list them)")
     p.add_argument("--config", metavar="FILE", help="TOML config file (its device.profile is obeyed)")
     p.add_argument("--list", action="store_true", help="list every profile")

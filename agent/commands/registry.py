@@ -1,4 +1,4 @@
-"""`edge-agent registry add FILE.pub.json | revoke DEVICE | list`: the ingest's enrolment records."""
+"""`edge-agent registry add FILE.pub.json | revoke DEVICE | list`: the ingest's enrolments."""
 
 from __future__ import annotations
 
@@ -9,18 +9,24 @@ from pathlib import Path
 from agent.central import config, registry
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("registry", help="enrol, revoke and list device keys the ingest trusts")
     rsub = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
     a = rsub.add_parser("add", help="enrol a device from its device.pub.json")
-    a.add_argument("record", metavar="FILE.pub.json", help="enrolment record from `edge-agent keygen`")
+    a.add_argument(
+        "record", metavar="FILE.pub.json", help="enrolment record from `edge-agent keygen`"
+    )
     r = rsub.add_parser("revoke", help="revoke every active key of a device")
     r.add_argument("device", help="device id")
     ls = rsub.add_parser("list", help="list enrolment records")
     ls.add_argument("--json", action="store_true", help="print the records as JSON")
     for q in (a, r, ls):
-        q.add_argument("--registry", metavar="FILE", help="registry file (default: ingest.registry)")
-        q.add_argument("--config", metavar="FILE", help="TOML config whose [ingest] names the registry")
+        q.add_argument(
+            "--registry", metavar="FILE", help="registry file (default: ingest.registry)"
+        )
+        q.add_argument(
+            "--config", metavar="FILE", help="TOML config whose [ingest] names the registry"
+        )
     a.set_defaults(func=cmd_add)
     r.set_defaults(func=cmd_revoke)
     ls.set_defaults(func=cmd_list)
@@ -34,7 +40,9 @@ def registry_path(args: argparse.Namespace) -> Path:
 
 def cmd_add(args: argparse.Namespace) -> int:
     rec = registry.add(registry_path(args), registry.read_record(Path(args.record)))
-    print(f"enrolled {rec.device_id} (site {rec.site}, key {rec.keyid[:16]}...) at {rec.enrolled_at}")
+    print(
+        f"enrolled {rec.device_id} (site {rec.site}, key {rec.keyid[:16]}...) at {rec.enrolled_at}"
+    )
     return 0
 
 

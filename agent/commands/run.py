@@ -17,7 +17,7 @@ from agent.errors import BrokerError, UsageError
 RESTART_EXIT = 75
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the agent on the configured source")
     add_config_args(p)
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: run until stopped)")
@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--events-out", metavar="FILE.jsonl", help="write every envelope, one per line, as published")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
     p.add_argument("--realtime", action="store_true", help="replay at recorded speed")
+    p.add_argument("--detections", metavar="FILE.jsonl",
+                   help='scripted detections instead of the model (detector.backend = "scripted")')
     p.set_defaults(func=cmd_replay)
 
 
@@ -50,7 +52,7 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     # Under systemd (NOTIFY_SOCKET): READY after the first frame, watchdog fed while both threads progress.
     supervisor = Supervisor.from_env(
         lambda: asm.pipeline.frames, lambda: asm.outbox.rows,
-        (lambda: sender.turns) if sender is not None else None,  # type: ignore[union-attr]
+        (lambda: sender.turns) if sender is not None else None,
     )
     if supervisor is not None:
         asm.pipeline.add_periodic(supervisor.probe)
@@ -111,4 +113,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         cfg,
         source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
     )
-    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True, board=board.line())
+    if args.detections:
+        cfg = config.replace(cfg, detector={"backend": "scripted", "script": args.detections})
+    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True,
+                board=board.line())

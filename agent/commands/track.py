@@ -15,7 +15,7 @@ from agent.config import Config, TrackerConfig
 from agent.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "track",
         help="write MOTChallenge tracks (positions) from a video file, or from MOT detections (--mot-det)",
@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_track)
 
 
-def run_mot(det: Path, out: Path, width: int, height: int, fps: float,
-            cfg: TrackerConfig | None = None) -> tuple[int, int]:
+def run_mot(
+    det: Path, out: Path, width: int, height: int, fps: float, cfg: TrackerConfig | None = None
+) -> tuple[int, int]:
     """Track every frame of a det.txt; returns (frames, rows written)."""
     from agent.track import ByteTracker
     from agent.track.mot import frames_in_order, read_detections, write_tracks

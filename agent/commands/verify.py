@@ -13,7 +13,7 @@ from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
 from agent.central.verify import Excerpt, Verifier, payload_type_of, ranges_text
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verify", help="verify signed envelopes (one per line) against a registry")
     p.add_argument("file", help="file of envelopes, one per line, or - for standard input")
     p.add_argument("--registry", required=True, metavar="FILE", help="enrolment records (or one device.pub.json)")

@@ -1,1 +1,1 @@
-"""Device side of delivery: emitter, outbox, sender, heartbeat, the MQTT session, acks."""
+"""Device side of delivery: emitter, outbox, sender, heartbeat, sessions, trusted ingest keys."""

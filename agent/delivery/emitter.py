@@ -17,7 +17,14 @@ from typing import Callable, Iterable
 
 from agent.privacy.egress import EgressGuard, Refused
 from agent.protocol.body import encode
-from agent.delivery.outbox import PRIORITY_ALARM, PRIORITY_EVENT, PRIORITY_PERIODIC, DiskFull, DropReport, Outbox
+from agent.delivery.outbox import (
+    PRIORITY_ALARM,
+    PRIORITY_EVENT,
+    PRIORITY_PERIODIC,
+    DiskFull,
+    DropReport,
+    Outbox,
+)
 from agent.privacy.anonymizer import Anonymizer
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.protocol.topics import DEFAULT_PREFIX, event_topic
@@ -25,7 +32,12 @@ from agent.types import Observation
 
 log = logging.getLogger(__name__)
 
-PRIORITY_BY_TYPE = {"alarm": PRIORITY_ALARM, "config": PRIORITY_ALARM, "heartbeat": PRIORITY_PERIODIC, "occupancy": PRIORITY_PERIODIC}
+PRIORITY_BY_TYPE = {
+    "alarm": PRIORITY_ALARM,
+    "config": PRIORITY_ALARM,
+    "heartbeat": PRIORITY_PERIODIC,
+    "occupancy": PRIORITY_PERIODIC,
+}
 
 
 class Emitter:
@@ -68,7 +80,8 @@ class Emitter:
                 except Refused as exc:
                     seq = self._alarm(exc.reason)
             except DiskFull:
-                seq = None  # counted by the outbox, reported by the next heartbeat that can be stored
+                # counted by the outbox, reported by the next heartbeat that can be stored
+                seq = None
             if seq is not None:
                 seqs.append(seq)
         return seqs
@@ -90,8 +103,11 @@ class Emitter:
 
         carries = None
         if obs.type == "heartbeat" and obs.values.get("dropped_events"):
-            carries = DropReport(obs.values["dropped_events"], obs.values.get("dropped_seq_first", 0),
-                                 obs.values.get("dropped_seq_last", 0))
+            carries = DropReport(
+                obs.values["dropped_events"],
+                obs.values.get("dropped_seq_first", 0),
+                obs.values.get("dropped_seq_last", 0),
+            )
         try:
             seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT), carries)
         except _Suppressed:

@@ -12,13 +12,27 @@ is ever lost, and none is wider than what was dropped.
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 from agent.config import HealthConfig
 from agent.delivery.outbox import NO_DROPS, DropReport, Outbox
 from agent.types import Observation
 
-MAX_RUNS_PER_BEAT = 8  # a bound on heartbeats per tick, so a backlog of runs never floods a full outbox
+# a bound on heartbeats per tick, so a backlog of runs never floods a full outbox
+MAX_RUNS_PER_BEAT = 8
+
+
+class SenderStats(Protocol):
+    """What the heartbeat reads from the sender: the alarms it raised and its restart count."""
+
+    @property
+    def restarts(self) -> int:
+        """Unexpected errors the sender thread recovered from (the heartbeat's sender_restarts)."""
+        ...
+
+    def take_observations(self) -> list[Observation]:
+        """Alarms raised since the last call (e.g. a refused publish)."""
+        ...
 
 
 class Health:
@@ -26,7 +40,7 @@ class Health:
         self,
         outbox: Outbox,
         cfg: HealthConfig,
-        sender: object | None = None,
+        sender: SenderStats | None = None,
         counters: Callable[[], Mapping[str, int]] | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         beat_at_start: bool = False,
@@ -43,7 +57,7 @@ class Health:
     def tick(self, now_s: float) -> list[Observation]:
         out: list[Observation] = []
         if self.sender is not None:
-            out.extend(self.sender.take_observations())  # type: ignore[attr-defined]
+            out.extend(self.sender.take_observations())
         if self._start_s is None:
             self._start_s = now_s
             if not self.beat_at_start:
@@ -64,14 +78,13 @@ class Health:
         values.update(
             uptime_s=int(now_s - (self._start_s if self._start_s is not None else now_s)),
             outbox_rows=self.outbox.rows,
-            outbox_bytes=self.outbox.bytes,
+            outbox_bytes=self.outbox.size_bytes,
             outbox_oldest_s=max(0, (self.wall_ms() - oldest) // 1000) if oldest else 0,
             dropped_events=report.count,
             dropped_seq_first=report.first,
             dropped_seq_last=report.last,
             lost_disk_full=self.outbox.lost_disk_full,
         )
-        restarts = getattr(self.sender, "restarts", None)
-        if isinstance(restarts, int):
-            values["sender_restarts"] = restarts
+        if self.sender is not None:
+            values["sender_restarts"] = self.sender.restarts
         return Observation(type="heartbeat", rule="", label="", t_s=now_s, values=values)

@@ -1,7 +1,7 @@
 """One MQTT 5 session on paho-mqtt 2.x: TLS / mutual TLS, Last Will, QoS 1 publishes, PUBACK codes.
 
 The session never decides what to send or delete: it turns the network into a queue of events
-(Connected, Refused, Disconnected, PubAck, Message) that the sender thread consumes. A lost
+(agent.delivery.session: Connected, Disconnected, PubAck, Received) that the sender consumes. A lost
 connection is never resumed: the sender opens a new Session, so paho's in-memory state (which
 does not survive a power cut anyway) never re-sends behind the outbox's back.
 """
@@ -9,10 +9,8 @@ does not survive a power cut anyway) never re-sends behind the outbox's back.
 from __future__ import annotations
 
 import logging
-import queue
 import ssl
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +20,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.config import MqttConfig
+from agent.delivery.session import Connected, Disconnected, Events, PubAck, Received
 from agent.errors import BrokerError, ConfigError
 from agent.protocol import topics
 
 log = logging.getLogger(__name__)
 
 NOT_AUTHORIZED = 0x87
-
-
-@dataclass(frozen=True)
-class Connected:
-    receive_maximum: int
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    reason: str
-
-
-@dataclass(frozen=True)
-class PubAck:
-    mid: int
-    code: int  # MQTT v5 reason code; >= 0x80 is a failure (0x87 not authorized)
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    payload: bytes
-    retained: bool = False  # the broker's stored copy, handed over on subscribe
 
 
 def read_password(path: str) -> str | None:
@@ -72,14 +48,14 @@ def check_files(cfg: MqttConfig) -> None:
 
 
 class Session:
-    """One connection to the broker. Events land in `events`; publish() returns the packet id."""
+    """One MQTT connection (the session port's real backend). Events land in `events`."""
 
     def __init__(
         self,
         cfg: MqttConfig,
         device: str,
         site: str,
-        events: queue.SimpleQueue,  # type: ignore[type-arg]
+        events: Events,
         manifest: bytes | None = None,
         subscribe_acks: bool = False,
         birth: bytes | None = None,
@@ -93,11 +69,11 @@ class Session:
         self.ack_topic = topics.ack_topic(cfg.topic_prefix, site, device)
         self.birth_topic = topics.birth_topic(cfg.topic_prefix, site, device)
         self.cmd_topic = topics.cmd_topic(cfg.topic_prefix, site, device)
-        self.subscribe_cmd = subscribe_cmd
         self.manifest = manifest
         self.birth = birth  # retained on connect: agent version, model, manifest hash
         self.ha = ha  # agent.homeassistant.Discovery when discovery is on
         self.subscribe_acks = subscribe_acks
+        self.subscribe_cmd = subscribe_cmd
         self._connack = threading.Event()
         self._refused: str | None = None
         self.control_mids: set[int] = set()
@@ -134,7 +110,8 @@ class Session:
 
     # -- paho callbacks (network thread): translate, never decide
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
         if reason_code.is_failure:
             self._refused = f"{reason_code} (0x{reason_code.value:02x})"
             self._connack.set()
@@ -144,10 +121,7 @@ class Session:
         rmax = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         inflight = min(self.cfg.max_inflight, int(rmax)) if rmax else self.cfg.max_inflight
         self.window = max(1, inflight - 3)
-        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, self.manifest),
-                            (self.birth_topic, self.birth)):
-            if body is not None:
-                self.control_mids.add(client.publish(topic, body, qos=1, retain=True).mid)
+        self._publish_control(client, self.manifest, self.birth)
         if self.subscribe_acks:
             client.subscribe(self.ack_topic, qos=1)
         if self.ha is not None:
@@ -158,10 +132,12 @@ class Session:
         self.events.put(Connected(inflight))
         self._connack.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
         self.events.put(Disconnected(str(reason_code)))
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any,
+                    properties: Any) -> None:
         code = int(reason_code.value) if reason_code is not None else 0
         if mid in self.control_mids:
             self.control_mids.discard(mid)
@@ -170,17 +146,24 @@ class Session:
             return
         self.events.put(PubAck(mid, code))
 
-    def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self.ha is not None and self.ha.on_message(msg.topic, bytes(msg.payload)):
             return  # Home Assistant's birth: the sender re-announces discovery
-        self.events.put(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
+        self.events.put(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def _publish_control(self, client: mqtt.Client, manifest: bytes | None, birth: bytes | None) -> None:
+        """Status online, the signed manifest and the birth, retained (QoS 1, outside the window)."""
+        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, manifest),
+                            (self.birth_topic, birth)):
+            if body is not None:
+                self.control_mids.add(client.publish(topic, body, qos=1, retain=True).mid)
 
     # -- used by the sender thread
 
     def connect(self) -> None:
         """Connect and wait for the CONNACK; BrokerError (one line) when that fails."""
         where = f"{self.cfg.host}:{self.cfg.port}"
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: unannotated
         props.SessionExpiryInterval = 0
         try:
             self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
@@ -197,13 +180,6 @@ class Session:
             self.close()
             raise BrokerError(f"the MQTT broker at {where} refused the connection: {self._refused}")
 
-    def announce(self, manifest: bytes | None) -> None:
-        """Publish the birth (status online) and the manifest again, retained (a new manifest, or asked)."""
-        self.manifest = manifest
-        for topic, body in ((self.status_topic, b"online"), (self.manifest_topic, manifest)):
-            if body is not None:
-                self.control_mids.add(self.client.publish(topic, body, qos=1, retain=True).mid)
-
     def publish(self, topic: str, payload: bytes) -> int | None:
         """Queue a QoS 1 publish; the packet id, or None when the connection is gone."""
         info = self.client.publish(topic, payload, qos=1)
@@ -214,6 +190,11 @@ class Session:
     def publish_retained(self, topic: str, payload: bytes) -> None:
         """A retained QoS 0 publish outside the outbox (Home Assistant discovery and state)."""
         self.client.publish(topic, payload, qos=0, retain=True)
+
+    def announce(self, manifest: bytes | None, birth: bytes | None) -> None:
+        """Publish status, the manifest and the birth again, retained (a new manifest, or asked)."""
+        self.manifest, self.birth = manifest, birth
+        self._publish_control(self.client, manifest, birth)
 
     def close(self, graceful: bool = False) -> None:
         """Stop the network thread. graceful: publish 'offline' first (a clean stop sends no Will)."""

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Callable
 
 from agent.errors import StateError
@@ -79,7 +80,7 @@ class Row:
 @dataclass(frozen=True)
 class Stats:
     rows: int
-    bytes: int
+    size_bytes: int
     oldest_ms: int | None
     last_seq: int
     dropped: int
@@ -357,7 +358,8 @@ class Outbox:
         return self._rows
 
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
+        """Total size of the queued envelopes (kept in step with every append, ack and drop)."""
         return self._bytes
 
     def stats(self) -> Stats:
@@ -374,10 +376,6 @@ class Outbox:
         with self._lock:
             row = self.db.execute("SELECT MIN(created_ms) FROM outbox").fetchone()
             return int(row[0]) if row and row[0] is not None else None
-
-    def all_envelopes(self) -> list[bytes]:
-        with self._lock:
-            return [bytes(r[0]) for r in self.db.execute("SELECT envelope FROM outbox ORDER BY seq")]
 
     def close(self) -> None:
         with self._lock:
@@ -405,7 +403,8 @@ class _Txn:
             raise
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if exc_type is None:
                 try:

@@ -45,12 +45,19 @@ def plan(d: DetectorConfig, model_id: str | None = None) -> Plan:
 
     def on_cpu(fallback: str) -> Plan:
         if cpu.is_edgetpu:
-            raise ModelError(f"{spec.id} has no CPU twin in the manifest and cannot run without the Edge TPU")
-        return Plan(cpu, [], {"accelerator": 0, "delegate": "cpu", "fallback": fallback, "model": cpu.id})
+            raise ModelError(
+                f"{spec.id} has no CPU twin in the manifest and cannot run without the Edge TPU"
+            )
+        return Plan(
+            cpu, [], {"accelerator": 0, "delegate": "cpu", "fallback": fallback, "model": cpu.id}
+        )
 
     if d.delegate == "cpu":
         if spec.is_edgetpu:
-            _once(logging.INFO, f"detector.delegate is cpu: running {cpu.id}, the CPU twin of {spec.id}")
+            _once(
+                logging.INFO,
+                f"detector.delegate is cpu: running {cpu.id}, the CPU twin of {spec.id}",
+            )
         return on_cpu("")
     if tpu is None:
         if d.delegate == "edgetpu":
@@ -66,9 +73,16 @@ def plan(d: DetectorConfig, model_id: str | None = None) -> Plan:
             raise
         reason = str(exc).split(";")[0]
         if d.delegate == "edgetpu":
-            _once(logging.WARNING, f"Edge TPU configured but unavailable ({reason}); running {cpu.id} on the CPU")
+            _once(
+                logging.WARNING,
+                f"Edge TPU configured but unavailable ({reason}); running {cpu.id} on the CPU",
+            )
         else:
-            _once(logging.INFO, f"delegate auto: no Edge TPU ({reason}); running {cpu.id} on the CPU")
+            _once(
+                logging.INFO, f"delegate auto: no Edge TPU ({reason}); running {cpu.id} on the CPU"
+            )
         return on_cpu(reason)
     _once(logging.INFO, f"Edge TPU delegate loaded: running {tpu.id}")
-    return Plan(tpu, [delegate], {"accelerator": 1, "delegate": "edgetpu", "fallback": "", "model": tpu.id})
+    return Plan(
+        tpu, [delegate], {"accelerator": 1, "delegate": "edgetpu", "fallback": "", "model": tpu.id}
+    )

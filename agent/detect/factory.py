@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import config
 from agent.assets import expected_hash, sha256_file
 from agent.config import Config
 from agent.errors import ModelError
 from agent.detect.catalogue import model
+
+if TYPE_CHECKING:
+    from agent.detect import Detector
+    from agent.detect.tflite import TfliteDetector
 
 log = logging.getLogger("agent.detect")
 
@@ -42,8 +47,18 @@ def checked_model(cfg: Config, model_id: str) -> tuple[Path, str]:
     return path, seen
 
 
-def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-untyped-def]
+def build_detector(cfg: Config, all_classes: bool = False) -> Detector:
     """The detector the config asks for (all_classes: ignore the allow-list, for `detect`)."""
+    if cfg.detector.backend == "scripted":
+        from agent.detect.scripted import ScriptedDetector
+
+        return ScriptedDetector.from_file(Path(cfg.detector.script).expanduser(),
+                                          None if all_classes else cfg.detector.classes)
+    return build_tflite(cfg, all_classes)
+
+
+def build_tflite(cfg: Config, all_classes: bool = False) -> TfliteDetector:
+    """The model backend: plan CPU or Edge TPU, check the installed file's SHA-256, load it."""
     from agent.detect.delegate import plan
     from agent.detect.tflite import TfliteDetector
 
@@ -65,7 +80,6 @@ def build_detector(cfg: Config, all_classes: bool = False):  # type: ignore[no-u
         chosen.spec, path, d.threads, d.score_threshold, None if all_classes else d.classes,
         delegates=chosen.delegates, labels_path=Path(d.labels).expanduser() if d.labels else None,
         masks=cfg.privacy.masks, nms_iou=d.nms_iou, max_detections=d.max_detections,
-        health=chosen.health,
+        health=chosen.health, model_sha256=sha,
     )
-    det.model_sha256 = sha
     return det

@@ -21,7 +21,9 @@ def rasterize(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarra
         return None
     img = np.zeros((height, width), np.uint8)
     pts = [
-        np.round(np.array([[x * width, y * height] for x, y in poly], np.float64) * 16).astype(np.int32)
+        np.round(np.array([[x * width, y * height] for x, y in poly], np.float64) * 16).astype(
+            np.int32
+        )
         for poly in polygons
     ]
     cv2.fillPoly(img, pts, 255, lineType=cv2.LINE_8, shift=4)

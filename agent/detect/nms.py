@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, max_det: int) -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, max_det: int
+) -> np.ndarray:
     """Indices kept, best first. Boxes x0,y0,x1,y1 (any units); only boxes of one class suppress.
 
     Boxes of different classes are moved apart by an offset larger than any box, so one greedy

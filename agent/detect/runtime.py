@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from agent.errors import DelegateUnavailable, ModelError
 
@@ -29,23 +29,28 @@ def interpreter_class() -> tuple[Any, Any, str]:
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter, load_delegate  # type: ignore
+        from tflite_runtime.interpreter import Interpreter, load_delegate
 
         return Interpreter, load_delegate, "tflite-runtime"
     except ImportError:
         raise ModelError(
-            "no TFLite runtime installed; `pip install ai-edge-litert` (or tflite-runtime with numpy<2)"
+            "no TFLite runtime installed; `pip install ai-edge-litert` "
+            "(or tflite-runtime with numpy<2)"
         ) from None
 
 
 def inspect_file(path: Path) -> bool:
-    """Check the file is a TFLite flatbuffer; True when it holds Edge TPU code (edgetpu-custom-op)."""
+    """Check the file is a TFLite flatbuffer; True if it holds Edge TPU code (edgetpu-custom-op)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ModelError(f"model file {str(path)!r} not found; run `edge-agent models fetch ID`") from None
+        raise ModelError(
+            f"model file {str(path)!r} not found; run `edge-agent models fetch ID`"
+        ) from None
     except (IsADirectoryError, PermissionError) as exc:
-        raise ModelError(f"cannot read model file {str(path)!r}: {exc.__class__.__name__}") from None
+        raise ModelError(
+            f"cannot read model file {str(path)!r}: {exc.__class__.__name__}"
+        ) from None
     if len(data) < 8 or data[4:8] != TFLITE_MAGIC:
         raise ModelError(f"{path.name} is not a TFLite model (no TFL3 flatbuffer header)")
     return EDGETPU_OP in data
@@ -60,18 +65,21 @@ def edgetpu_delegate(library: str = "libedgetpu.so.1", device: str = "") -> Any:
         ctypes.CDLL(library)
     except OSError as exc:
         reason = str(exc).split(":")[-1].strip() or "cannot be loaded"
-        raise DelegateUnavailable(f"Edge TPU library {library} {reason.lower()}; {EDGETPU_HINT}") from None
+        raise DelegateUnavailable(
+            f"Edge TPU library {library} {reason.lower()}; {EDGETPU_HINT}"
+        ) from None
     try:
         return load_delegate(library, {"device": device} if device else {})
     except (ValueError, OSError, RuntimeError) as exc:
         text = (str(exc).splitlines() or [exc.__class__.__name__])[0][:160]
         raise DelegateUnavailable(
-            f"Edge TPU delegate did not start ({text}); is the accelerator plugged in? {EDGETPU_HINT}"
+            f"Edge TPU delegate did not start ({text}); is the accelerator plugged in? "
+            f"{EDGETPU_HINT}"
         ) from None
 
 
 @contextlib.contextmanager
-def _native_stderr_captured():  # type: ignore[no-untyped-def]
+def _native_stderr_captured() -> Iterator[None]:
     """Hold back what the runtime's C++ code prints to fd 2 (the XNNPACK banner) while loading.
 
     Captured lines other than the banner are re-emitted after a successful load, so native
@@ -98,7 +106,11 @@ def _native_stderr_captured():  # type: ignore[no-untyped-def]
             os.close(saved)
             tmp.seek(0)
             text = tmp.read().decode("utf-8", "replace")
-            rest = [ln for ln in text.splitlines() if ln.strip() and "XNNPACK delegate for CPU" not in ln]
+            rest = [
+                ln
+                for ln in text.splitlines()
+                if ln.strip() and "XNNPACK delegate for CPU" not in ln
+            ]
             if rest and not failed:
                 sys.stderr.write("\n".join(rest) + "\n")
 

@@ -1,4 +1,4 @@
-"""Decoder for SSD-style models with TFLite_Detection_PostProcess (boxes, classes, scores, count)."""
+"""Decoder for SSD models with TFLite_Detection_PostProcess (boxes, classes, scores, count)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,18 @@ def order_outputs(details: list[dict[str, Any]]) -> list[int]:
     count = [i for i, r in by_rank.items() if r == 1]
     pair = [i for i, r in by_rank.items() if r == 2]
     if len(boxes) != 1 or len(count) != 1 or len(pair) != 2:
-        raise ValueError("outputs do not look like SSD post-process (boxes, classes, scores, count)")
+        raise ValueError(
+            "outputs do not look like SSD post-process (boxes, classes, scores, count)"
+        )
     # The op's outputs are boxes, classes, scores, count, named NAME, NAME:1, NAME:2, NAME:3
     # whatever order the signature lists them in.
     pair.sort(key=lambda i: str(details[i]["name"]))
-    return [details[boxes[0]]["index"], details[pair[0]]["index"], details[pair[1]]["index"], details[count[0]]["index"]]
+    return [
+        details[boxes[0]]["index"],
+        details[pair[0]]["index"],
+        details[pair[1]]["index"],
+        details[count[0]]["index"],
+    ]
 
 
 def signature_order(interp: Any) -> list[int] | None:
@@ -55,8 +62,10 @@ class SsdDecoder:
         self.checked = False  # classes vs scores confirmed from their values on a first detection
 
     def _confirm_order(self, classes: np.ndarray, scores: np.ndarray) -> None:
-        """Class ids are whole numbers, scores are in [0, 1]: swap the two tensors if they say otherwise."""
-        looks_swapped = bool(np.any(classes != np.floor(classes))) and bool(np.all(scores == np.floor(scores)))
+        """Class ids are whole numbers, scores in [0, 1]: swap the tensors if they say otherwise."""
+        looks_swapped = bool(np.any(classes != np.floor(classes))) and bool(
+            np.all(scores == np.floor(scores))
+        )
         if looks_swapped or np.any(scores > 1.0):
             self.idx[1], self.idx[2] = self.idx[2], self.idx[1]
         self.checked = True

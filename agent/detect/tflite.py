@@ -75,8 +75,10 @@ class TfliteDetector:
         nms_iou: float = 0.45,
         max_detections: int = 100,
         health: dict[str, Any] | None = None,
+        model_sha256: str = "",
     ) -> None:
         self.model_id = spec.id
+        self.model_sha256 = model_sha256  # of model_path, checked by the caller ("": a loose file)
         self.spec = spec
         if spec.is_edgetpu and not delegates:
             raise ModelError(

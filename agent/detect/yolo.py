@@ -38,6 +38,12 @@ def _xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
 
 
 class _Yolo:
+    name: str  # the decoder's name, set by each subclass
+
+    def check_shape(self, shape: tuple[int, ...], n_labels: int) -> None:
+        """Raise ValueError when the output shape does not fit this decoder (each subclass)."""
+        raise NotImplementedError
+
     def __init__(
         self, interp: Any, score_threshold: float, allowed: np.ndarray, nms_iou: float = 0.45,
         max_detections: int = 100, **_: Any,
@@ -62,7 +68,9 @@ class _Yolo:
             return raw.astype(np.float32)
         return (raw.astype(np.float32) - self.zero) * self.scale
 
-    def finish(self, xywh: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> list[tuple[float, float, float, float, float, int]]:
+    def finish(
+        self, xywh: np.ndarray, scores: np.ndarray, classes: np.ndarray
+    ) -> list[tuple[float, float, float, float, float, int]]:
         ok = (scores >= self.threshold) & self.allowed[classes]
         xywh, scores, classes = xywh[ok], scores[ok], classes[ok]
         if scores.shape[0] > PRE_NMS_MAX:
@@ -70,11 +78,14 @@ class _Yolo:
             xywh, scores, classes = xywh[top], scores[top], classes[top]
         boxes = _xywh_to_xyxy(xywh)
         keep = nms(boxes, scores, classes, self.iou, self.max_det)
-        return [(*b, s, c) for b, s, c in zip(boxes[keep].tolist(), scores[keep].tolist(), classes[keep].tolist())]
+        return [
+            (*b, s, c)
+            for b, s, c in zip(boxes[keep].tolist(), scores[keep].tolist(), classes[keep].tolist())
+        ]
 
 
 class Yolov5Decoder(_Yolo):
-    """[1, N, 5 + C]: cx, cy, w, h (input-normalized), objectness, C class scores; score = obj * cls."""
+    """[1, N, 5 + C]: cx, cy, w, h (input-normalized), objectness, C class scores; obj * cls."""
 
     name = "yolov5"
 

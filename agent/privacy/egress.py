@@ -17,7 +17,12 @@ from collections import Counter
 from agent.errors import EgressViolation, SignatureError
 from agent.protocol import topics
 from agent.protocol.schema import errors as schema_errors, schema
-from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE, open_envelope, strict_json
+from agent.protocol.dsse import (
+    EVENT_PAYLOAD_TYPE,
+    MANIFEST_PAYLOAD_TYPE,
+    open_envelope,
+    strict_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,10 @@ IMAGE_SIGNATURES: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     ("png", re.compile(rb"\x89PNG")),
     ("gif", re.compile(rb"GIF8[79]a")),
     ("webp", re.compile(rb"RIFF.{4}WEBP", re.DOTALL)),
-    *((f"{name}-base64", re.compile(re.escape(prefix))) for name, prefix in b64_image_prefixes().items()),
+    *(
+        (f"{name}-base64", re.compile(re.escape(prefix)))
+        for name, prefix in b64_image_prefixes().items()
+    ),
     ("data-uri", re.compile(rb"data:image/", re.IGNORECASE)),
 )
 
@@ -72,7 +80,10 @@ class EgressGuard:
             self.refused[exc.reason] += 1
             if exc.reason not in self._logged:
                 self._logged.add(exc.reason)
-                log.warning("egress guard refused a payload (%s); further refusals are only counted", exc.reason)
+                log.warning(
+                    "egress guard refused a payload (%s); further refusals are only counted",
+                    exc.reason,
+                )
             raise
 
     def _check(self, payload_type: str, body: bytes, envelope: bytes) -> None:
@@ -89,7 +100,8 @@ class EgressGuard:
         if ptype != payload_type or inner != body:
             raise Refused("envelope", "envelope does not wrap exactly this payload")
         if payload_type == MANIFEST_PAYLOAD_TYPE:
-            return  # the manifest's shape is fixed by privacy_manifest.build(); size and images checked
+            # the manifest's shape is fixed by privacy.manifest.build(); size and images checked
+            return
         if payload_type != EVENT_PAYLOAD_TYPE:
             raise Refused("envelope", f"payload type {payload_type[:60]!r} may not leave")
         try:

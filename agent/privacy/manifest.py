@@ -172,7 +172,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "units": UNITS,
         "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,
-        "topics": [topics.all_events_filter(*where), topics.health_topic(*where), topics.status_topic(*where),
+        "topics": [topics.all_events_filter(*where), topics.status_topic(*where),
                    topics.manifest_topic(*where), topics.birth_topic(*where)],
         "ack": cfg.outbox.ack,
         "retention": {
@@ -187,7 +187,9 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
 
         ha = manifest_entry(cfg)
         doc["homeassistant"] = ha
-        doc["topics"] += [ha["discovery_topics"], ha["state_topic"]]
+        listed = doc["topics"]
+        assert isinstance(listed, list)
+        doc["topics"] = [*listed, ha["discovery_topics"], ha["state_topic"]]
     return doc
 
 

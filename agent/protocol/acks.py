@@ -1,4 +1,4 @@
-"""Ingest acks, one definition for both ends: the body, its signed envelope, and the device's check."""
+"""Ingest acks, one definition for both ends: the body, its signed envelope, the device's check."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey, strict_json, verif
 def ack_body(device: str, site: str, seq: int, ts_ms: int) -> bytes:
     """The canonical ack body: what the ingest signs and ack_seq reads (tests and the bench use it
     as a stand-in ingest too)."""
-    return canonical_json({"v": 1, "device": device, "site": site, "seq": int(seq), "ts_ms": int(ts_ms)})
+    return canonical_json(
+        {"v": 1, "device": device, "site": site, "seq": int(seq), "ts_ms": int(ts_ms)}
+    )
 
 
 def ack_envelope(key: SigningKey, device: str, site: str, seq: int, ts_ms: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Canonical JSON, defined once: sorted keys, no spaces, ASCII; the bytes that are signed and hashed."""
+"""Canonical JSON, defined once: sorted keys, no spaces, ASCII; the bytes signed and hashed."""
 
 from __future__ import annotations
 
@@ -7,4 +7,6 @@ import json
 
 def canonical_json(value: object) -> bytes:
     """value as canonical JSON bytes: sorted keys, separators without spaces, ASCII only."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
+        "ascii"
+    )

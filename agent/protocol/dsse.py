@@ -90,7 +90,9 @@ class SigningKey:
         try:
             text = path.read_text().strip()
         except FileNotFoundError:
-            raise UsageError(f"key file {str(path)!r} not found; create one with `edge-agent keygen`") from None
+            raise UsageError(
+                f"key file {str(path)!r} not found; create one with `edge-agent keygen`"
+            ) from None
         except OSError as exc:
             raise StateError(f"cannot read key file {str(path)!r}: {exc.strerror}") from None
         try:
@@ -156,8 +158,12 @@ def strict_json(data: bytes | str) -> object:
     or to crash a parser): any failure is SignatureError("malformed")."""
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
-                          parse_int=_parse_int)
+        return json.loads(
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+        )
     except SignatureError:
         raise
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

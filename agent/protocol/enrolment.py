@@ -1,4 +1,4 @@
-"""Enrolment records and registry files (the trust contract), and the device key pair they describe."""
+"""Enrolment records and registry files (the trust contract), and the device keys they describe."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ def keygen(out_dir: Path, device_id: str, site: str) -> Enrolment:
     if key_path.exists():
         raise UsageError(f"{key_path} already exists; a device key is never overwritten")
     if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {str(out_dir)!r} is a file; give a folder for device.key and device.pub.json")
+        raise UsageError(
+            f"--out {str(out_dir)!r} is a file; give a folder for device.key and device.pub.json"
+        )
     key = SigningKey.generate()
     rec = enrolment(key, device_id, site)
     try:
@@ -80,7 +82,9 @@ def keygen(out_dir: Path, device_id: str, site: str) -> Enrolment:
     except FileExistsError:
         raise UsageError(f"{key_path} already exists; a device key is never overwritten") from None
     except OSError as exc:
-        raise UsageError(f"cannot write the key into {str(out_dir)!r}: {exc.strerror or exc}") from None
+        raise UsageError(
+            f"cannot write the key into {str(out_dir)!r}: {exc.strerror or exc}"
+        ) from None
     return rec
 
 
@@ -98,8 +102,10 @@ def load_registry(path: Path) -> list[Enrolment]:
     for i, r in enumerate(records, 1):
         if r.keyid in seen:
             # Which record would win is arbitrary (e.g. one active, one revoked): refuse the file.
-            raise UsageError(f"registry file {str(path)!r}: records {seen[r.keyid]} and {i} have the same "
-                             f"keyid {r.keyid[:16]}...; keep one record per key")
+            raise UsageError(
+                f"registry file {str(path)!r}: records {seen[r.keyid]} and {i} have the same "
+                f"keyid {r.keyid[:16]}...; keep one record per key"
+            )
         seen[r.keyid] = i
     return records
 
@@ -111,4 +117,6 @@ def save_registry(path: Path, records: list[Enrolment]) -> None:
         tmp.write_text(json.dumps({"devices": [r.to_json() for r in records]}, indent=2) + "\n")
         tmp.replace(path)
     except OSError as exc:
-        raise StateError(f"cannot write registry file {str(path)!r}: {exc.strerror or exc}") from None
+        raise StateError(
+            f"cannot write registry file {str(path)!r}: {exc.strerror or exc}"
+        ) from None

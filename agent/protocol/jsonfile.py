@@ -9,7 +9,7 @@ from agent.errors import AgentError, UsageError
 
 
 def read_json(path: Path, what: str, error: type[AgentError] = UsageError) -> object:
-    """The file's JSON value; every way it cannot be read is one `error` naming `what` and the path."""
+    """The file's JSON value; any way it cannot be read is one `error` naming `what` and path."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

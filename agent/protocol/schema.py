@@ -18,7 +18,9 @@ from typing import Any
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     """The event JSON Schema (agent/protocol/event.schema.json)."""
-    text = resources.files("agent.protocol").joinpath("event.schema.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("agent.protocol").joinpath("event.schema.json").read_text(encoding="utf-8")
+    )
     result: dict[str, Any] = json.loads(text)
     return result
 

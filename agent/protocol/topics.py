@@ -7,7 +7,7 @@
     {prefix}/{site}/{device}/ha             Home Assistant state, integers (retained; opt-in discovery)
     {prefix}/{site}/{device}/ack            signed ingest acks to the device
     {prefix}/{site}/{device}/cmd            signed configuration changes to the device (retained)
-    {prefix}/{site}/{device}/health         listed in the privacy manifest; nothing publishes it yet
+    {prefix}/{site}/{device}/health         reserved: nothing publishes it (heartbeats are events)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ HEALTH = "health"
 BIRTH = "birth"
 HA = "ha"  # Home Assistant's state document (opt-in discovery)
 # Device topics that carry no event: counted and not stored by the ingest (status is retained on
-# the broker, its store). The signed manifest is verified and stored.
+# the broker, its store; health is reserved). The signed manifest is verified and stored.
 CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD, BIRTH, HA)
 
 
@@ -65,10 +65,6 @@ def cmd_topic(prefix: str, site: str, device: str) -> str:
 
 def birth_topic(prefix: str, site: str, device: str) -> str:
     return device_topic(prefix, site, device, BIRTH)
-
-
-def health_topic(prefix: str, site: str, device: str) -> str:
-    return device_topic(prefix, site, device, HEALTH)
 
 
 def all_events_filter(prefix: str, site: str, device: str) -> str:

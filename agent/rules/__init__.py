@@ -9,7 +9,15 @@ from agent.types import Observation, Track
 
 
 class Rule(Protocol):
+    """A stage over tracks: update() once per frame; close() once at the end of the stream."""
+
+    rule_id: str  # the zone or line id its observations carry
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]: ...
+
+    def close(self, now_s: float) -> list[Observation]:
+        """End-of-stream observations (open visits end, a last partial count); often none."""
+        ...
 
 
 def scene_zone(classes: Sequence[str]) -> ZoneConfig:
@@ -35,17 +43,20 @@ def build_rules(cfg: Config) -> list[Rule]:
         wanted = list(z.classes) + (list(z.unattended_classes) if z.unattended_after_s > 0 else [])
         for c in wanted:
             if c not in allowed:
-                raise ConfigError(f"zone {z.id!r} watches {c!r} but detector.classes does not include it; add it there")
+                raise ConfigError(f"zone {z.id!r} watches {c!r} but detector.classes does not "
+                                  "include it; add it there")
         if z.unattended_after_s > 0 and "person" not in allowed:
             # without persons every still bag would look unattended
             raise ConfigError(
-                f"zone {z.id!r} reports unattended objects, which needs 'person' in detector.classes "
+                f"zone {z.id!r} reports unattended objects, which needs 'person' in "
+                "detector.classes "
                 f"to see whether anyone is near; add it there"
             )
     for ln in cfg.lines:
         for c in ln.classes:
             if c not in allowed:
-                raise ConfigError(f"line {ln.id!r} counts {c!r} but detector.classes does not include it; add it there")
+                raise ConfigError(f"line {ln.id!r} counts {c!r} but detector.classes does not "
+                                  "include it; add it there")
     rules: list[Rule] = []
     zones = list(cfg.zones)
     if not zones and not cfg.lines:
@@ -58,7 +69,9 @@ def build_rules(cfg: Config) -> list[Rule]:
         if z.loitering:
             rules.append(Loitering(view, z.loiter_after_s))
         if z.gathering_threshold or z.gathering_rise:
-            rules.append(Gathering(view, z.gathering_threshold, z.gathering_rise, z.gathering_window_s))
+            rules.append(
+                Gathering(view, z.gathering_threshold, z.gathering_rise, z.gathering_window_s)
+            )
         if z.unattended_after_s > 0:
             rules.append(Unattended(z))
     for line in cfg.lines:
@@ -70,7 +83,5 @@ def close_rules(rules: Sequence[Rule], now_s: float) -> list[Observation]:
     """End-of-stream observations (open visits end, last partial count interval)."""
     out: list[Observation] = []
     for r in rules:
-        close = getattr(r, "close", None)
-        if close is not None:
-            out.extend(close(now_s))
+        out.extend(r.close(now_s))
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from agent.rules.zone import ZoneView
+from agent.rules.zone import ZoneFrame, ZoneView
 from agent.types import Observation, Track
 
 
@@ -19,7 +19,7 @@ class Counting:
         self.exits: Counter[str] = Counter()
         self.start_s: float | None = None
 
-    def _tally(self, frame) -> None:  # type: ignore[no-untyped-def]
+    def _tally(self, frame: ZoneFrame) -> None:
         for m in frame.entered:
             self.entries[m.label] += 1
         for m, _ in frame.left:
@@ -29,8 +29,17 @@ class Counting:
         assert self.start_s is not None
         interval = max(0, round(now_s - self.start_s))
         out = [
-            Observation("count", self.rule_id, label, now_s,
-                        {"entries": self.entries[label], "exits": self.exits[label], "interval_s": interval})
+            Observation(
+                "count",
+                self.rule_id,
+                label,
+                now_s,
+                {
+                    "entries": self.entries[label],
+                    "exits": self.exits[label],
+                    "interval_s": interval,
+                },
+            )
             for label in self.labels
         ]
         self.entries.clear()
@@ -52,6 +61,9 @@ class Counting:
         if self.start_s is None:
             return []
         self._tally(self.view.close(now_s))
-        if not (sum(self.entries.values()) or sum(self.exits.values())) and now_s - self.start_s < 1:
+        if (
+            not (sum(self.entries.values()) or sum(self.exits.values()))
+            and now_s - self.start_s < 1
+        ):
             return []
         return self._report(now_s)

@@ -39,6 +39,10 @@ class Gathering:
     def _values(self, n: int) -> dict[str, int]:
         return {"count": n, "rise": max(0, self.peak - self.baseline), "window_s": int(round(self.window_s))}
 
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream: this rule holds nothing open."""
+        return []
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         n = self.view.update(tracks, now_s).count(self.label)
         self.history.append((now_s, n))

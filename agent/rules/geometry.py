@@ -53,7 +53,7 @@ def signed_distance(p: Point, a: Point, b: Point) -> float:
 
 
 def crossing_parameter(p: Point, q: Point, a: Point, b: Point) -> float | None:
-    """Where the path p->q meets the line through a, b, as a fraction along a->b (None: parallel)."""
+    """Where path p->q meets the line through a and b, as a fraction of a->b (None: parallel)."""
     rx, ry = q[0] - p[0], q[1] - p[1]
     sx, sy = b[0] - a[0], b[1] - a[1]
     denom = sx * ry - sy * rx

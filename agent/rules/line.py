@@ -42,6 +42,10 @@ class LineCrossing:
         self.forget_s = forget_s
         self.states: dict[int, _Side] = {}
 
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream: this rule holds nothing open."""
+        return []
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         out: list[Observation] = []
         h = self.line.hysteresis
@@ -78,9 +82,22 @@ class LineCrossing:
             on_segment = u is not None and -1e-9 <= u <= 1 + 1e-9
             if travel >= self.line.min_displacement and on_segment:
                 direction = "in" if st.side < 0 else "out"
-                out.append(Observation("line_crossing", self.rule_id, t.label, now_s, {"count": 1}, direction,
-                                       position=p))
+                out.append(
+                    Observation(
+                        "line_crossing",
+                        self.rule_id,
+                        t.label,
+                        now_s,
+                        {"count": 1},
+                        direction,
+                        position=p,
+                    )
+                )
             st.side, st.far, st.last, st.pending = side, abs(d), p, 0
-        for tid in [k for k, s in self.states.items() if k not in seen and now_s - s.last_seen_s > self.forget_s]:
+        for tid in [
+            k
+            for k, s in self.states.items()
+            if k not in seen and now_s - s.last_seen_s > self.forget_s
+        ]:
             del self.states[tid]
         return out

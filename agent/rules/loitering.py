@@ -1,10 +1,10 @@
-"""Loitering: an object staying in a (restricted) zone longer than loiter_after_s, once per visit."""
+"""Loitering: an object staying in a (restricted) zone over loiter_after_s, once per visit."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from agent.rules.zone import ZoneView
+from agent.rules.zone import Member, ZoneView
 from agent.types import Observation, Track
 
 # Dwell buckets (seconds): an end event says [min, max) of the bucket; -1 means "or more".
@@ -25,7 +25,7 @@ class Loitering:
         self.after_s = after_s
         self.started: set[int] = set()
 
-    def _ends(self, left, now_s: float) -> list[Observation]:  # type: ignore[no-untyped-def]
+    def _ends(self, left: list[tuple[Member, float]], now_s: float) -> list[Observation]:
         out = []
         for m, t_left in left:
             if m.track_id in self.started:

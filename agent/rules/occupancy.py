@@ -22,6 +22,10 @@ class Occupancy:
         self.candidate: dict[str, tuple[int, float]] = {}
         self.last_report_s: float | None = None
 
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream: this rule holds nothing open."""
+        return []
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         frame = self.view.update(tracks, now_s)
         if self.last_report_s is None:
@@ -38,9 +42,9 @@ class Occupancy:
             before = self.reported.get(label)
             changed = settled and n != before and not (before is None and n == 0)
             if changed or (periodic and before is not None):
-                value = n if changed else before
-                self.reported[label] = value  # type: ignore[assignment]
-                out.append(Observation("occupancy", self.rule_id, label, now_s, {"count": int(value)}))  # type: ignore[arg-type]
+                value = n if changed or before is None else before
+                self.reported[label] = value
+                out.append(Observation("occupancy", self.rule_id, label, now_s, {"count": value}))
             elif settled and before is None and n == 0:
                 self.reported[label] = 0
         if periodic:

@@ -1,4 +1,4 @@
-"""Unattended object: a stationary bag with no person within a radius for `after_s`, one event each."""
+"""Unattended object: a still bag with no person within a radius for `after_s`, one event each."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ class Unattended:
         self.forget_s = forget_s
         self.objects: dict[int, _Object] = {}
 
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream: this rule holds nothing open."""
+        return []
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         people = [t.box.bottom_centre for t in tracks if t.confirmed and t.label == "person"]
         out: list[Observation] = []
@@ -53,7 +57,9 @@ class Unattended:
                 o.ref, o.still_since_s, o.alone_since_s, o.reported = p, now_s, None, False
                 continue
             c = t.box.centre
-            attended = any(math.dist(c, q) <= self.radius or math.dist(p, q) <= self.radius for q in people)
+            attended = any(
+                math.dist(c, q) <= self.radius or math.dist(p, q) <= self.radius for q in people
+            )
             if attended:  # an owner nearby; a bag already reported is not reported again
                 o.alone_since_s = None
                 continue
@@ -61,8 +67,20 @@ class Unattended:
                 o.alone_since_s = now_s
             if not o.reported and now_s - o.alone_since_s >= self.after_s:
                 o.reported = True
-                out.append(Observation("unattended_object", self.rule_id, t.label, now_s,
-                                       {"stationary_s": int(now_s - o.still_since_s)}, position=o.ref))
-        for tid in [k for k, o in self.objects.items() if k not in seen and now_s - o.last_seen_s > self.forget_s]:
+                out.append(
+                    Observation(
+                        "unattended_object",
+                        self.rule_id,
+                        t.label,
+                        now_s,
+                        {"stationary_s": int(now_s - o.still_since_s)},
+                        position=o.ref,
+                    )
+                )
+        for tid in [
+            k
+            for k, o in self.objects.items()
+            if k not in seen and now_s - o.last_seen_s > self.forget_s
+        ]:
             del self.objects[tid]
         return out

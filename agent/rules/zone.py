@@ -1,4 +1,4 @@
-"""Zone membership with hysteresis: which confirmed tracks are inside a zone, and who entered or left.
+"""Zone membership with hysteresis: which confirmed tracks are in a zone, and who entered or left.
 
 One ZoneView per zone is shared by that zone's rules; update() is memoized per timestamp so
 each rule may call it. A track missing from the input for less than `forget_s` keeps its

@@ -25,10 +25,17 @@ class Rig:
 
     def __init__(self, cfg: Config) -> None:
         # like `replay`: a key made here is marked throwaway, so `run` never signs with it
-        key = load_or_create_key(cfg, lambda text: sys.stderr.write(f"emitter: {text}\n"), throwaway=True)
+        key = load_or_create_key(
+            cfg, lambda text: sys.stderr.write(f"emitter: {text}\n"), throwaway=True
+        )
         # no model runs here: a small manifest of the same kind stands in for the privacy manifest
-        document = {"v": 1, "device": cfg.device.id, "site": cfg.device.site, "raw_video_egress": False,
-                    "ack": cfg.outbox.ack}
+        document = {
+            "v": 1,
+            "device": cfg.device.id,
+            "site": cfg.device.site,
+            "raw_video_egress": False,
+            "ack": cfg.outbox.ack,
+        }
         self.pub = publishing(cfg, key, document, "synthetic", check_manifest=False)
         self.outbox, self.emitter, self.sender = self.pub.outbox, self.pub.emitter, self.pub.sender
         self.pub.start()
@@ -47,9 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     add_config_args(p)
     p.add_argument("--rate", type=float, default=20.0, help="events per second")
     p.add_argument("--count", type=int, default=100, help="events to emit (0: until killed)")
-    p.add_argument("--flush-s", type=float, default=20.0, help="wait this long for delivery at the end")
+    p.add_argument(
+        "--flush-s", type=float, default=20.0, help="wait this long for delivery at the end"
+    )
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         rig = Rig(load_config(args))
         start = time.monotonic()

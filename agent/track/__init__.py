@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from agent.track.bytetrack import ByteTracker
+from typing import Protocol, Sequence
 
-__all__ = ["ByteTracker"]
+from agent.track.bytetrack import ByteTracker
+from agent.types import Detection, Track
+
+__all__ = ["ByteTracker", "Tracker"]
+
+
+class Tracker(Protocol):
+    """update(detections, now_s) -> the live tracks, boxes normalized."""
+
+    def update(self, detections: Sequence[Detection], now_s: float) -> list[Track]: ...

@@ -45,7 +45,15 @@ def _buffer(boxes: np.ndarray, scale: float) -> np.ndarray:
         return boxes
     w = (boxes[:, 2] - boxes[:, 0]) * scale
     h = (boxes[:, 3] - boxes[:, 1]) * scale
-    return boxes + np.stack([-w, -h, w, h], axis=1)
+    grown: np.ndarray = boxes + np.stack([-w, -h, w, h], axis=1)
+    return grown
+
+
+
+def _box4(row: np.ndarray) -> tuple[float, float, float, float]:
+    """One box row (x0, y0, x1, y1) as plain floats."""
+    x0, y0, x1, y1 = (float(v) for v in row)
+    return (x0, y0, x1, y1)
 
 
 class ByteTracker:
@@ -142,7 +150,7 @@ class ByteTracker:
                 s.misses = 0
                 s.score = float(scores[d])
                 s.last_seen_s = now_s
-                s.box = tuple(corrected[k].tolist())  # type: ignore[assignment]
+                s.box = _box4(corrected[k])
                 if s.history is not None:
                     s.history.add(s.score)
                 if s.hits >= cfg.min_hits and not s.confirmed:
@@ -166,7 +174,7 @@ class ByteTracker:
         if new and cfg.birth_max_iou < 1.0:
             # A detection overlapping a live track (or a stronger new one) is usually that person
             # split or doubled by the detector: a second track there only breeds id switches.
-            taken: dict[str, list] = {}
+            taken: dict[str, list[tuple[float, ...]]] = {}
             for s in self.states:
                 taken.setdefault(s.label, []).append(s.box)
             kept = []
@@ -184,7 +192,7 @@ class ByteTracker:
             for d in new:
                 self.states.append(
                     _State(self.next_id, labels[d], float(scores[d]), 1, False, now_s,
-                           box=tuple(float(v) for v in boxes[d]), code=self._code(labels[d]),  # type: ignore[arg-type]
+                           box=_box4(boxes[d]), code=self._code(labels[d]),
                            history=ScoreHistory(cfg.score_window, float(scores[d])) if cfg.confirm_score else None)
                 )
                 self.states[-1].confirmed = cfg.min_hits <= 1 and self._judged(self.states[-1])

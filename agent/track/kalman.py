@@ -20,12 +20,16 @@ _ASPECT_POS, _ASPECT_VEL, _ASPECT_MEAS = 1e-2, 1e-5, 1e-1
 def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
     w = boxes[:, 2] - boxes[:, 0]
     h = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, w / h, h], axis=1)
+    return np.stack(
+        [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, w / h, h], axis=1
+    )
 
 
 def xyah_to_xyxy(m: np.ndarray) -> np.ndarray:
     w = m[:, 2] * m[:, 3]
-    return np.stack([m[:, 0] - w / 2, m[:, 1] - m[:, 3] / 2, m[:, 0] + w / 2, m[:, 1] + m[:, 3] / 2], axis=1)
+    return np.stack(
+        [m[:, 0] - w / 2, m[:, 1] - m[:, 3] / 2, m[:, 0] + w / 2, m[:, 1] + m[:, 3] / 2], axis=1
+    )
 
 
 def _per_dim(h: np.ndarray, weight: float, aspect: float) -> np.ndarray:
@@ -39,7 +43,8 @@ def initiate(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = z.shape[0]
     mean = np.hstack([z, np.zeros((n, 4))])
     cov = np.zeros((n, 4, 3))
-    cov[:, :, 0] = (2 * _per_dim(z[:, 3], STD_POSITION, _ASPECT_POS / 2)) ** 2  # aspect: 1e-2, not scaled
+    # aspect: 1e-2, not scaled
+    cov[:, :, 0] = (2 * _per_dim(z[:, 3], STD_POSITION, _ASPECT_POS / 2)) ** 2
     cov[:, :, 2] = (10 * _per_dim(z[:, 3], STD_VELOCITY, _ASPECT_VEL / 10)) ** 2  # aspect: 1e-5
     return mean, cov
 
@@ -53,7 +58,12 @@ def predict(mean: np.ndarray, cov: np.ndarray, steps: float) -> tuple[np.ndarray
     h = mean[:, 3]
     pp, pv, vv = cov[:, :, 0], cov[:, :, 1], cov[:, :, 2]
     out = np.empty_like(cov)
-    out[:, :, 0] = pp + 2 * steps * pv + steps * steps * vv + _per_dim(h, STD_POSITION, _ASPECT_POS) ** 2 * steps
+    out[:, :, 0] = (
+        pp
+        + 2 * steps * pv
+        + steps * steps * vv
+        + _per_dim(h, STD_POSITION, _ASPECT_POS) ** 2 * steps
+    )
     out[:, :, 1] = pv + steps * vv
     out[:, :, 2] = vv + _per_dim(h, STD_VELOCITY, _ASPECT_VEL) ** 2 * steps
     return mean, out

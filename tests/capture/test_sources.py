@@ -65,7 +65,7 @@ def test_camera_slower_consumer_gets_the_newest_frame(clip: Path) -> None:
             got.append(f)
             # a slow consumer: it holds the frame while the grabber reads on
             held = src.dropped_frames
-            wait_until(lambda: src.dropped_frames > held, 5, every=0.005)
+            wait_until(lambda held=held: src.dropped_frames > held, 5, every=0.005)
     finally:
         src.close()
     assert [f.index for f in got] == list(range(8))

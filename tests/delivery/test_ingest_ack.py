@@ -12,7 +12,7 @@ from agent.errors import ConfigError
 from agent.protocol.enrolment import enrolment
 from agent.delivery.sender import Sender, backoff_s
 from agent.protocol.dsse import ACK_PAYLOAD_TYPE, SigningKey
-from agent.delivery.acks import load_ingest_keys
+from agent.delivery.ingest_keys import load_ingest_keys
 from agent.protocol.acks import ack_body
 from agent.types import Observation
 from agent.central.verify import Verifier

@@ -54,7 +54,8 @@ def test_full_outbox_drops_periodic_first_then_events_alarms_last(tmp_path: Path
     # counters kept in memory agree with the table, also after reopening
     ob.close()
     ob2 = Outbox(tmp_path / "o.db", max_rows=10)
-    assert (ob2.rows, ob2.bytes) == (ob2.stats().rows, ob2.stats().bytes) == (10, ob2.stats().bytes)
+    stats = ob2.stats()
+    assert (ob2.rows, ob2.size_bytes) == (stats.rows, stats.size_bytes) and stats.rows == 10
     assert ob2.append(lambda s: ("t", b"x")) == 19
 
 
@@ -69,7 +70,7 @@ def test_choosing_what_to_drop_never_scans_the_outbox(tmp_path: Path) -> None:
 def test_byte_bound_applies_too(tmp_path: Path) -> None:
     _, ob, em = _rig(tmp_path / "o.db", max_bytes=5000)
     em.emit([_obs("occupancy", i) for i in range(30)])
-    assert 0 < ob.bytes <= 5000 and ob.bytes == ob.stats().bytes
+    assert 0 < ob.size_bytes <= 5000 and ob.size_bytes == ob.stats().size_bytes
     assert ob.stats().dropped == 30 - ob.rows
 
 
@@ -210,14 +211,14 @@ def test_cached_counters_stay_exact_with_appends_and_acks_in_two_threads(tmp_pat
     t = threading.Thread(target=acker)
     t.start()
     try:
-        for i in range(3000):
+        for _ in range(3000):
             ob.append(lambda s: ("t", b"x" * (1 + s % 13)))
     finally:
         done.set()
         t.join(30)
         sys.setswitchinterval(old)
     s = ob.stats()
-    assert (ob.rows, ob.bytes) == (s.rows, s.bytes) == (0, 0)
+    assert (ob.rows, ob.size_bytes) == (s.rows, s.size_bytes) == (0, 0)
 
 
 def test_an_outbox_from_before_exact_runs_keeps_an_exact_old_report_and_never_a_wide_one(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from agent.errors import SignatureError
 from agent.protocol.enrolment import Enrolment, enrolment
 from agent.delivery.outbox import Outbox
 from agent.privacy.anonymizer import Anonymizer, Identity
-from agent.delivery.acks import load_ingest_keys
+from agent.delivery.ingest_keys import load_ingest_keys
 from agent.protocol.acks import ack_seq
 from agent.protocol.dsse import SigningKey
 from agent.protocol.topics import DEFAULT_PREFIX, ack_topic

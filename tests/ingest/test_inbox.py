@@ -23,7 +23,8 @@ def test_full_inbox_drops_qos0_and_holds_qos1(tmp_path: Path) -> None:
     save_registry(tmp_path / "registry.json", [])
     cfg = IngestConfig(registry=str(tmp_path / "registry.json"), database=f"sqlite:///{tmp_path / 'i.db'}",
                        key=str(tmp_path / "ingest" / "device.key"), inbox_max=3)
-    worker = IngestWorker(cfg)  # not connected: the paho callback is called as the network thread would
+    # not connected: the paho callback is called as the network thread would
+    worker = IngestWorker.from_config(cfg)
     for mid in range(1, 5):
         worker._on_message(None, None, message(mid, 0))
     assert worker.inbox.qsize() == 3 and worker.dropped_qos0 == 1

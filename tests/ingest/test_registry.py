@@ -63,7 +63,7 @@ def test_running_ingest_reloads_the_registry_when_the_file_changes(tmp_path: Pat
     registry.add(reg, registry.read_record(tmp_path / "dev" / "device.pub.json"))
     cfg = IngestConfig(registry=str(reg), database=f"sqlite:///{tmp_path / 'i.db'}",
                        key=str(tmp_path / "ingest" / "device.key"))
-    worker = IngestWorker(cfg)  # not connected: the pipeline and the registry watch only
+    worker = IngestWorker.from_config(cfg)  # not connected: pipeline and registry watch only
     key = SigningKey.load(tmp_path / "dev" / "device.key")
 
     def send(seq: int):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""A batch of received messages -> classified -> stored in one transaction -> device marks to ack."""
+"""A batch of received messages -> classified -> stored in one transaction -> marks to ack."""
 
 from __future__ import annotations
 

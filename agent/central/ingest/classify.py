@@ -20,8 +20,8 @@ from agent.protocol.topics import (
     parse_topic,
 )
 
-# The quarantine reasons. "replayed" and "seq-conflict" are decided by the database
-# (store.store_batch: the seq is stored with the same body, or with another one).
+# Every reason the ingest files a quarantined message under. "replayed" and "seq-conflict" are
+# decided by the database (Store.store_batch: the seq is stored with the same body, or another).
 REASONS = ("tampered", "replayed", "seq-conflict", "unknown-key", "revoked", "topic-mismatch", "malformed",
            "oversized", "unknown-payload-type")
 

@@ -76,16 +76,35 @@ class RegistryWatch:
         return records
 
 
+def mqtt_client(cfg: IngestConfig, client_id: str) -> mqtt.Client:
+    """The worker's paho client: MQTT 5, PUBACKs sent by hand, credentials and TLS from [ingest]."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5, manual_ack=True)
+    for name in ("ca_file", "cert_file", "key_file", "password_file"):
+        value = getattr(cfg, name)
+        if value and not Path(value).is_file():
+            raise UsageError(f"ingest.{name} {value!r} not found")
+    if cfg.username:
+        password = Path(cfg.password_file).read_text().strip() if cfg.password_file else None
+        client.username_pw_set(cfg.username, password)
+    if cfg.tls:
+        try:
+            client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                           keyfile=cfg.key_file or None)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"ingest TLS files cannot be used: {exc}") from None
+    return client
+
+
 class IngestWorker:
-    def __init__(self, cfg: IngestConfig, store: Store | None = None) -> None:
-        if not cfg.key:
-            raise UsageError("ingest.key is not set: create one with `edge-agent keygen --out DIR "
-                             "--device-id ingest --site central` and set ingest.key = \"DIR/device.key\"")
+    """Subscribe, batch, store, PUBACK and ack; built from its parts (from_config: [ingest])."""
+
+    def __init__(self, cfg: IngestConfig, key: SigningKey, registry: RegistryWatch, store: Store,
+                 client: mqtt.Client, client_id: str) -> None:
         self.cfg = cfg
-        self.key = SigningKey.load(Path(cfg.key))
-        self.registry = RegistryWatch(Path(cfg.registry))
-        self.store = store or open_store(cfg.database)
-        client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
+        self.key = key  # signs the devices' acks
+        self.registry = registry
+        self.store = store
         self.classifier = Classifier(Verifier(self.registry.records), cfg.topic_prefix,
                                      cfg.max_message_bytes, cfg.quarantine_raw_bytes, client_id,
                                      cfg.max_manifest_bytes)
@@ -100,29 +119,28 @@ class IngestWorker:
         self.hup = threading.Event()
         self.acks_sent = 0
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5, manual_ack=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_disconnect = self._on_disconnect
-        for name in ("ca_file", "cert_file", "key_file", "password_file"):
-            value = getattr(cfg, name)
-            if value and not Path(value).is_file():
-                raise UsageError(f"ingest.{name} {value!r} not found")
-        if cfg.username:
-            password = Path(cfg.password_file).read_text().strip() if cfg.password_file else None
-            self.client.username_pw_set(cfg.username, password)
-        if cfg.tls:
-            try:
-                self.client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
-                                    keyfile=cfg.key_file or None)
-            except (OSError, ValueError) as exc:
-                raise UsageError(f"ingest TLS files cannot be used: {exc}") from None
+        self.client = client
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
         # PUBACKs go out only for messages received on the current connection: after a reconnect
         # a message id may name another message, and the old ones the broker has dropped anyway
         # (the devices re-send what the ingest did not acknowledge).
         self._connection = 0
+
+    @classmethod
+    def from_config(cls, cfg: IngestConfig, store: Store | None = None) -> IngestWorker:
+        """The worker [ingest] describes: its key, registry, store (migrated) and MQTT client."""
+        if not cfg.key:
+            raise UsageError("ingest.key is not set: create one with `edge-agent keygen --out DIR "
+                             "--device-id ingest --site central` and set "
+                             "ingest.key = \"DIR/device.key\"")
+        key = SigningKey.load(Path(cfg.key))
+        registry = RegistryWatch(Path(cfg.registry))
+        store = store or open_store(cfg.database)
+        client_id = cfg.client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
+        return cls(cfg, key, registry, store, mqtt_client(cfg, client_id), client_id)
 
     @property
     def topic_filter(self) -> str:
@@ -149,7 +167,12 @@ class IngestWorker:
             log.warning("disconnected from the broker (%s); reconnecting", rc)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        item = (Message(msg.topic, bytes(msg.payload), now_ms()), msg.mid, msg.qos, self._connection)
+        item = (
+            Message(msg.topic, bytes(msg.payload), now_ms()),
+            msg.mid,
+            msg.qos,
+            self._connection,
+        )
         if msg.qos == 0:
             try:
                 self.inbox.put_nowait(item)
@@ -172,7 +195,7 @@ class IngestWorker:
     # -- main loop
 
     def connect(self, timeout_s: float = 10.0) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: unannotated
         props.ReceiveMaximum = min(65535, max(20, 2 * self.cfg.batch_size))
         props.SessionExpiryInterval = 0
         self.client.reconnect_delay_set(1, 10)
@@ -180,7 +203,9 @@ class IngestWorker:
             self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
                                 clean_start=True, properties=props)
         except (OSError, ValueError) as exc:
-            raise BrokerError(f"cannot reach the MQTT broker at {self.cfg.broker} ({exc})") from None
+            raise BrokerError(
+                f"cannot reach the MQTT broker at {self.cfg.broker} ({exc})"
+            ) from None
         self.client.loop_start()
         if not self._subscribed.wait(timeout_s):
             self.client.loop_stop()
@@ -197,7 +222,9 @@ class IngestWorker:
         while len(batch) < self.cfg.batch_size:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait())
+                batch.append(
+                    self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch
@@ -210,7 +237,9 @@ class IngestWorker:
                 result = self.pipeline.process(m for m, _, _, _ in batch)
             except self.store.errors as exc:
                 # Nothing of this batch is acknowledged: the broker and the devices still hold it.
-                raise StateError(f"the ingest database failed: {str(exc).strip().splitlines()[0]}") from None
+                raise StateError(
+                    f"the ingest database failed: {str(exc).strip().splitlines()[0]}"
+                ) from None
             for _, mid, qos, conn in batch:
                 if qos > 0 and conn == self._connection:
                     self.client.ack(mid, qos)
@@ -263,9 +292,17 @@ class IngestWorker:
 
     def log_totals(self) -> None:
         t = self.pipeline.totals
-        log.info("messages %d, stored %d, manifests %d, quarantined %s, ignored %s, acks %d, "
-                 "QoS 0 dropped (inbox full) %d", t.messages, t.stored, t.manifests, dict(t.quarantined),
-                 dict(t.ignored), self.acks_sent, self.dropped_qos0)
+        log.info(
+            "messages %d, stored %d, manifests %d, quarantined %s, ignored %s, acks %d, "
+            "QoS 0 dropped (inbox full) %d",
+            t.messages,
+            t.stored,
+            t.manifests,
+            dict(t.quarantined),
+            dict(t.ignored),
+            self.acks_sent,
+            self.dropped_qos0,
+        )
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())

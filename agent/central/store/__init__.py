@@ -1,4 +1,4 @@
-"""The ingest database: open_store() picks the backend (SQLite or PostgreSQL) by URL and migrates it.
+"""The ingest database: open_store() picks the backend (SQLite, PostgreSQL) by URL, migrates it.
 
 Events are deduplicated by the database (UNIQUE (device, seq)); each device's contiguous
 high-water mark is advanced in a separate transaction after the events are committed, so two

@@ -8,10 +8,27 @@ workers writing the same device at once always leave the right mark behind.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from agent.central.store.migrations import MIGRATIONS
 from agent.central.store.rows import DeviceMark, EventRow, ManifestRow, QuarantineRow
+
+
+@dataclass
+class DeviceTally:
+    """What one batch adds to a device's row in `devices` (merged into it by an upsert)."""
+
+    site: str
+    max_seq: int = 0  # highest new seq
+    replayed: int = 0
+    last_received_ms: int = 0
+    conflicts: int = 0
+    conflict_seq: int = 0  # lowest seq stored with another body (0: none)
+
+    def row(self, device: str) -> tuple[str, str, int, int, int, int, int]:
+        return (device, self.site, self.max_seq, self.replayed, self.last_received_ms,
+                self.conflicts, self.conflict_seq)
 
 
 class Store:
@@ -166,18 +183,21 @@ class Store:
                              "(?, ?, ?, ?, ?) ON CONFLICT (device, seq) DO NOTHING"),
                     covered,
                 )
-            per_device: dict[str, list[Any]] = {}
+            per_device: dict[str, DeviceTally] = {}
             for e in new:
-                d = per_device.setdefault(e.device, [e.site, 0, 0, 0, 0, 0])
-                d[1], d[3] = max(d[1], e.seq), max(d[3], e.received_ms)
+                t = per_device.setdefault(e.device, DeviceTally(e.site))
+                t.max_seq = max(t.max_seq, e.seq)
+                t.last_received_ms = max(t.last_received_ms, e.received_ms)
             for e in replayed:
-                d = per_device.setdefault(e.device, [e.site, 0, 0, 0, 0, 0])
-                d[2], d[3] = d[2] + 1, max(d[3], e.received_ms)
+                t = per_device.setdefault(e.device, DeviceTally(e.site))
+                t.replayed += 1
+                t.last_received_ms = max(t.last_received_ms, e.received_ms)
             for e in conflicts:
-                d = per_device.setdefault(e.device, [e.site, 0, 0, 0, 0, 0])
-                d[3], d[4] = max(d[3], e.received_ms), d[4] + 1
-                d[5] = min(d[5], e.seq) if d[5] else e.seq
-            for device, (site, mx, dup, last, nconf, cseq) in sorted(per_device.items()):
+                t = per_device.setdefault(e.device, DeviceTally(e.site))
+                t.last_received_ms = max(t.last_received_ms, e.received_ms)
+                t.conflicts += 1
+                t.conflict_seq = min(t.conflict_seq, e.seq) if t.conflict_seq else e.seq
+            for device, tally in sorted(per_device.items()):
                 cur.execute(
                     self.sql("INSERT INTO devices (device, site, max_seq, replayed, last_received_ms, "
                              "conflicts, conflict_seq) "
@@ -190,7 +210,7 @@ class Store:
                              "conflict_seq = CASE WHEN devices.conflict_seq = 0 THEN excluded.conflict_seq "
                              "WHEN excluded.conflict_seq = 0 THEN devices.conflict_seq "
                              f"ELSE {self.least}(devices.conflict_seq, excluded.conflict_seq) END"),
-                    (device, site, mx, dup, last, nconf, cseq),
+                    tally.row(device),
                 )
             self._commit()
         except Exception:

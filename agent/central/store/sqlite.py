@@ -18,13 +18,17 @@ class SQLiteStore(Store):
         try:
             if str(path) != ":memory:":
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+            self.conn = sqlite3.connect(
+                str(path), isolation_level=None, timeout=30, check_same_thread=False
+            )
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the ingest database {str(path)!r}: {exc}") from None
         except OSError as exc:  # the folder cannot be made (read-only, /proc, a file in the way)
-            raise StateError(f"cannot open the ingest database {str(path)!r}: {exc.strerror or exc}") from None
+            raise StateError(
+                f"cannot open the ingest database {str(path)!r}: {exc.strerror or exc}"
+            ) from None
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)

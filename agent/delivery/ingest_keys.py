@@ -17,7 +17,9 @@ from agent.protocol.dsse import key_id
 def load_ingest_keys(path: str) -> dict[str, bytes]:
     """keyid -> raw public key from a JSON record {keyid, public_key} or a list of them."""
     if not path:
-        raise ConfigError("outbox.ack = 'ingest' needs outbox.ingest_keys (the ingest's public key file)")
+        raise ConfigError(
+            "outbox.ack = 'ingest' needs outbox.ingest_keys (the ingest's public key file)"
+        )
     data = read_json(Path(path).expanduser(), "outbox.ingest_keys file", ConfigError)
     if isinstance(data, dict) and "keys" in data:
         data = data["keys"]
@@ -28,9 +30,13 @@ def load_ingest_keys(path: str) -> dict[str, bytes]:
             pub = base64.b64decode(rec["public_key"], validate=True)
             kid = str(rec["keyid"])
         except (KeyError, TypeError, binascii.Error):
-            raise ConfigError(f"outbox.ingest_keys record {i + 1} needs keyid and base64 public_key") from None
+            raise ConfigError(
+                f"outbox.ingest_keys record {i + 1} needs keyid and base64 public_key"
+            ) from None
         if len(pub) != 32 or key_id(pub) != kid:
-            raise ConfigError(f"outbox.ingest_keys record {i + 1}: keyid does not match its public key")
+            raise ConfigError(
+                f"outbox.ingest_keys record {i + 1}: keyid does not match its public key"
+            )
         keys[kid] = pub
     if not keys:
         raise ConfigError(f"outbox.ingest_keys file {path!r} holds no key")
