@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "agent.commands.registry",
     "agent.commands.track",
     "agent.commands.profile",
+    "agent.commands.provision",
+    "agent.commands.firstboot",
 )
 
 

@@ -6,6 +6,8 @@
     {prefix}/{site}/{device}/ack            signed ingest acks to the device
     {prefix}/{site}/{device}/cmd            operator commands to the device (reserved)
     {prefix}/{site}/{device}/health         listed in the privacy manifest; nothing publishes it yet
+    {prefix}/{site}/{device}/enrol          a new device's self-signed enrolment request (retained)
+    {prefix}/{site}/{device}/enrolled       the operator's signed approval, with its certificate (retained)
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ STATUS = "status"
 ACK = "ack"
 CMD = "cmd"
 HEALTH = "health"
+ENROL = "enrol"
+ENROLLED = "enrolled"
 # Device topics that carry no event: counted and not stored by the ingest (status is retained on
 # the broker, its store). The signed manifest is verified and stored.
-CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD)
+CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD, ENROL, ENROLLED)
 
 
 def device_base(prefix: str, site: str, device: str) -> str:
@@ -61,6 +65,19 @@ def cmd_topic(prefix: str, site: str, device: str) -> str:
 
 def health_topic(prefix: str, site: str, device: str) -> str:
     return device_topic(prefix, site, device, HEALTH)
+
+
+def enrol_topic(prefix: str, site: str, device: str) -> str:
+    return device_topic(prefix, site, device, ENROL)
+
+
+def enrolled_topic(prefix: str, site: str, device: str) -> str:
+    return device_topic(prefix, site, device, ENROLLED)
+
+
+def enrol_filter(prefix: str) -> str:
+    """Every enrolment request of every site (the operator's `registry pending --config`)."""
+    return f"{prefix}/+/+/{ENROL}"
 
 
 def all_events_filter(prefix: str, site: str, device: str) -> str:
