@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def paths(args: argparse.Namespace) -> DevicePaths:
     base = DevicePaths()
     return DevicePaths(
-        etc=Path(args.etc), boot=tuple(Path(b) for b in args.boot) if args.boot else base.boot,
+        etc=Path(args.etc).absolute(), boot=tuple(Path(b) for b in args.boot) if args.boot else base.boot,
         bundle=Path(args.bundle) if args.bundle else None, stick=Path(args.stick) if args.stick else None,
         device_tree=Path(args.device_tree) if args.device_tree else base.device_tree,
         nm_dir=Path(args.nm_dir), trust=Path(args.trust) if args.trust else None,
