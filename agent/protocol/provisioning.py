@@ -103,7 +103,7 @@ def _signed(data: bytes, trusted: dict[str, bytes], payload_type: str, what: str
         v = verify_envelope(data, trusted, payload_type)
     except SignatureError as exc:
         if exc.reason == "unknown-key":
-            raise SignatureError("unknown-key", f"{what} is signed by a key this device does not trust "
+            raise SignatureError("unknown-key", f"{what} is signed by a key not trusted here "
                                  f"({str(exc).split('keyid ')[-1].split(' ')[0]}); "
                                  f"trusted: {', '.join(show_keyid(k) for k in trusted) or 'none'}") from None
         if exc.reason == "bad-signature":
