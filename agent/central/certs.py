@@ -35,7 +35,7 @@ def issue(device_id: str, tls_public_key: bytes, ca_cert: Path, ca_key: Path, da
         raise UsageError(f"cannot read the site CA: {exc.strerror or exc}") from None
     except (ValueError, TypeError) as exc:
         raise UsageError(f"the site CA files are not a PEM certificate and its unencrypted key: {exc}") from None
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     cert = (
         x509.CertificateBuilder()

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b.add_argument("--wifi-country", default="", help="Wi-Fi regulatory domain (e.g. GB)")
     b.add_argument("--network-config", metavar="FILE", help="a cloud-init network-config to carry instead")
     b.add_argument("--topic-prefix", default="edge/v1")
+    b.add_argument("--issued", type=int, metavar="SECONDS", help="issue time (default now); a device "
+                   "takes a later bundle only if it was issued after the one it has")
     b.add_argument("--out", required=True, metavar="FILE", help="where the signed bundle goes")
     b.set_defaults(func=cmd_bundle)
 
@@ -82,6 +84,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         enrol_password=_read(args.enrol_password_file, "--enrol-password-file"),
         settings=read_toml(args.settings) if args.settings else {}, wifi=wifi,
         network_config=_read(args.network_config, "--network-config"), topic_prefix=args.topic_prefix,
+        issued=args.issued,
     )
     envelope = bundle.sign(key)
     out = Path(args.out)

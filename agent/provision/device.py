@@ -12,12 +12,16 @@ import glob
 import json
 import logging
 import os
+import pwd
+import shutil
+import subprocess
 import sqlite3
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agent import __version__
 from agent.config import check_id, merge, parse, read_toml
@@ -220,6 +224,8 @@ def write_site_files(paths: DevicePaths, bundle: Bundle, envelope: bytes, device
     parse(tomllib.loads(text))  # never leave a config `run` would refuse
     if write_public(paths.etc / CONFIG_FILE, text.encode(), 0o640):
         changed.append(CONFIG_FILE)
+    if paths.owner:  # root:<service group> 0640, as hw/install.sh leaves it: the service reads it
+        os.chown(paths.etc / CONFIG_FILE, 0, pwd.getpwnam(paths.owner).pw_gid)
     if bundle.wifi and write_nm_connection(paths, bundle.wifi):
         changed.append(NM_FILE)
     return changed
@@ -232,7 +238,11 @@ def write_nm_connection(paths: DevicePaths, wifi: dict[str, str]) -> bool:
     if wifi.get("psk"):
         lines += ["[wifi-security]", "key-mgmt=wpa-psk", f"psk={wifi['psk']}", ""]
     lines += ["[ipv4]", "method=auto", "", "[ipv6]", "method=auto", ""]
-    return write_public(paths.nm_dir / NM_FILE, "\n".join(lines).encode(), 0o600)
+    changed = write_public(paths.nm_dir / NM_FILE, "\n".join(lines).encode(), 0o600)
+    if changed and paths.nm_dir == DevicePaths.nm_dir and shutil.which("nmcli"):
+        # NetworkManager reads new keyfiles on reload; best effort (the next boot reads it anyway)
+        subprocess.run(["nmcli", "connection", "reload"], check=False, capture_output=True, timeout=30)
+    return changed
 
 
 def firstboot(paths: DevicePaths, say: Say, device_id: str | None = None, publish: bool = True,
@@ -418,7 +428,7 @@ def fetch_approval(paths: DevicePaths, say: Say, timeout_s: float = 10.0) -> App
     client.loop_start()
     try:
         data = got.get(timeout=timeout_s)
-    except Exception:  # queue.Empty
+    except queue.Empty:
         say(f"no approval on {topic} yet")
         return None
     finally:

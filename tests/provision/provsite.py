@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "delivery"))  # make_pki
 sys.path.insert(0, str(ROOT / "tests" / "ingest"))  # IngestEnv
 
-from dhelpers import make_pki  # noqa: E402
-from fixtures.mosquitto import Mosquitto, free_port  # noqa: E402
+from dhelpers import make_pki
+from fixtures.mosquitto import Mosquitto, free_port
 
 SITE = "depot-3"
 ENROL_USER, ENROL_PASSWORD = "enrol", "enrol-only-pw"
@@ -45,7 +45,7 @@ class Site:
     def cli(self, *args: str | Path, ok: bool = True) -> Run:
         """`edge-agent ARGS` as a person would run it; stdout and stderr kept in logs/."""
         argv = [sys.executable, "-m", "agent", *map(str, args)]
-        p = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120,
+        p = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
         run = Run([str(a) for a in args], p.returncode, p.stdout, p.stderr)
         self.runs.append(run)

@@ -15,8 +15,8 @@ from agent.protocol.body import encode
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.protocol.enrolment import Enrolment, enrolment
 from agent.protocol.provisioning import (
-    Approval,
     APPROVAL_PAYLOAD_TYPE,
+    Approval,
     Bundle,
     Request,
     Rotation,

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from provsite import ROOT, Site
 
 UNIT = ROOT / "hw" / "edge-agent-firstboot.service"
