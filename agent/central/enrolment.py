@@ -18,7 +18,7 @@ from agent.central import registry
 from agent.central.config import IngestConfig
 from agent.errors import BrokerError, SignatureError, StateError, UsageError
 from agent.protocol import topics
-from agent.protocol.dsse import SigningKey
+from agent.protocol.dsse import SigningKey, open_envelope
 from agent.protocol.enrolment import Enrolment, save_registry
 from agent.protocol.provisioning import (
     APPROVAL_PAYLOAD_TYPE,
@@ -223,6 +223,14 @@ def rotate(data: bytes, registry_file: Path, say: Say) -> Rotation:
     try:
         rot = open_rotation(data, active)
     except SignatureError as exc:
+        try:
+            signers = {k for k, _ in open_envelope(data)[2]}
+        except SignatureError:
+            signers = set()
+        done = [r for r in records if r.keyid in signers and r.status == "rotated"]
+        if done:
+            raise UsageError(f"refused key rotation: key {fingerprint(done[0].keyid)} of {done[0].device_id!r} "
+                             "was already rotated (replayed rotation)") from None
         raise UsageError(f"refused key rotation: {str(exc).split(': ', 1)[-1]}") from None
     old = next(r for r in records if r.keyid == rot.old_keyid)
     if (old.device_id, old.site) != (rot.device_id, rot.site):
