@@ -116,3 +116,17 @@ def test_the_ingest_ignores_enrolment_topics() -> None:
     c = Classifier(Verifier([]))
     for kind in ("enrol", "enrolled"):
         assert c.classify(f"edge/v1/depot-3/pi-1/{kind}", b"{}", 0) == Ignored(kind)
+
+
+def test_central_take_refuses_a_request_on_another_devices_topic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.central import enrolment as central
+
+    key = SigningKey.generate()
+    data = sign_request(request(key, "pi-1"), key)
+    reg = tmp_path / "registry.json"
+    with pytest.raises(UsageError, match="came on the topic of 'pi-2'"):
+        central.take(data, reg, topic_device="pi-2")
+    assert central.take(data, reg, topic_device="pi-1").record.keyid == key.keyid
+    assert [p.request.record.device_id for p in central.pending(reg)] == ["pi-1"]
+    with pytest.raises(UsageError, match="refused enrolment request"):
+        central.take(data[:-5] + b'xx"}]}', reg)
