@@ -14,8 +14,8 @@ import logging
 import os
 import pwd
 import shutil
-import subprocess
 import sqlite3
+import subprocess
 import time
 import tomllib
 from collections.abc import Callable
@@ -257,18 +257,23 @@ def firstboot(paths: DevicePaths, say: Say, device_id: str | None = None, publis
     say(f"bundle {bundle.id} for site {bundle.site} from {source}: signature good")
     device_id, serial = device_identity(paths, device_id)
     board = device_tree_text(paths, "model") or "unknown"
+    # The device key is saved last, exclusively: it is what marks this device provisioned (the
+    # unit's condition). A first boot cut short before it runs again in full on the next boot.
     key = SigningKey.generate()
-    key.save(key_path)  # exclusive, 0600: a second first boot racing this one fails here
     record = enrolment(key, device_id, bundle.site)
-    write_public(paths.etc / PUB_FILE, (json.dumps(record.to_json(), indent=2) + "\n").encode())
     tls_pem, tls_public = new_tls_key()
-    write_private(paths.etc / TLS_KEY_FILE, tls_pem, paths.owner)
-    say(f"device {device_id} (serial {serial or '-'}, {board}): key {fingerprint(key.keyid)} created in {paths.etc}")
+    tls_path = paths.etc / TLS_KEY_FILE
+    if tls_path.exists():  # left by a first boot cut short: never certified, never used
+        tls_path.unlink()
+    write_private(tls_path, tls_pem, paths.owner)
     changed = write_site_files(paths, bundle, source.read_bytes(), device_id)
-    say(f"wrote {', '.join(changed)}")
+    write_public(paths.etc / PUB_FILE, (json.dumps(record.to_json(), indent=2) + "\n").encode())
     request = Request(record, serial, board, __version__, bundle.id, tls_public, int(time.time()))
     envelope = sign_request(request, key)
     write_public(paths.etc / REQUEST_FILE, envelope)
+    key.save(key_path)  # exclusive, 0600: a second first boot racing this one fails here
+    say(f"device {device_id} (serial {serial or '-'}, {board}): key {fingerprint(key.keyid)} created in {paths.etc}")
+    say(f"wrote {', '.join(changed)}")
     for stick in paths.sticks():
         out = stick / FOLDER / REQUESTS / f"{device_id}.request.dsse"
         try:

@@ -76,3 +76,23 @@ def test_the_unit_runs_once(tmp_path: Path) -> None:
     again = site.cli("firstboot", *dev.args()).stdout
     assert "nothing to do" in again
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in dev.root.rglob("*") if p.is_file()} == snapshot
+
+
+def test_a_first_boot_cut_short_runs_again_in_full(tmp_path: Path) -> None:
+    """The device key is written last: a power cut before it leaves the unit's condition true, and
+    the next boot replaces the half-made TLS key instead of stopping at it."""
+    from agent.protocol.enrolment import KEY_FILE
+    from agent.provision.device import TLS_KEY_FILE, DevicePaths, firstboot
+
+    site = Site(tmp_path)
+    site.operator_setup("mqtts://127.0.0.1:8883")
+    dev = site.device("dev", "10000000beef0002")
+    site.cli("provision", "write", site.op / "bundle.dsse", "--trust", site.op / "provisioning.pub.json",
+             "--to", dev.boot, "--style", "bookworm")
+    paths = DevicePaths(etc=dev.etc, boot=(dev.boot,), media=(), device_tree=dev.dt, nm_dir=dev.nm)
+    (dev.etc / TLS_KEY_FILE).write_bytes(b"half-made\n")  # the cut-short boot
+    lines: list[str] = []
+    assert firstboot(paths, lines.append, publish=False) == 0
+    assert (dev.etc / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert (dev.etc / TLS_KEY_FILE).read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert any("fingerprint to read to the operator" in line for line in lines)
