@@ -8,7 +8,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from provsite import SITE, Site
 
 pytestmark = pytest.mark.slow
