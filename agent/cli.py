@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "agent.commands.profile",
     "agent.commands.doctor",
     "agent.commands.remote",
+    "agent.commands.provision",
+    "agent.commands.firstboot",
 )
 
 

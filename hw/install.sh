@@ -4,6 +4,7 @@
 #
 #   sudo hw/install.sh install [--wheels DIR] [--device-id ID] [--site ID] [--profile ID]
 #                              [--volatile-journal | --persistent-journal] [--accept-unchecked-hash]
+#                              [--provisioning-key FILE]
 #   sudo hw/install.sh uninstall [--purge]
 #   hw/install.sh download DIR [--python-version 3.11] [--target aarch64:2.36] [--numpy 1.24.2]
 #
@@ -14,6 +15,9 @@
 #   profile, a device key (root-only; the service gets a copy through LoadCredential), the model,
 #   the systemd unit, a udev rule for the Coral, and a small journal. --wheels DIR installs offline
 #   from a folder of wheels (made by `download`; the model file may sit in the same folder).
+#   --provisioning-key FILE (an image for a fleet): no device key now; the operator's provisioning.pub.json
+#   goes to /etc/edge-agent and edge-agent-firstboot.service makes the key at the device's first boot
+#   from the site bundle on the boot partition or a stick (provisioning/README.md).
 # uninstall: stops and removes the service, the virtualenv, the udev rule and the journald
 #   drop-in; keeps /etc/edge-agent (the device's key and config) and /var/lib/edge-agent (its
 #   outbox) unless --purge, which also removes the user. Debian packages stay (others may use them).
@@ -28,6 +32,7 @@ VENV=$PREFIX/venv
 ETC=/etc/edge-agent
 STATE=/var/lib/edge-agent
 UNIT=/etc/systemd/system/edge-agent.service
+FIRSTBOOT_UNIT=/etc/systemd/system/edge-agent-firstboot.service
 UDEV_RULE=/etc/udev/rules.d/60-edge-agent-coral.rules
 JOURNALD=/etc/systemd/journald.conf.d/60-edge-agent.conf
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,7 +55,7 @@ put_file() {
 
 systemd_running() { [ -d /run/systemd/system ]; }
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 # ---------------------------------------------------------------- download (for a USB stick)
 
@@ -104,7 +109,7 @@ apt_packages() {
 }
 
 cmd_install() {
-    local wheels="" device_id="" site="site" profile="" journal="" accept=""
+    local wheels="" device_id="" site="site" profile="" journal="" accept="" provkey=""
     while [ $# -gt 0 ]; do
         case $1 in
             --wheels) wheels=$(cd "$2" && pwd); shift 2 ;;
@@ -114,6 +119,7 @@ cmd_install() {
             --volatile-journal) journal=volatile; shift ;;
             --persistent-journal) journal=persistent; shift ;;
             --accept-unchecked-hash) accept=--accept-unchecked-hash; shift ;;
+            --provisioning-key) provkey=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
             *) die "unknown option $1 (see the top of $0)" ;;
         esac
     done
@@ -179,8 +185,12 @@ cmd_install() {
         rm -f "$tmp"
     fi
     say "$("$agent" profile --config "$ETC/agent.toml" | head -n 1)"
-    # the device key: root-only; the unit hands the service a copy (LoadCredential)
-    if [ ! -f "$ETC/device.key" ]; then
+    # the device key: root-only; the unit hands the service a copy (LoadCredential). With a
+    # provisioning key it is made at first boot instead, on the device (never in an image).
+    if [ -n "$provkey" ]; then
+        put_file 0644 root:root "$provkey" "$ETC/provisioning.pub.json"
+        say "the device key is made at first boot from the site bundle (edge-agent-firstboot.service)"
+    elif [ ! -f "$ETC/device.key" ]; then
         local id
         id=$(sed -n 's/^id = "\(.*\)"/\1/p' "$ETC/agent.toml" | head -n 1)
         local site_id
@@ -189,8 +199,10 @@ cmd_install() {
         changed=1
         say "created the device key $ETC/device.key (root only)"
     fi
-    say "enrol this device on the central side with $ETC/device.pub.json:"
-    cat "$ETC/device.pub.json"
+    if [ -f "$ETC/device.pub.json" ]; then
+        say "enrol this device on the central side with $ETC/device.pub.json:"
+        cat "$ETC/device.pub.json"
+    fi
 
     # 5. the state folder and the model (its CPU model required, an Edge TPU twin when it can be had)
     install -d -m 0700 -o "$APP" -g "$APP" "$STATE"
@@ -251,6 +263,17 @@ EOF
         changed=1
     fi
     say "service $APP enabled"
+    if [ -n "$provkey" ]; then
+        put_file 0644 root:root "$HERE/edge-agent-firstboot.service" "$FIRSTBOOT_UNIT"
+        if systemd_running; then systemctl daemon-reload; fi
+        if ! systemctl is-enabled --quiet "$APP-firstboot.service" 2>/dev/null; then
+            systemctl enable --quiet "$APP-firstboot.service"
+            changed=1
+        fi
+        if systemd_running && [ ! -f "$ETC/device.key" ]; then
+            systemctl start "$APP-firstboot.service" || say "first boot did not finish: journalctl -u $APP-firstboot"
+        fi
+    fi
     if systemd_running; then
         if [ "$journal_changed" = 1 ]; then systemctl restart systemd-journald.service || true; fi
         if [ "$changed" = 1 ]; then systemctl restart "$APP.service"; else systemctl start "$APP.service"; fi
@@ -277,7 +300,8 @@ cmd_uninstall() {
         else systemctl disable --quiet "$APP.service" || true
         fi
     fi
-    rm -f "$UNIT" "$UDEV_RULE" "$JOURNALD"
+    if [ -f "$FIRSTBOOT_UNIT" ]; then systemctl disable --quiet "$APP-firstboot.service" || true; fi
+    rm -f "$UNIT" "$FIRSTBOOT_UNIT" "$UDEV_RULE" "$JOURNALD"
     rm -rf "$PREFIX"
     if systemd_running; then systemctl daemon-reload; fi
     if [ "$purge" = 1 ]; then

@@ -92,7 +92,8 @@ class Excerpt:
 class Verifier:
     def __init__(self, registry: list[Enrolment]) -> None:
         self.by_keyid = {r.keyid: r for r in registry}
-        self.active_keys = {r.keyid: r.public_key for r in registry if r.status == "active"}
+        # a rotated key still signs its device's events below the rotation's seq (checked in verify)
+        self.active_keys = {r.keyid: r.public_key for r in registry if r.status in ("active", "rotated")}
         self.progress: dict[str, DeviceProgress] = {}
 
     def _signed(self, data: bytes, payload_type: str) -> Verified:
@@ -122,6 +123,9 @@ class Verifier:
             raise SignatureError(
                 "key-binding", f"key of {rec.device_id!r} signed an event of {event['device']!r}"
             )
+        if rec.status == "rotated" and int(event["seq"]) >= rec.until_seq:
+            raise SignatureError("revoked", f"key {show_keyid(rec.keyid)} was rotated at seq {rec.until_seq}; "
+                                 f"seq {event['seq']} needs the new key")
         if topic_device is not None and topic_device != event["device"]:
             raise SignatureError(
                 "topic-mismatch", f"topic device {topic_device!r} != {event['device']!r}"

@@ -1,4 +1,4 @@
-"""`edge-agent registry add FILE.pub.json | revoke DEVICE | list`: the ingest's enrolments."""
+"""`edge-agent registry add | revoke | list | pending | approve | rotate`: the ingest's enrolment records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from agent.central import config, registry
+from agent.central import config, enrolment, registry
+from agent.errors import UsageError
+from agent.protocol.dsse import SigningKey
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,13 +22,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("device", help="device id")
     ls = rsub.add_parser("list", help="list enrolment records")
     ls.add_argument("--json", action="store_true", help="print the records as JSON")
-    for q in (a, r, ls):
-        q.add_argument(
-            "--registry", metavar="FILE", help="registry file (default: ingest.registry)"
-        )
-        q.add_argument(
-            "--config", metavar="FILE", help="TOML config whose [ingest] names the registry"
-        )
+    pe = rsub.add_parser("pending", help="collect enrolment requests (stick folders, the enrol topic) and list them")
+    pe.add_argument("--from", dest="sources", action="append", default=[], metavar="DIR",
+                    help="a stick or folder holding *.request.dsse (repeatable)")
+    pe.add_argument("--listen", action="store_true", help="also take the requests retained on the enrol topic "
+                    "(broker from --config's [ingest])")
+    ap = rsub.add_parser("approve", help="enrol a pending request; optionally issue its MQTT client certificate")
+    ap.add_argument("device", help="device id")
+    ap.add_argument("--key", required=True, metavar="FILE", help="provisioning key that signs the approval")
+    ap.add_argument("--fingerprint", default="", help="the fingerprint the technician read out (or its start)")
+    ap.add_argument("--ca-cert", metavar="FILE", help="site CA certificate: issue a client certificate")
+    ap.add_argument("--ca-key", metavar="FILE", help="site CA private key")
+    ap.add_argument("--out", action="append", default=[], metavar="DIR", help="stick to leave the approval on")
+    ap.add_argument("--publish", action="store_true", help="publish the approval retained on the device's "
+                    "enrolled topic (broker from --config's [ingest])")
+    ro = rsub.add_parser("rotate", help="apply a device's key rotation (signed by its enrolled key)")
+    ro.add_argument("rotation", metavar="FILE", help="rotation.dsse from `edge-agent rotate-key`")
+    for q in (a, r, ls, pe, ap, ro):
+        q.add_argument("--registry", metavar="FILE", help="registry file (default: ingest.registry)")
+        q.add_argument("--config", metavar="FILE", help="TOML config whose [ingest] names the registry")
+    pe.set_defaults(func=cmd_pending)
+    ap.set_defaults(func=cmd_approve)
+    ro.set_defaults(func=cmd_rotate)
     a.set_defaults(func=cmd_add)
     r.set_defaults(func=cmd_revoke)
     ls.set_defaults(func=cmd_list)
@@ -60,4 +77,38 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in records:
         print(f"{r.device_id}\t{r.site}\t{r.status}\t{r.keyid}\t{r.enrolled_at or '-'}")
     print(f"{len(records)} records, {sum(r.status == 'active' for r in records)} active")
+    return 0
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    path = registry_path(args)
+    enrolment.collect_files([Path(s) for s in args.sources], path, print)
+    if args.listen:
+        enrolment.collect_topic(config.load(args.config), path, print)
+    waiting = enrolment.pending(path)
+    for p in waiting:
+        print(p.line())
+    print(f"{len(waiting)} pending; approve one with `edge-agent registry approve DEVICE --key FILE` "
+          "after the technician has read its fingerprint out")
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    if bool(args.ca_cert) != bool(args.ca_key):
+        raise UsageError("--ca-cert and --ca-key go together")
+    enrolment.approve(
+        args.device, registry_path(args), SigningKey.load(Path(args.key)), print,
+        ca_cert=Path(args.ca_cert) if args.ca_cert else None, ca_key=Path(args.ca_key) if args.ca_key else None,
+        fingerprint_prefix=args.fingerprint, out=[Path(o) for o in args.out],
+        broker=config.load(args.config) if args.publish else None,
+    )
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    try:
+        data = Path(args.rotation).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.rotation!r}: {exc.strerror or exc}") from None
+    enrolment.rotate(data, registry_path(args), print)
     return 0

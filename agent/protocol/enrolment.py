@@ -26,6 +26,8 @@ class Enrolment:
     public_key: bytes
     status: str = "active"
     enrolled_at: str = ""
+    # status "rotated": the device moved to a new key; this one stays valid for seq < until_seq
+    until_seq: int = 0
 
     def to_json(self) -> dict[str, str]:
         d = {
@@ -38,6 +40,8 @@ class Enrolment:
             d["status"] = self.status
         if self.enrolled_at:
             d["enrolled_at"] = self.enrolled_at
+        if self.until_seq:
+            d["until_seq"] = str(self.until_seq)
         return d
 
     @classmethod
@@ -49,15 +53,20 @@ class Enrolment:
             rec = cls(
                 str(d["device_id"]), str(d["site"]), str(d["keyid"]), pub,
                 str(d.get("status", "active")), str(d.get("enrolled_at", "")),
+                int(d.get("until_seq", 0)),
             )
         except KeyError as exc:
             raise UsageError(f"{where}: missing field {exc.args[0]!r}") from None
         except (binascii.Error, TypeError):
             raise UsageError(f"{where}: public_key is not standard base64") from None
+        except ValueError:
+            raise UsageError(f"{where}: until_seq is not a whole number") from None
         if len(pub) != 32 or key_id(pub) != rec.keyid:
             raise UsageError(f"{where}: keyid does not match the public key of {rec.device_id!r}")
-        if rec.status not in ("active", "revoked"):
-            raise UsageError(f"{where}: status must be 'active' or 'revoked'")
+        if rec.status not in ("active", "revoked", "rotated"):
+            raise UsageError(f"{where}: status must be 'active', 'revoked' or 'rotated'")
+        if (rec.status == "rotated") != (rec.until_seq > 0):
+            raise UsageError(f"{where}: a 'rotated' key needs until_seq > 0, and only a rotated key has one")
         return rec
 
 

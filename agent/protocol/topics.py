@@ -8,6 +8,8 @@
     {prefix}/{site}/{device}/ack            signed ingest acks to the device
     {prefix}/{site}/{device}/cmd            signed configuration changes to the device (retained)
     {prefix}/{site}/{device}/health         reserved: nothing publishes it (heartbeats are events)
+    {prefix}/{site}/{device}/enrol          a new device's self-signed enrolment request (retained)
+    {prefix}/{site}/{device}/enrolled       the operator's signed approval, with its certificate (retained)
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ CMD = "cmd"
 HEALTH = "health"
 BIRTH = "birth"
 HA = "ha"  # Home Assistant's state document (opt-in discovery)
+ENROL = "enrol"
+ENROLLED = "enrolled"
 # Device topics that carry no event: counted and not stored by the ingest (status is retained on
 # the broker, its store; health is reserved). The signed manifest is verified and stored.
-CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD, BIRTH, HA)
+CONTROL_KINDS = (STATUS, HEALTH, ACK, CMD, BIRTH, HA, ENROL, ENROLLED)
 
 
 def device_base(prefix: str, site: str, device: str) -> str:
@@ -65,6 +69,19 @@ def cmd_topic(prefix: str, site: str, device: str) -> str:
 
 def birth_topic(prefix: str, site: str, device: str) -> str:
     return device_topic(prefix, site, device, BIRTH)
+
+
+def enrol_topic(prefix: str, site: str, device: str) -> str:
+    return device_topic(prefix, site, device, ENROL)
+
+
+def enrolled_topic(prefix: str, site: str, device: str) -> str:
+    return device_topic(prefix, site, device, ENROLLED)
+
+
+def enrol_filter(prefix: str) -> str:
+    """Every enrolment request of every site (the operator's `registry pending --config`)."""
+    return f"{prefix}/+/+/{ENROL}"
 
 
 def all_events_filter(prefix: str, site: str, device: str) -> str:

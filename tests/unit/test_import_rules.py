@@ -69,3 +69,18 @@ def test_central_imports_no_device_package() -> None:
 def test_no_device_package_imports_central() -> None:
     bad = {(m, i) for m, deps in modules().items() if top(m) in DEVICE for i in deps if top(i) == "central"}
     assert not bad, sorted(bad)
+
+
+def test_provisioning_sides_stay_apart() -> None:
+    """The device's provisioning (agent.provision) never imports central, and central never imports
+    it; the device side never needs `cryptography` (only the operator's certificate issuing does)."""
+    mods = modules()
+    bad = {(m, i) for m, deps in mods.items() if top(m) == "provision" for i in deps if top(i) == "central"}
+    bad |= {(m, i) for m, deps in mods.items() if top(m) == "central" for i in deps if top(i) == "provision"}
+    assert not bad, sorted(bad)
+    assert "agent.provision.device" in mods
+    for path in sorted((AGENT / "provision").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not {n for n in names if n.split(".")[0] == "cryptography"}, path
