@@ -13,6 +13,7 @@ from agent import identity
 from agent.config import Config
 from agent.emit import Emitter
 from agent.errors import StateError, UsageError
+from agent.frameloop import FrameLoop, Idle, Stages
 from agent.outbox import Outbox
 from agent.privacy import Anonymizer, Identity
 from agent.privacy_manifest import manifest_body, manifest_hash
@@ -119,14 +120,21 @@ class Pipeline:
         self.emitter = emitter
         self.last_t_s: float | None = None
         self.frames = 0  # frames through step(), read by the heartbeat
+        # Capture and inference in their own threads (agent/frameloop.py) when the detector can
+        # be split in stages; False runs everything on the caller's thread, one frame at a time.
+        self.threaded = True
+        self.loop: FrameLoop | None = None  # the last threaded run's loop (its threads end with it)
 
     def add_periodic(self, stage: Periodic) -> None:
         """Plug in a stage whose tick(now_s) runs once per frame (e.g. the heartbeat)."""
         self.periodic.append(stage)
 
     def step(self, frame) -> list[Observation]:  # type: ignore[no-untyped-def]
+        return self.after_detect(frame, self.detector.detect(frame))
+
+    def after_detect(self, frame, detections) -> list[Observation]:  # type: ignore[no-untyped-def]
+        """Everything after detection for one frame: tracker, rules, periodic stages, emit."""
         self.frames += 1
-        detections = self.detector.detect(frame)
         tracks = self.tracker.update(detections, frame.t_s)
         observations: list[Observation] = []
         for rule in self.rules:
@@ -158,14 +166,18 @@ class Pipeline:
     def run(self, stop: Callable[[], bool] = lambda: False) -> Summary:
         summary = Summary()
         start, frames_before = time.perf_counter(), self.frames
+        stages = getattr(self.detector, "stages", None)
         try:
-            for frame in self.source.frames():
-                if frame is None:  # camera lost: no detections, but periodic stages still run
-                    self.idle(self.source.now_s())
-                else:
-                    self.step(frame)
-                if stop():
-                    break
+            if self.threaded and stages is not None:
+                self._run_threaded(stages(), stop)
+            else:
+                for frame in self.source.frames():
+                    if frame is None:  # camera lost: no detections, but periodic stages still run
+                        self.idle(self.source.now_s())
+                    else:
+                        self.step(frame)
+                    if stop():
+                        break
             self.finish()
         finally:
             self.source.close()
@@ -175,6 +187,22 @@ class Pipeline:
         summary.dropped_frames = int(getattr(self.source, "dropped_frames", 0))
         summary.camera_errors = int(getattr(self.source, "camera_errors", 0))
         return summary
+
+    def _run_threaded(self, stages: Stages, stop: Callable[[], bool]) -> None:
+        """The same loop with capture and inference in their own threads (agent/frameloop.py):
+        frames in source order, so a replay gives exactly the events of the sequential loop."""
+        loop = self.loop = FrameLoop(self.source, stages)
+        loop.start()
+        try:
+            for item in loop.results():
+                if isinstance(item, Idle):
+                    self.idle(item.now_s)
+                else:
+                    self.after_detect(item.frame, item.detections)
+                if stop():
+                    break
+        finally:
+            loop.stop()
 
 
 @dataclass
