@@ -119,6 +119,14 @@ END = End()
 
 
 @dataclass(frozen=True)
+class Work:
+    """A frame and what a stage made of it so far (the stages' own types)."""
+
+    frame: Frame
+    payload: Any
+
+
+@dataclass(frozen=True)
 class Result:
     """A frame and what the detector found in it."""
 
@@ -157,7 +165,7 @@ class FrameLoop:
                 if frame is None:
                     self.prepared.put(Idle(self.source.now_s()))
                 else:
-                    self.prepared.put(self.stages.prepare(frame))
+                    self.prepared.put(Work(frame, self.stages.prepare(frame)))
         except Closed:
             return
         except BaseException as exc:  # noqa: BLE001 - any error: raised again on the caller's thread
@@ -174,9 +182,9 @@ class FrameLoop:
         try:
             while True:
                 item = self.prepared.get()
-                if not isinstance(item, (Idle, End, Failed)):
+                if isinstance(item, Work):
                     try:
-                        item = self.stages.infer(item)
+                        item = Work(item.frame, self.stages.infer(item.payload))
                     except BaseException as exc:  # noqa: BLE001 - raised again by results()
                         item = Failed(exc)
                 self.inferred.put(item, force=isinstance(item, Failed))
@@ -200,7 +208,7 @@ class FrameLoop:
             if isinstance(item, Idle):
                 yield item
             else:
-                yield Result(item.frame, self.stages.detections(item))
+                yield Result(item.frame, self.stages.detections(item.payload))
 
     def stop(self) -> None:
         """End both threads: close the channels, stop a live source's wait, join."""

@@ -26,18 +26,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Prepared:
-    """A frame with the model input it becomes (the input tensor's bytes) and its geometry."""
+    """The model input a frame becomes (the input tensor's bytes) and its geometry."""
 
-    frame: Frame
     pixels: np.ndarray
     geometry: Geometry
 
 
 @dataclass(frozen=True)
 class Inferred:
-    """A frame with copies of the model's outputs for it."""
+    """Copies of the model's outputs for one frame, and that frame's geometry."""
 
-    frame: Frame
     outputs: dict[int, np.ndarray]
     geometry: Geometry
 
@@ -87,13 +85,13 @@ class StagedDetector:
     def prepare(self, frame: Frame) -> Prepared:
         pixels = np.empty(self.shape, np.uint8)  # a fresh buffer: the previous one may still be queued
         geometry = self.det.pre.write(frame.image, out=pixels)
-        return Prepared(frame, pixels, geometry)
+        return Prepared(pixels, geometry)
 
     def infer(self, prepared: Prepared) -> Inferred:
         det = self.det
         self.interp.set_tensor(det.input_index, prepared.pixels.view(det.input_dtype)[np.newaxis])
         self.interp.invoke()
-        return Inferred(prepared.frame, self.copies.copy_outputs(), prepared.geometry)
+        return Inferred(self.copies.copy_outputs(), prepared.geometry)
 
     def detections(self, inferred: Inferred) -> list[Detection]:
         self.copies.use(inferred.outputs)
