@@ -153,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
 
     cfg = with_detector_options(load_config(args), model=args.model or None, model_dir=args.model_dir or None,
                                 threads=args.threads or None)
-    threads, cores = cfg.detector.threads, os.cpu_count() or 1
+    threads, cores = cfg.detector.interpreter_threads, len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config.replace(
             cfg,
