@@ -3,7 +3,7 @@
     capture thread:    source.frames() -> decode, resize into an input buffer  (prepare)
                           | bounded channel: 2 frames for files, 1 for live cameras
     inference thread:  copy into the input tensor, invoke(), copy the outputs   (infer)
-                          | bounded channel: 2 results
+                          | bounded channel: 4 results for files, 2 for live cameras
     caller's thread:   decode outputs -> tracker -> rules -> emit                (detections)
 
 invoke() releases the GIL, so while the interpreter runs frame k the capture thread prepares
@@ -141,8 +141,10 @@ class FrameLoop:
         live = bool(getattr(source, "live", False))
         self.source = source
         self.stages = stages
+        # A file waits for nobody: a little slack on both sides absorbs a slow decode (key
+        # frames) or a burst of post-processing (signing, a commit) without stalling inference.
         self.prepared: Channel[Any] = Channel(depth or (1 if live else 2))
-        self.inferred: Channel[Any] = Channel(2)
+        self.inferred: Channel[Any] = Channel(2 if live else 4)
         self.threads = [
             threading.Thread(target=self._capture, name="frameloop-capture", daemon=True),
             threading.Thread(target=self._infer, name="frameloop-inference", daemon=True),

@@ -76,9 +76,9 @@ def test_threaded_loop_gives_exactly_the_sequential_loops_events_on_the_real_cli
     kinds = {o.type for o in thr_obs}
     assert {"line_crossing", "loitering_start", "loitering_end", "occupancy"} <= kinds, kinds
     assert thr_sum.events == seq_sum.events and thr_sum.frames == seq_sum.frames == 460
-    # bounded: a file's frames wait two at a time at most, before and after inference
-    assert loop.prepared.capacity == 2 and loop.inferred.capacity == 2
-    assert 1 <= loop.prepared.high_water <= 2 and 1 <= loop.inferred.high_water <= 2
+    # bounded: at most two of a file's frames wait for inference and four for post-processing
+    assert loop.prepared.capacity == 2 and loop.inferred.capacity == 4
+    assert 1 <= loop.prepared.high_water <= 2 and 1 <= loop.inferred.high_water <= 4
     assert loop.alive() == []  # run() ended both threads
 
 
@@ -180,8 +180,8 @@ def test_a_slow_inference_holds_back_capture_after_two_prepared_frames() -> None
     finally:
         loop.stop()
     assert loop.alive() == []
-    assert loop.prepared.high_water <= 2 and loop.inferred.high_water <= 2
-    assert source.taken <= 22 + 2 + 1 + 2  # consumed + prepared + in inference + inferred
+    assert loop.prepared.high_water <= 2 and loop.inferred.high_water <= 4
+    assert source.taken <= 22 + 4 + 1 + 2  # consumed + inferred + in inference + prepared
 
 
 def test_stop_ends_the_threads_of_an_endless_source_and_the_visits_are_closed(tmp_path: Path, model_dir: Path) -> None:
