@@ -6,7 +6,8 @@ reports the median time per frame; target <= 1 ms. Part 2 replays the clip throu
 pipeline (decode, detect, track, rules, sign, outbox; the threaded frame loop) in interleaved
 rounds and compares its frames/s with 1 / (median bare invoke()) of the same interpreter
 (target >= 0.95: the loop is bound only by inference) and with a bare sequential
-decode-resize-invoke loop at the same thread count (target >= 1.0). For reference it also
+decode-resize-invoke loop at the same thread count (target >= 1.0), as medians of the rounds' ratios
+(each round measures all of them back to back). For reference it also
 measures the pipeline run sequentially and the bare loop with every core given to the interpreter.
 """
 
@@ -32,7 +33,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", nargs="?", help=f"video to replay (default: the assets' {CLIP})")
     p.add_argument("--objects", type=int, default=50, help="objects in the synthetic scene (default 50)")
     p.add_argument("--frames", type=int, default=200, help="frames for each measurement (default 200)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved pipeline/bare rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved pipeline/bare rounds (default 5)")
     p.add_argument("--assets", default="../shared/assets", help="assets folder holding video/" + CLIP)
     p.add_argument("--model", metavar="ID", help="model id (default: config)")
     p.add_argument("--model-dir", metavar="DIR", help="where installed models live (default: config)")
@@ -165,24 +166,27 @@ def main(args: argparse.Namespace) -> int:
         )
         model = model_path(cfg, cfg.detector.model)
         bare_loop(video, model, threads, 10)  # warm the page cache and the CPU
-        # Interleaved rounds, best of each: on a shared machine other processes only ever slow a
-        # round down, and interleaving exposes every loop to the same conditions.
         agents, invokes, bares, seqs, alls = [], [], [], [], []
         agent_cpu, bare_cpu = [], []
+        load_before = os.getloadavg()[0]
         for _ in range(args.rounds):
-            fps, cpu = bare_loop(video, model, threads, args.frames)
-            bares.append(fps)
-            bare_cpu.append(cpu)
             fps, cpu, det = pipeline_round(cfg, threaded=True)
             agents.append(fps)
             agent_cpu.append(cpu)
-            invokes.append(bare_invoke_ms(det.interp, args.frames))  # the same interpreter, now
+            invokes.append(bare_invoke_ms(det.interp, args.frames))  # the same interpreter, right after
+            fps, cpu = bare_loop(video, model, threads, args.frames)
+            bares.append(fps)
+            bare_cpu.append(cpu)
             seqs.append(pipeline_round(cfg, threaded=False)[0])
             if threads != cores:
                 alls.append(bare_loop(video, model, cores, args.frames)[0])
+        load = max(load_before, os.getloadavg()[0])
+    # Each round measures the loop and its baselines back to back, so a round's ratios compare
+    # like with like; the figures are the medians of the rounds' ratios. The best round of each
+    # (other processes only ever slow a round down) gives the absolute rates.
+    ratio_invoke = statistics.median(a * i / 1000.0 for a, i in zip(agents, invokes))
+    ratio = statistics.median(a / b for a, b in zip(agents, bares))
     agent_fps, bare_fps, invoke_ms = max(agents), max(bares), min(invokes)
-    ratio_invoke = agent_fps * invoke_ms / 1000.0
-    ratio = agent_fps / bare_fps
     # CPU seconds per frame (all threads of this process) hardly depend on what else runs on
     # the machine: the pipeline's own overhead over the bare loop's work.
     cpu_ratio = min(bare_cpu) / min(agent_cpu)
@@ -191,25 +195,26 @@ def main(args: argparse.Namespace) -> int:
         return ", ".join(format(v, fmt) for v in values)
 
     print(f"model {det.model_id}, {threads} interpreter thread(s) on {cores} cores, "
-          f"{args.frames} frames x {args.rounds} rounds")
-    print(f"frame loop (threaded pipeline) {agent_fps:.1f} frames/s (rounds: {show(agents)})")
-    print(f"bare invoke() of the same interpreter: median {invoke_ms:.2f} ms = {1000 / invoke_ms:.1f}/s "
-          f"(rounds: {show(invokes, '.2f')}); ratio {ratio_invoke:.3f} (target >= 0.95)")
-    print(f"bare sequential decode-resize-invoke loop {bare_fps:.1f} frames/s (rounds: {show(bares)}); "
-          f"ratio {ratio:.3f} (target >= 1.0)")
-    print(f"pipeline run sequentially {max(seqs):.1f} frames/s (rounds: {show(seqs)})")
+          f"{args.frames} frames x {args.rounds} rounds, load average up to {load:.1f}")
+    print(f"frame loop (threaded pipeline): best {agent_fps:.1f} frames/s (rounds: {show(agents)})")
+    print(f"bare invoke() of the same interpreter: best median {invoke_ms:.2f} ms = {1000 / invoke_ms:.1f}/s "
+          f"(rounds: {show(invokes, '.2f')}); loop / (1 / invoke), median of rounds: {ratio_invoke:.3f} "
+          f"(target >= 0.95)")
+    print(f"bare sequential decode-resize-invoke loop: best {bare_fps:.1f} frames/s (rounds: {show(bares)}); "
+          f"loop / bare loop, median of rounds: {ratio:.3f} (target >= 1.0)")
+    print(f"pipeline run sequentially: best {max(seqs):.1f} frames/s (rounds: {show(seqs)})")
     if alls:
-        print(f"bare sequential loop with {cores} interpreter threads {max(alls):.1f} frames/s "
+        print(f"bare sequential loop with {cores} interpreter threads: best {max(alls):.1f} frames/s "
               f"(rounds: {show(alls)})")
     print(f"CPU per frame: pipeline {min(agent_cpu) * 1000:.1f} ms, bare loop {min(bare_cpu) * 1000:.1f} ms")
     figures = {
         "bench": "scene", "objects": args.objects, "tracker_rules_ms_median": round(ms, 3),
         "tracker_rules_cpu_ms_median": round(cpu_ms, 3), "tracker_rules_target_ms": 1.0,
         "model": det.model_id, "threads": threads, "cores": cores, "frames": args.frames,
-        "rounds": args.rounds, "agent_fps": round(agent_fps, 2), "invoke_ms": round(invoke_ms, 3),
-        "ratio_invoke": round(ratio_invoke, 3), "ratio_invoke_target": 0.95,
-        "bare_fps": round(bare_fps, 2), "ratio": round(ratio, 3), "ratio_target": 1.0,
-        "sequential_agent_fps": round(max(seqs), 2), "cpu_ratio": round(cpu_ratio, 3),
+        "rounds": args.rounds, "load_avg": round(load, 2), "agent_fps": round(agent_fps, 2),
+        "invoke_ms": round(invoke_ms, 3), "ratio_invoke": round(ratio_invoke, 3),
+        "ratio_invoke_target": 0.95, "bare_fps": round(bare_fps, 2), "ratio": round(ratio, 3),
+        "ratio_target": 1.0, "sequential_agent_fps": round(max(seqs), 2), "cpu_ratio": round(cpu_ratio, 3),
     }
     if alls:
         figures["bare_fps_all_cores"] = round(max(alls), 2)
