@@ -307,3 +307,19 @@ def test_idle_beats_pass_through_in_order() -> None:
         loop.stop()
     assert [type(i).__name__ for i in items] == ["Idle", "Result", "Idle"]
     assert isinstance(items[0], Idle) and items[0].now_s == 7.0
+
+
+@pytest.mark.slow
+def test_bench_scene_prints_both_ratios_in_one_json_line(model_dir: Path, assets: Path) -> None:
+    """The benchmark's shape (its figures are measured by running it, never asserted here)."""
+    import json
+
+    r = cli("bench", "scene", "--assets", str(assets), "--model-dir", str(model_dir), "--frames", "20",
+            "--rounds", "1", "--objects", "5", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout.strip().splitlines()[-1])
+    assert figures["bench"] == "scene" and figures["threads"] == 1 and figures["frames"] == 20
+    assert figures["ratio_invoke_target"] == 0.95 and figures["ratio_target"] == 1.0
+    assert figures["agent_fps"] > 0 and figures["bare_fps"] > 0 and figures["invoke_ms"] > 0
+    assert figures["ratio_invoke"] == pytest.approx(figures["agent_fps"] * figures["invoke_ms"] / 1000, rel=0.01)
+    assert figures["ratio"] == pytest.approx(figures["agent_fps"] / figures["bare_fps"], rel=0.01)
