@@ -112,7 +112,10 @@ class DetectorConfig:
     )
     model: str = _help("Model id from models/manifest.toml.", "yolox_nano_ti_lite_416_int8")
     model_dir: str = _help("Where installed models live (default: <state_dir>/models).", "")
-    threads: int = _help("CPU threads for the interpreter.", 2)
+    threads: int = _help(
+        "CPU threads for the interpreter (0: one fewer than the cores this process may use, so "
+        "decoding, resizing and post-processing run beside inference on the core left over).", 0
+    )
     delegate: Literal["auto", "cpu", "edgetpu"] = _help("auto, cpu or edgetpu.", "auto")
     on_missing_accelerator: Literal["fail", "cpu"] = _help(
         "When the Edge TPU is configured but missing: fail, or run the CPU twin.", "fail"
@@ -136,12 +139,23 @@ class DetectorConfig:
             raise ValueError('detector.backend = "scripted" needs detector.script (JSON Lines)')
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ValueError("detector.score_threshold must be between 0 and 1")
-        if self.threads < 1:
-            raise ValueError("detector.threads must be >= 1")
+        if self.threads < 0:
+            raise ValueError("detector.threads must be >= 0 (0: one fewer than the cores)")
         if not 0.0 < self.nms_iou <= 1.0:
             raise ValueError("detector.nms_iou must be in (0, 1]")
         if self.max_detections < 1:
             raise ValueError("detector.max_detections must be >= 1")
+
+    @property
+    def interpreter_threads(self) -> int:
+        """`threads`, with 0 resolved: the usable cores minus one (Pi 4, 5, Zero 2 W: 3), at least 1."""
+        if self.threads:
+            return self.threads
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        return max(1, cores - 1)
 
 
 Point = tuple[float, float]

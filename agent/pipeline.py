@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from agent.delivery.emitter import Emitter
-from agent.types import Frame, Observation
+from agent.frameloop import FrameLoop, Idle, Stages
+from agent.types import Detection, Frame, Observation
 
 if TYPE_CHECKING:
     from agent.capture import FrameSource
@@ -75,6 +76,10 @@ class Pipeline:
         self.emitter = emitter
         self.last_t_s: float | None = None
         self.frames = 0  # frames through step(), read by the heartbeat
+        # Capture and inference in their own threads (agent/frameloop.py) when the detector can
+        # be split in stages; False runs everything on the caller's thread, one frame at a time.
+        self.threaded = True
+        self.loop: FrameLoop | None = None  # the last threaded run's loop (its threads end with it)
 
     def add_periodic(self, stage: Periodic) -> None:
         """Plug in a stage whose tick(now_s) runs once per frame (e.g. the heartbeat)."""
@@ -86,13 +91,17 @@ class Pipeline:
         self.boundary.append(stage)
 
     def step(self, frame: Frame) -> list[Observation]:
+        return self.after_detect(frame, self.detector.detect(frame))
+
+    def after_detect(self, frame: Frame, detections: list[Detection]) -> list[Observation]:
+        """Everything after detection for one frame: a pending remote change, coverage, tracker,
+        rules, periodic stages, emit (on the caller's thread in both loops)."""
         self.frames += 1
         observations: list[Observation] = []
         for stage in self.boundary:
             observations.extend(stage.tick(frame.t_s))
         for fs in self.frame_stages:
             fs.frame(frame.t_s, frame.image)
-        detections = self.detector.detect(frame)
         tracks = self.tracker.update(detections, frame.t_s)
         for rule in self.rules:
             observations.extend(rule.update(tracks, frame.t_s))
@@ -125,14 +134,18 @@ class Pipeline:
     def run(self, stop: Callable[[], bool] = lambda: False) -> Summary:
         summary = Summary()
         start, frames_before = time.perf_counter(), self.frames
+        stages = self.detector.stages() if self.threaded else None
         try:
-            for frame in self.source.frames():
-                if frame is None:  # camera lost: no detections, but periodic stages still run
-                    self.idle(self.source.now_s())
-                else:
-                    self.step(frame)
-                if stop():
-                    break
+            if stages is not None:
+                self._run_threaded(stages, stop)
+            else:
+                for frame in self.source.frames():
+                    if frame is None:  # camera lost: no detections, but periodic stages still run
+                        self.idle(self.source.now_s())
+                    else:
+                        self.step(frame)
+                    if stop():
+                        break
             self.finish()
         finally:
             self.source.close()
@@ -143,3 +156,18 @@ class Pipeline:
         summary.camera_errors = self.source.camera_errors
         return summary
 
+    def _run_threaded(self, stages: Stages, stop: Callable[[], bool]) -> None:
+        """The same loop with capture and inference in their own threads (agent/frameloop.py):
+        frames in source order, so a replay gives exactly the events of the sequential loop."""
+        loop = self.loop = FrameLoop(self.source, stages)
+        loop.start()
+        try:
+            for item in loop.results():
+                if isinstance(item, Idle):
+                    self.idle(item.now_s)
+                else:
+                    self.after_detect(item.frame, item.detections)
+                if stop():
+                    break
+        finally:
+            loop.stop()

@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     cold_ms = statistics.median(cold) * 1000
     emit({
         "bench": "detect", "model": det.model_id, "delegate": det.health()["delegate"],
-        "threads": cfg.detector.threads, "frame": f"{WIDTH}x{HEIGHT}", "repeat": args.repeat,
+        "threads": cfg.detector.interpreter_threads, "frame": f"{WIDTH}x{HEIGHT}", "repeat": args.repeat,
         "detections": len(found), "bare_ms": round(bare_ms, 3), "agent_ms": round(agent_ms, 3),
         "ratio": round(bare_ms / agent_ms, 3),
         "agent_cold_frame_ms": round(cold_ms, 3), "ratio_cold_frame": round(bare_ms / cold_ms, 3),

@@ -113,6 +113,10 @@ class LatestFrameGrabber:
             self._taken = self._latest[2]
             return self._latest
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         with self._cond:
@@ -126,6 +130,7 @@ class LiveSource:
 
     name = "camera"
     health_rule = "camera"
+    live = True  # newest frame wins: the frame loop queues at most one prepared frame
 
     def __init__(self, cfg: SourceConfig) -> None:
         self.cfg = cfg
@@ -168,12 +173,19 @@ class LiveSource:
         while not self.cfg.max_frames or n < self.cfg.max_frames:
             item = self.grabber.next(timeout=0.5)
             if item is None:
+                if self.grabber.stopped:  # interrupt() or close(): the loop is stopping
+                    return
                 if not self.grabber.connected:
                     yield None
                 continue
             image, t, _ = item
             yield Frame(image, t - self._t0, n)
             n += 1
+
+    def interrupt(self) -> None:
+        """Make frames() end at once, from another thread (the frame loop's stop()); the grabber
+        thread releases the camera itself."""
+        self.grabber.stop()
 
     def close(self) -> None:
         self.grabber.stop()

@@ -38,6 +38,7 @@ class ReplaySource(FileClock):
         self._cap: cv2.VideoCapture | None = None
         self._pos = 0
         self.dropped_frames = 0
+        self.live = cfg.realtime  # at recorded speed late frames are skipped, as with a camera
         if self.path.is_dir():
             self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._images:

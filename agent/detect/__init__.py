@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.types import Detection, Frame
+
+if TYPE_CHECKING:
+    from agent.frameloop import Stages
 
 
 @runtime_checkable
@@ -19,6 +22,11 @@ class Detector(Protocol):
     model_sha256: str
 
     def detect(self, frame: Frame) -> list[Detection]: ...
+
+    def stages(self) -> Stages | None:
+        """The same detection split into prepare / infer / detections for the threaded frame loop
+        (agent/frameloop.py), or None when it cannot be split (it then runs on the caller's thread)."""
+        ...
 
     def health(self) -> dict[str, Any]:
         """{"accelerator": 0|1, "delegate": "cpu"|"edgetpu", "fallback": reason or "",

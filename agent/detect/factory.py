@@ -77,7 +77,7 @@ def build_tflite(cfg: Config, all_classes: bool = False) -> TfliteDetector:
                  chosen.spec.id)
         path, sha = checked_model(cfg, chosen.spec.id)
     det = TfliteDetector(
-        chosen.spec, path, d.threads, d.score_threshold, None if all_classes else d.classes,
+        chosen.spec, path, d.interpreter_threads, d.score_threshold, None if all_classes else d.classes,
         delegates=chosen.delegates, labels_path=Path(d.labels).expanduser() if d.labels else None,
         masks=cfg.privacy.masks, nms_iou=d.nms_iou, max_detections=d.max_detections,
         health=chosen.health, model_sha256=sha,

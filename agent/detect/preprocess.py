@@ -99,13 +99,18 @@ class Preprocessor:
         mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
         return Geometry(new_w, new_h, pad_x, pad_y, mapping, mask)
 
-    def write(self, image: np.ndarray) -> Geometry:
-        """Resize (or letterbox) the H x W x 3 RGB uint8 image into the model input."""
+    def write(self, image: np.ndarray, out: np.ndarray | None = None) -> Geometry:
+        """Resize (or letterbox) the H x W x 3 RGB uint8 image into the model input, or into `out`
+        (in_h x in_w x 3 uint8: the input's bytes, for a thread that must not touch the
+        interpreter while it runs; the frame loop's capture thread)."""
         h, w = image.shape[:2]
         geo = self.geometry(w, h)
-        view = self.tensor()[0]
-        if self.as_bytes:
-            view = view.view(np.uint8)
+        if out is not None:
+            view = out
+        else:
+            view = self.tensor()[0]
+            if self.as_bytes:
+                view = view.view(np.uint8)
         if self.letterbox:
             x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
             # Padding is written every frame (the previous frame may have had another size),

@@ -99,6 +99,10 @@ class ScriptedDetector:
         table = parse_script(text, path.name)
         return cls(table, classes, model_sha256=hashlib.sha256(data).hexdigest())
 
+    def stages(self) -> None:
+        """A script has nothing to overlap: it runs on the caller's thread."""
+        return None
+
     def detect(self, frame: Frame) -> list[Detection]:
         found = self._script(frame)
         if self.classes is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from agent.detect.runtime import load_interpreter
 from agent.errors import ModelError
 from agent.detect.catalogue import ModelSpec
 from agent.types import Box, Detection, Frame
+
+if TYPE_CHECKING:  # pragma: no cover
+    from agent.detect.staged import StagedDetector
 
 
 def read_labels(path: Path) -> list[str]:
@@ -115,11 +119,15 @@ class TfliteDetector:
         except ValueError as exc:
             raise ModelError(f"{spec.id}: {exc}") from None
 
+        # Kept so the frame loop can build a second decoder that reads copied outputs
+        # (agent/detect/staged.py) while the interpreter already runs the next frame.
+        self.make_decoder = functools.partial(
+            DECODERS[name], score_threshold=score_threshold, allowed=self.allowed,
+            nms_iou=nms_iou, max_detections=max_detections,
+        )
+        self.input_index, self.input_dtype = int(inp["index"]), np.dtype(inp["dtype"])
         try:
-            self.decode = DECODERS[name](
-                self.interp, score_threshold=score_threshold, allowed=self.allowed,
-                nms_iou=nms_iou, max_detections=max_detections,
-            )
+            self.decode = self.make_decoder(self.interp)
         except ValueError as exc:
             raise ModelError(f"{spec.id}: its outputs fit no decoder ({name}: {exc})") from None
         self.pre = Preprocessor(
@@ -135,10 +143,22 @@ class TfliteDetector:
     def detect(self, frame: Frame) -> list[Detection]:
         geo = self.pre.write(frame.image)
         self.interp.invoke()
-        rows = self.decode()  # [(x0, y0, x1, y1, score, class_id)] in model-input coordinates
+        return self.to_detections(self.decode(), geo.mapping)
+
+    def stages(self) -> StagedDetector:
+        """The same detection split into prepare / infer / detections, for the threaded frame loop."""
+        from agent.detect.staged import StagedDetector
+
+        return StagedDetector(self)
+
+    def to_detections(
+        self, rows: list[tuple[float, float, float, float, float, int]],
+        mapping: tuple[float, float, float, float],
+    ) -> list[Detection]:
+        """Decoder rows [(x0, y0, x1, y1, score, class_id)] in model-input coordinates -> Detections."""
         if not rows:
             return []
-        sx, sy, ox, oy = geo.mapping
+        sx, sy, ox, oy = mapping
         labels = self.labels
         out = []
         for x0, y0, x1, y1, s, c in rows:

@@ -167,7 +167,7 @@ def test_broker_down(device: Config, tmp_path: Path) -> None:
 def test_acl_denial_on_the_status_topic(device: Config, tmp_path: Path) -> None:
     """A real Mosquitto whose ACL gives cam-1 another device's topics only: the test publish is refused."""
     from fixtures.mosquitto import start_mosquitto
-    from helpers import Subscriber
+    from tests.helpers import Subscriber
 
     acl = tmp_path / "acl"
     acl.write_text("user cam-1\ntopic readwrite edge/v1/lab/cam-9/#\n\nuser observer\ntopic readwrite edge/#\n")

@@ -52,3 +52,14 @@ def test_duplicate_ids_rejected() -> None:
     z = {"id": "a", "polygon": [[0, 0], [1, 0], [1, 1]]}
     with pytest.raises(ConfigError, match="used twice"):
         config.parse({"zones": [z, z]})
+
+
+def test_interpreter_threads_default_leaves_one_core_for_capture_and_post_processing() -> None:
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    assert config.parse({}).detector.threads == 0
+    assert config.parse({}).detector.interpreter_threads == max(1, cores - 1)
+    assert config.parse({"detector": {"threads": 3}}).detector.interpreter_threads == 3
+    with pytest.raises(ConfigError, match="detector.threads"):
+        config.parse({"detector": {"threads": -1}})
