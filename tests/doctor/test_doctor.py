@@ -155,7 +155,7 @@ def test_hot_soc_and_no_watchdog(device: Config, tmp_path: Path) -> None:
 
 
 def test_broker_down(device: Config, tmp_path: Path) -> None:
-    from fixtures.mosquitto import free_port
+    from tests.fixtures.mosquitto import free_port
 
     cfg = config.replace(device, mqtt={"host": "127.0.0.1", "port": free_port()})
     results = diagnose(cfg, healthy_readers(tmp_path))
@@ -166,7 +166,7 @@ def test_broker_down(device: Config, tmp_path: Path) -> None:
 
 def test_acl_denial_on_the_status_topic(device: Config, tmp_path: Path) -> None:
     """A real Mosquitto whose ACL gives cam-1 another device's topics only: the test publish is refused."""
-    from fixtures.mosquitto import start_mosquitto
+    from tests.fixtures.mosquitto import start_mosquitto
     from tests.helpers import Subscriber
 
     acl = tmp_path / "acl"
