@@ -43,7 +43,7 @@ def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool 
     if not path.exists():
         if not throwaway:
             raise UsageError(
-                f"no device key: run `edge-agent keygen --out {cfg.state_dir}` (then enrol device.pub.json), "
+                f"no device key: run `edge-agent keygen --out {cfg.state_dir} --device-id ID --site SITE` (then enrol device.pub.json), "
                 f"or give --key FILE or device.key in the config"
             )
         rec = enrolment.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)
@@ -116,16 +116,19 @@ def publishing(
     clock_ms: Callable[[], int] | None = None,
     check_manifest: bool = True,
     on_puback: Callable[[list[int]], None] | None = None,
+    replay: bool = False,
 ) -> Publishing:
     """Outbox (a new boot), signed manifest, anonymizer and emitter, and a sender when [mqtt] is set
-    (not started). manifest is the privacy manifest document the events cite by SHA-256."""
+    (not started). manifest is the privacy manifest document the events cite by SHA-256.
+    replay: the frames are recorded footage; every event carries the signed `source: replay`."""
     if outbox is None:
         outbox = open_outbox(cfg)
     boot = outbox.start_boot()
     body = manifest_body(dict(manifest))
     manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
-    ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
-    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
+    ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body), replay=replay)
+    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid,
+                            time_precision_ms=cfg.privacy.time_precision_s * 1000)
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else DEFAULT_PREFIX
     clock = clock_ms if clock_ms is not None else (lambda: int(time.time() * 1000))
     emitter = Emitter(anonymizer, key, outbox, prefix, clock_ms=clock, sink=sink)
@@ -179,12 +182,13 @@ class Assembly:
 
 def assemble(
     cfg: Config, say: Callable[[str], None], events_out: Path | None = None, throwaway_key: bool = False,
-    heartbeat: bool = False,
+    heartbeat: bool = False, replay: bool = False,
 ) -> Assembly:
     """Build every stage from the config (errors surface here, before the first frame).
 
     heartbeat: add the heartbeat stage (on the pipeline's clock: media time in a replay, so replays
-    are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start()."""
+    are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start().
+    replay: recorded footage (`edge-agent replay`): its events are marked `source: replay`."""
     from agent.capture import open_source
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
@@ -214,13 +218,16 @@ def assemble(
     detector = build_detector(cfg)  # checks the model file's SHA-256 and picks CPU or Edge TPU
     if throwaway_key:
         key = load_or_create_key(cfg, say, throwaway=True)
+    from agent.device_identity import bind, key_path
+
+    cfg = bind(cfg, key, key_path(cfg))  # never sign as a device the key is not enrolled as
     # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
     model_id, model_sha = detector.model_id, detector.model_sha256
     outbox = open_outbox(cfg)
     document = privacy_manifest.build(cfg, model_sha, model_id)
     if fh is not None:
         fh.truncate(0)
-    pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink)
+    pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink, replay=replay)
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
     if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
         pipeline.add_periodic(source)

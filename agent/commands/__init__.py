@@ -24,7 +24,9 @@ def load_config(args: argparse.Namespace) -> Config:
         device["key"] = str(Path(args.key))
     if device:
         cfg = config.replace(cfg, device=device)
-    return cfg
+    from agent.device_identity import resolve
+
+    return resolve(cfg, args.config)  # device id and site: the key's enrolment record decides
 
 
 def with_detector_options(cfg: Config, **options: object) -> Config:
