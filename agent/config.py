@@ -222,6 +222,10 @@ class PrivacyConfig:
     masks: tuple[tuple[Point, ...], ...] = _help(
         "Polygons blanked before inference (normalized coordinates).", default_factory=tuple
     )
+    time_precision_s: int = _help(
+        "Round the timestamp (ts_ms) of per-person events (line crossings, loitering, unattended"
+        " objects) down to this many whole seconds (0: milliseconds).", 0
+    )
 
     def __post_init__(self) -> None:
         # what may leave (positions, small counts) and what is blanked before inference
@@ -231,6 +235,8 @@ class PrivacyConfig:
             raise ValueError("privacy.grid must be between 0 (no positions leave) and 64 cells per side")
         for i, polygon in enumerate(self.masks):
             _check_points(polygon, f"privacy.masks[{i}]", 3)
+        if not 0 <= self.time_precision_s <= 86400:
+            raise ValueError("privacy.time_precision_s must be between 0 (milliseconds) and 86400 (a day)")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--events-out", metavar="FILE.jsonl", help="write every envelope, one per line, as published")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
     p.add_argument("--realtime", action="store_true", help="replay at recorded speed")
+    p.add_argument("--publish", action="store_true",
+                   help="publish to the configured [mqtt] broker (events are marked as replayed either way)")
     p.set_defaults(func=cmd_replay)
 
 
@@ -32,10 +35,10 @@ def say(text: str) -> None:
     sys.stderr.write(f"edge-agent: {text}\n")
 
 
-def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False) -> int:
+def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False, replay: bool = False) -> int:
     from agent.assembly import assemble
 
-    asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True)
+    asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True, replay=replay)
     # publishing runs in its own thread; without [mqtt] events stay in the outbox
     asm.publishing.start()
     sender = asm.publishing.sender
@@ -86,4 +89,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         cfg,
         source={"kind": "replay", "path": args.video, "max_frames": args.max_frames, "realtime": args.realtime},
     )
-    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True)
+    if args.publish and cfg.mqtt is None:
+        raise UsageError("--publish needs an [mqtt] section in the config (the broker to publish to)")
+    if not args.publish and cfg.mqtt is not None:
+        # recorded footage goes to a broker only when asked; its events are marked either way
+        cfg = dataclasses.replace(cfg, mqtt=None)
+    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True, replay=True)

@@ -6,10 +6,12 @@ model always give the same bytes and the same SHA-256, which every event carries
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
 from agent.privacy import egress
+from agent.privacy.anonymizer import PER_OBJECT_TYPES
 from agent.config import Config
 from agent.protocol.body import EVENT_TYPES, SCHEMA_VERSION
 from agent.protocol import topics
@@ -42,6 +44,7 @@ FIELD_PRECISION: dict[str, str] = {
     "values": "integer measurements (see value_fields)",
     "model": "model id",
     "manifest": "SHA-256 of this manifest's body",
+    "source": "'replay' on events made from recorded footage by `edge-agent replay`; absent on live events",
 }
 VALUE_PRECISION: dict[str, str] = {
     "count": "objects, integer (k-suppressed in periodic aggregates when min_count_k > 0)",
@@ -80,6 +83,43 @@ def masks_hash(masks: tuple[tuple[tuple[float, float], ...], ...]) -> str:
     return hashlib.sha256(canonical_json(polys)).hexdigest()
 
 
+MILLIONTHS = 1_000_000
+# How numbers are written in the manifest (every number an integer, like the events'): the
+# configured values, scaled, so a reviewer reads what was configured and two configs that watch
+# different places or apply different thresholds never share a hash.
+UNITS = {
+    "coordinates": "integer millionths of the frame's width (x) and height (y), origin top-left",
+    "*_ms": "durations, integer milliseconds (the config's *_s keys x 1000)",
+    "other fractions": "hysteresis, radius, tolerance, displacement: integer millionths of the frame",
+}
+
+
+def _e6(value: float) -> int:
+    return round(value * MILLIONTHS)
+
+
+def _points(points: tuple[tuple[float, float], ...]) -> list[list[int]]:
+    return [[_e6(x), _e6(y)] for x, y in points]
+
+
+def rule_entry(rule: Any, kind: str) -> dict[str, Any]:
+    """A zone's or line's every configured parameter, as integers (see UNITS)."""
+    entry: dict[str, Any] = {"kind": kind}
+    for f in dataclasses.fields(rule):
+        value = getattr(rule, f.name)
+        if f.name in ("polygon", "points"):
+            entry[f.name] = _points(value)
+        elif f.name.endswith("classes"):
+            entry[f.name] = sorted(value)
+        elif isinstance(value, float) and f.name.endswith("_s"):
+            entry[f.name.removesuffix("_s") + "_ms"] = round(value * 1000)
+        elif isinstance(value, float):
+            entry[f.name] = _e6(value)
+        else:
+            entry[f.name] = value
+    return entry
+
+
 def schema_hash() -> str:
     """SHA-256 of the event schema as canonical JSON (independent of the file's whitespace)."""
     return hashlib.sha256(manifest_body(schema())).hexdigest()
@@ -95,10 +135,13 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
     else:
         g = cfg.privacy.grid
         fields["cell"] = f"{FIELD_PRECISION['cell']}, {g} x {g} cells"
+    precision_s = cfg.privacy.time_precision_s
+    if precision_s:
+        fields["ts_ms"] = (f"{FIELD_PRECISION['ts_ms']}; rounded down to {precision_s} s on "
+                           f"{', '.join(PER_OBJECT_TYPES)}")
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else topics.DEFAULT_PREFIX
     where = (prefix, cfg.device.site, cfg.device.id)
-    rules = [{"id": z.id, "kind": "zone", "classes": sorted(z.classes)} for z in cfg.zones]
-    rules += [{"id": ln.id, "kind": "line", "classes": sorted(ln.classes)} for ln in cfg.lines]
+    rules = [rule_entry(z, "zone") for z in cfg.zones] + [rule_entry(ln, "line") for ln in cfg.lines]
     if not rules:
         rules = [{"id": "scene", "kind": "scene", "classes": sorted(cfg.detector.classes)}]
     return {
@@ -113,10 +156,14 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "value_fields": {k: VALUE_PRECISION[k] for k in sorted(props["values"]["properties"])},
         "positions": {"grid": cfg.privacy.grid} if cfg.privacy.grid > 0 else "none",
         "min_count_k": cfg.privacy.min_count_k,
+        # ts_ms of per-person events rounded down to this many ms (1: as measured)
+        "time_precision": {"per_object_ms": max(1, precision_s * 1000), "types": list(PER_OBJECT_TYPES)},
         "classes": sorted(cfg.detector.classes),
         "model": {"id": model_id or cfg.detector.model, "sha256": model_sha256},
         "rules": sorted(rules, key=lambda r: r["id"]),
-        "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
+        "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks),
+                  "polygons": [_points(poly) for poly in cfg.privacy.masks]},
+        "units": UNITS,
         "publishes": cfg.mqtt is not None,
         "topics": [topics.all_events_filter(*where), topics.health_topic(*where), topics.status_topic(*where),
                    topics.manifest_topic(*where)],
@@ -126,7 +173,10 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
             "outbox": f"until acknowledged ({cfg.outbox.ack}); at most {cfg.outbox.max_rows} rows"
             f" and {cfg.outbox.max_bytes} bytes, drops counted in the heartbeat",
         },
-        "egress_guard": {"max_envelope_bytes": topics.MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
+        # each envelope's own cap: an event's, and this manifest's (it lists zones, lines and masks)
+        "egress_guard": {"max_event_envelope_bytes": topics.MAX_EVENT_BYTES,
+                         "max_manifest_envelope_bytes": topics.MAX_MANIFEST_BYTES,
+                         "refuses": list(IMAGE_SIGNATURES)},
     }
 
 
@@ -151,13 +201,19 @@ def lines(document: dict[str, Any], sha256: str) -> list[str]:
         f"acknowledgement before a row leaves the outbox: {document['ack']}",
         f"model: {document['model']['id']} (sha256 {document['model']['sha256']})",
         "object classes that can be reported: " + (", ".join(document["classes"]) or "none"),
-        "rules: " + ", ".join(f"{r['id']} ({r['kind']})" for r in document["rules"]),
+        "rules (coordinates in millionths of the frame, durations in ms):",
+        *(f"  {r['id']} ({r['kind']}): " + ", ".join(f"{k} {v}" for k, v in sorted(r.items())
+                                                    if k not in ("id", "kind")) for r in document["rules"]),
         "positions: " + (
             f"coarse grid cells, {document['positions']['grid']} per side"
             if isinstance(document["positions"], dict) else "never leave"
         ),
         "counts below k suppressed: " + (f"k = {document['min_count_k']}" if document["min_count_k"] else "off"),
+        f"timestamps of {', '.join(document['time_precision']['types'])}: "
+        + (f"rounded down to {document['time_precision']['per_object_ms']} ms"
+           if document["time_precision"]["per_object_ms"] > 1 else "milliseconds"),
         f"privacy masks: {document['masks']['count']} polygon(s), sha256 {document['masks']['sha256']}",
+        *(f"  mask {i + 1}: {poly}" for i, poly in enumerate(document["masks"]["polygons"])),
         f"event schema v{document['event_schema']['version']}, sha256 {document['event_schema']['sha256']}",
         "event types: " + ", ".join(document["event_types"]),
         "fields that can leave, and their precision:",
@@ -169,7 +225,8 @@ def lines(document: dict[str, Any], sha256: str) -> list[str]:
     out += [f"  {k}: {v}" for k, v in document["retention"].items()]
     guard = document["egress_guard"]
     out.append(
-        f"egress guard: envelopes over {guard['max_envelope_bytes']} bytes, outside the schema or carrying"
+        f"egress guard: event envelopes over {guard['max_event_envelope_bytes']} bytes (this manifest's over"
+        f" {guard['max_manifest_envelope_bytes']}), outside the schema or carrying"
         f" {'/'.join(guard['refuses'])} data (raw or base64) are refused and raise an alarm"
     )
     return out

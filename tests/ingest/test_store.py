@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent.central.store import open_store
 from agent.central.store.migrations import SCHEMA_VERSION
-from agent.central.store.rows import EventRow, QuarantineRow
+from agent.central.store.rows import EVENT_COLUMNS, EventRow, QuarantineRow
 
 
 def row(device: str, seq: int, worker: str = "w") -> EventRow:
@@ -80,14 +80,17 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     old = open_store(db_url)
     assert old.schema_version() == 1
     old._begin()  # written as version 1 wrote it (today's store_batch uses later columns)
-    old._insert_events(old.conn.cursor(), [row("d", 1)])
+    v1 = EVENT_COLUMNS[:14]  # the columns version 1 had (source came with migration 5)
+    old._exec(f"INSERT INTO events ({', '.join(v1)}) VALUES ({', '.join('?' * len(v1))})",
+              row("d", 1).values()[:14])
     old._exec("INSERT INTO devices (device, site, max_seq) VALUES (?, ?, ?)", ("d", "s1", 1))
     old._commit()
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)
-    assert s.schema_version() == SCHEMA_VERSION == 4
+    assert s.schema_version() == SCHEMA_VERSION == 5
     assert len(s.events()) == 1 and s.dropped("d") == []
+    assert s.replay_counts() == {}  # an event stored before migration 5 counts as live
     assert s.advance(["d"])["d"].ack_seq == 1 and s.marks()[0].conflict_seq == 0
     s.close()
 

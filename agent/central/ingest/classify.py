@@ -96,7 +96,7 @@ class Classifier:
             rule=event.get("rule"), label=event.get("label"), topic=topic, received_ms=received_ms,
             worker=self.worker,
             body=canonical_json(event).decode("ascii"), envelope=bytes(payload),
-            dropped=dropped,
+            dropped=dropped, source="replay" if event.get("source") == "replay" else "live",
         )
 
     def manifest(self, topic: str, t: Topic, payload: bytes, received_ms: int) -> ManifestRow | QuarantineRow:

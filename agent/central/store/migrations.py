@@ -72,5 +72,10 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             envelope {blob} NOT NULL
         )""",
     ]),
+    # Events made from recorded footage (`edge-agent replay`, signed `source: replay` in the body):
+    # stored, deduped and acked like live ones, but counted apart so they are never taken for live.
+    (5, [
+        "ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'live'",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
