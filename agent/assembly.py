@@ -17,7 +17,7 @@ from agent.delivery.emitter import Emitter
 from agent.delivery.heartbeat import Health
 from agent.delivery.outbox import Outbox
 from agent.delivery.sender import Sender
-from agent.errors import StateError, UsageError
+from agent.errors import UsageError
 from agent.pipeline import Pipeline
 from agent.privacy.anonymizer import Anonymizer, Identity
 from agent.privacy.manifest import manifest_body, manifest_hash
@@ -58,13 +58,12 @@ def load_or_create_key(cfg: Config, say: Callable[[str], None], throwaway: bool 
 
 
 def check_state_dir(path: Path) -> None:
-    """The state folder exists (or can be made) and is a folder: one line if not."""
+    """The state folder exists (or can be made), is a folder and this user can write it: one line if not."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"cannot create the state folder {str(path)!r}: {exc.strerror}") from None
+    from agent.writable import ensure_writable
+
+    ensure_writable(path, "state folder")  # read-only or foreign-owned: one line with the fix
 
 
 def open_outbox(cfg: Config, path: Path | None = None) -> Outbox:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -69,3 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # the last net for a file or folder this user may not touch (read-only, foreign-owned)
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        where = f" {exc.filename!r}" if exc.filename else ""
+        sys.stderr.write(f"edge-agent: error: cannot use{where}: {exc.strerror}; make it accessible to this "
+                         f"user (or run as its owner), or choose another folder\n")
+        return 2

@@ -9,6 +9,7 @@ from agent.detect import catalogue
 from agent.assets import expected_hash, install_checked, install_unpinned, obtain, sha256_file
 from agent.commands import add_config_args, load_config
 from agent.errors import UsageError
+from agent.writable import ensure_writable
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -71,6 +72,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     spec = catalogue.model(args.model_id)
+    ensure_writable(cfg.model_dir, "models folder")
     if not spec.bundle_ok:
         print(f"{spec.id}: licence {spec.licence}; never bundled with edge-agent, fetched because you named it")
     path = obtain(spec.pinned, cfg.model_dir, [Path(d) for d in args.local], not args.offline,
@@ -87,6 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"model file {args.file!r} not found")
     seen = sha256_file(src)
     matches = [m for m in catalogue.models().values() if m.sha256 == seen]
+    ensure_writable(cfg.model_dir, "models folder")
     if matches:
         spec = matches[0]
         install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
@@ -126,6 +129,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_sample_fetch(args: argparse.Namespace) -> int:
     item = catalogue.sample(args.sample_id)
+    ensure_writable(Path(args.dest), "samples folder", "--dest")
     path = obtain(item, Path(args.dest), [Path(d) for d in args.local], not args.offline)
     print(f"{item.id}: {path} (sha256 ok)")
     return 0
