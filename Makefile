@@ -8,17 +8,26 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .PHONY: demo test install system-deps clean
 
-$(BIN)/.installed: pyproject.toml
+# One .venv, two stamps: `make demo` installs only what the agent needs to run; `make test` adds
+# the test extras (pytest, jsonschema, motmetrics, psycopg, ...) on top. Either works from a clean
+# clone and in either order.
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
+
+$(BIN)/.installed-runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e .
 	touch $@
 
-install: $(BIN)/.installed
+$(BIN)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
+	touch $@ $(BIN)/.installed-runtime
+
+install: $(BIN)/.installed-test
 
 # The main job: obtain the default model and the sample clip (local folder first, else their
 # public URLs; SHA-256 checked either way), replay the clip through the real pipeline into the
 # local outbox, then verify every envelope it produced.
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed-runtime
 	$(BIN)/edge-agent models fetch ssd_mobilenet_v1_coco_quant --from $(ASSETS) --state $(DEMO)/state
 	$(BIN)/edge-agent samples fetch one-by-one-person-detection --from $(ASSETS) --dest $(DEMO)/samples
 	$(BIN)/edge-agent replay $(DEMO)/samples/one-by-one-person-detection.mp4 --config docs/demo.toml \
@@ -30,7 +39,7 @@ system-deps:
 	sh hw/install-apt.sh hw/apt-test.txt
 
 # The tests: install what the suite needs (Debian's mosquitto and postgresql included), run it all.
-test: $(BIN)/.installed system-deps
+test: $(BIN)/.installed-test system-deps
 	EDGE_AGENT_ASSETS=$(abspath $(ASSETS)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
