@@ -3,7 +3,7 @@
 One gathering_start per gathering. It ends (gathering_end) once the count has stayed at or
 below halfway between the baseline and the peak (and, when the threshold started it, below the
 threshold) for `hold_s` (hysteresis, so a count that hovers at the trigger level does not start
-and end over and over).
+and end over and over). A gathering still open when the stream ends gets its gathering_end then.
 """
 
 from __future__ import annotations
@@ -70,3 +70,11 @@ class Gathering:
         else:
             self.low_since = None
         return []
+
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream (a replay's last frame, a stop): a gathering still open gets its end."""
+        if not self.active:
+            return []
+        self.active = False
+        n = self.history[-1][1] if self.history else 0
+        return [Observation("gathering_end", self.rule_id, self.label, now_s, self._values(n))]
