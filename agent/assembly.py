@@ -199,9 +199,13 @@ def assemble(
     sink: Callable[[bytes], None] | None = None
     fh: IO[bytes] | None = None
     if events_out is not None:
+        if not events_out.parent.is_dir():  # never create folders on the user's behalf (as root, anywhere)
+            raise UsageError(f"cannot write --events-out {str(events_out)!r}: the folder "
+                             f"{str(events_out.parent)!r} does not exist; create it first or choose another")
         try:
-            events_out.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(events_out, "ab")  # truncated below, once every other check has passed
+            # unbuffered: each envelope reaches the OS as it is written, so a killed run's file holds
+            # every line its outbox holds (truncated below, once every other check has passed)
+            fh = open(events_out, "ab", buffering=0)
         except OSError as exc:
             raise UsageError(f"cannot write --events-out {str(events_out)!r}: {exc.strerror}") from None
 

@@ -6,6 +6,7 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import sys
 from typing import NoReturn, Sequence
 
@@ -49,7 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_native_logs() -> None:
+    """OpenCV's and FFmpeg's own warnings (a damaged video, an unreachable camera) would print before
+    the one line we promise: silence them unless the user set these variables."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_native_logs()  # before anything imports cv2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

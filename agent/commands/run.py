@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent import config
 from agent.commands import add_config_args, load_config
-from agent.errors import BrokerError, UsageError
+from agent.errors import BrokerError, SourceError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,6 +69,10 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     asm.outbox.close()
     if sender is not None and not sender.reconnects and sender.last_error:
         raise BrokerError(f"{sender.last_error}; the events stay in the outbox")
+    shortfall = getattr(asm.pipeline.source, "shortfall", None)
+    short = shortfall() if callable(shortfall) else None
+    if short:
+        raise SourceError(short)  # a short input is said, never passed off as the whole video
     return 0
 
 
@@ -76,6 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
     cfg = load_config(args)
+    if cfg.source.kind == "replay" and not cfg.source.path:
+        raise UsageError(
+            "run needs a camera: give --config FILE with a [source] section (kind = \"v4l2\", \"rtsp\" or "
+            "\"picamera2\", and its path); to process a video file use `edge-agent replay VIDEO`")
     if args.max_frames:
         cfg = config.replace(cfg, source={"max_frames": args.max_frames})
     return _run(cfg, None)
