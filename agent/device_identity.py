@@ -1,4 +1,4 @@
-"""The device signs as the identity its key was enrolled under: device id and site come from the key.
+"""A device signs as the identity its key was enrolled under: device id and site follow the key.
 
 The enrolment record `device.pub.json` beside the key (written by `edge-agent keygen`) says which
 device id and site the key belongs to. A config that names another is refused at start with one
@@ -9,8 +9,8 @@ Without a record beside the key, the identity is derived from the config (or its
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import AbstractSet
 
 from agent import config
 from agent.config import Config
@@ -23,7 +23,7 @@ NAMEABLE = ("id", "site")  # [device] keys the enrolment record decides
 
 
 def key_path(cfg: Config) -> Path:
-    """The key this config signs with: device.key in the config (or --key), else the state folder's."""
+    """The key this config signs with: device.key in the config (or --key), else the state's."""
     if cfg.device.key:
         return Path(cfg.device.key).expanduser()
     return cfg.state_dir / enrolment.KEY_FILE
@@ -45,13 +45,16 @@ def record_for(key: SigningKey, path: Path) -> enrolment.Enrolment | None:
     rec = enrolment.Enrolment.from_json(read_json(pub, "enrolment record"), str(pub))
     if rec.keyid != key.keyid:
         raise UsageError(
-            f"{pub} belongs to another key (keyid {rec.keyid[:16]}..., the key is {key.keyid[:16]}...); "
+            f"{pub} belongs to another key (keyid {rec.keyid[:16]}..., "
+            f"the key is {key.keyid[:16]}...); "
             f"keep each device.key with the device.pub.json `edge-agent keygen` wrote beside it"
         )
     return rec
 
 
-def bind(cfg: Config, key: SigningKey, path: Path, named: AbstractSet[str] = frozenset(NAMEABLE)) -> Config:
+def bind(
+    cfg: Config, key: SigningKey, path: Path, named: AbstractSet[str] = frozenset(NAMEABLE)
+) -> Config:
     """cfg with [device] id and site taken from the key's enrolment record.
 
     named: the [device] keys the config chose itself; one that differs from the record is refused
@@ -59,20 +62,26 @@ def bind(cfg: Config, key: SigningKey, path: Path, named: AbstractSet[str] = fro
     rec = record_for(key, path)
     if rec is None:
         return cfg
-    for name, have, want in (("id", cfg.device.id, rec.device_id), ("site", cfg.device.site, rec.site)):
+    for name, have, want in (
+        ("id", cfg.device.id, rec.device_id),
+        ("site", cfg.device.site, rec.site),
+    ):
         if name in named and have != want:
             raise UsageError(
-                f"the config names device.{name} = {have!r} but the key {path} is enrolled as {want!r} "
-                f"({path.parent / enrolment.PUB_FILE}); remove device.{name} from the config or give this "
+                f"the config names device.{name} = {have!r} but the key {path} is enrolled as "
+                f"{want!r} ({path.parent / enrolment.PUB_FILE}); remove device.{name} from the "
+                f"config or give this "
                 f"device's own key (--key, or another --state)"
             )
     if (cfg.device.id, cfg.device.site) == (rec.device_id, rec.site):
         return cfg
-    return dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, id=rec.device_id, site=rec.site))
+    return dataclasses.replace(
+        cfg, device=dataclasses.replace(cfg.device, id=rec.device_id, site=rec.site)
+    )
 
 
 def resolve(cfg: Config, config_path: str | Path | None) -> Config:
-    """At start: bind cfg to the enrolment record of the key it will sign with, if that key exists."""
+    """At start: bind cfg to the enrolment record of the key it signs with, if that key exists."""
     path = key_path(cfg)
     if not path.is_file():
         return cfg  # no key yet: `run` refuses later, `replay` makes a throwaway one for cfg's ids

@@ -20,8 +20,9 @@ def _user() -> str:
 def not_writable(folder: Path, what: str, reason: str, option: str = "--state") -> StateError:
     """The error for a folder this user cannot write: names it, says why and how to fix it."""
     return StateError(
-        f"cannot write to the {what} {str(folder)!r} ({reason}); make it writable for user {_user()} "
-        f"(`sudo chown -R {_user()} {folder}`, or remount it read-write) or give {option} another folder"
+        f"cannot write to the {what} {str(folder)!r} ({reason}); make it writable for user "
+        f"{_user()} (`sudo chown -R {_user()} {folder}`, or remount it read-write) or give "
+        f"{option} another folder"
     )
 
 

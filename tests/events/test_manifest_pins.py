@@ -16,9 +16,16 @@ from agent.types import Observation
 BASE: dict[str, Any] = {
     "device": {"id": "cam-1", "site": "s1"},
     "detector": {"classes": ["person", "backpack"]},
-    "zones": [{"id": "desk", "polygon": [[0.3, 0.05], [0.85, 0.05], [0.85, 1.0], [0.3, 1.0]],
-               "classes": ["person", "backpack"], "loiter_after_s": 8.0, "unattended_after_s": 20.0,
-               "gathering_threshold": 4}],
+    "zones": [
+        {
+            "id": "desk",
+            "polygon": [[0.3, 0.05], [0.85, 0.05], [0.85, 1.0], [0.3, 1.0]],
+            "classes": ["person", "backpack"],
+            "loiter_after_s": 8.0,
+            "unattended_after_s": 20.0,
+            "gathering_threshold": 4,
+        }
+    ],
     "lines": [{"id": "door", "points": [[0.0, 0.6], [1.0, 0.6]]}],
     "privacy": {"masks": [[[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]]]},
 }
@@ -59,7 +66,12 @@ def test_configs_that_watch_other_places_or_apply_other_rules_differ_in_hash() -
 def test_the_manifest_shows_the_configured_values_as_integers() -> None:
     doc = pm.build(parse(BASE), SHA)
     desk = next(r for r in doc["rules"] if r["id"] == "desk")
-    assert desk["polygon"] == [[300000, 50000], [850000, 50000], [850000, 1000000], [300000, 1000000]]
+    assert desk["polygon"] == [
+        [300000, 50000],
+        [850000, 50000],
+        [850000, 1000000],
+        [300000, 1000000],
+    ]
     assert desk["loiter_after_ms"] == 8000 and desk["unattended_after_ms"] == 20000
     assert desk["gathering_threshold"] == 4 and desk["classes"] == ["backpack", "person"]
     door = next(r for r in doc["rules"] if r["id"] == "door")
@@ -76,7 +88,9 @@ def test_the_manifest_shows_the_configured_values_as_integers() -> None:
 
     assert all(isinstance(n, int) for n in numbers(doc))  # the events' convention: integers only
     text = "\n".join(pm.lines(doc, "x"))
-    assert "polygon [[300000, 50000]" in text and "loiter_after_ms 8000" in text and "mask 1:" in text
+    assert (
+        "polygon [[300000, 50000]" in text and "loiter_after_ms 8000" in text and "mask 1:" in text
+    )
 
 
 def test_the_manifest_declares_the_size_limit_that_applies_to_itself() -> None:
@@ -84,7 +98,9 @@ def test_the_manifest_declares_the_size_limit_that_applies_to_itself() -> None:
     guard = doc["egress_guard"]
     assert guard["max_event_envelope_bytes"] == topics.MAX_EVENT_BYTES
     assert guard["max_manifest_envelope_bytes"] == topics.MAX_MANIFEST_BYTES
-    envelope = SigningKey.from_seed(b"k" * 32).envelope(MANIFEST_PAYLOAD_TYPE, pm.manifest_body(doc))
+    envelope = SigningKey.from_seed(b"k" * 32).envelope(
+        MANIFEST_PAYLOAD_TYPE, pm.manifest_body(doc)
+    )
     assert topics.MAX_EVENT_BYTES < len(envelope) <= guard["max_manifest_envelope_bytes"]
     assert "max_envelope_bytes" not in guard  # the old, wrong claim that 4096 applied to it
 
@@ -95,13 +111,18 @@ def test_time_precision_coarsens_per_person_events_and_the_manifest_states_it() 
     assert doc["time_precision"]["per_object_ms"] == 60_000
     assert "rounded down to 60 s" in doc["fields"]["ts_ms"]
     assert pm.build(parse(BASE), SHA)["time_precision"]["per_object_ms"] == 1
-    anon = Anonymizer(Identity("cam-1", "s1", 1, "m", SHA), ("person",),
-                      time_precision_ms=cfg.privacy.time_precision_s * 1000)
+    anon = Anonymizer(
+        Identity("cam-1", "s1", 1, "m", SHA),
+        ("person",),
+        time_precision_ms=cfg.privacy.time_precision_s * 1000,
+    )
     ts = 1_700_000_123_456
-    person = [Observation("line_crossing", "door", "person", 1.0, {"entries": 1}, direction="in"),
-              Observation("loitering_start", "desk", "person", 1.0, {"dwell_s_min": 8}),
-              Observation("loitering_end", "desk", "person", 1.0, {"dwell_s_min": 8}),
-              Observation("unattended_object", "desk", "person", 1.0, {"stationary_s": 20})]
+    person = [
+        Observation("line_crossing", "door", "person", 1.0, {"entries": 1}, direction="in"),
+        Observation("loitering_start", "desk", "person", 1.0, {"dwell_s_min": 8}),
+        Observation("loitering_end", "desk", "person", 1.0, {"dwell_s_min": 8}),
+        Observation("unattended_object", "desk", "person", 1.0, {"stationary_s": 20}),
+    ]
     for obs in person:
         event = anon.event(obs, 1, ts)
         assert event is not None and event.ts_ms == 1_700_000_100_000, obs.type

@@ -12,12 +12,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from fixtures.mosquitto import start_mosquitto
+from helpers import Subscriber, device_publishing, wait_until
 
 from agent.config import MqttConfig
 from agent.protocol.topics import all_events_filter
 from agent.types import Observation
-from fixtures.mosquitto import start_mosquitto
-from helpers import Subscriber, device_publishing, wait_until
 
 BURST = 2500
 RECOMMENDED = ["max_queued_messages 100000", "max_inflight_messages 100"]  # as in the README
@@ -29,21 +29,35 @@ def burst_through_an_offline_ingest(tmp_path: Path, broker_lines: list[str]) -> 
     try:
         topic = all_events_filter("edge/v1", "lab", "cam-1")
         ingest = Subscriber(broker.host, broker.port, topic, client_id="ingest-1", persistent=True)
-        ingest.close()  # the ingest falls behind: its session stays, its messages queue at the broker
-        pub = device_publishing(tmp_path / "dev", mqtt=MqttConfig(host=broker.host, port=broker.port))
-        pub.emitter.emit(Observation("heartbeat", "device", "", i / 10, {"frames": i}) for i in range(BURST))
+        ingest.close()  # the ingest falls behind: its session stays, messages queue at the broker
+        pub = device_publishing(
+            tmp_path / "dev", mqtt=MqttConfig(host=broker.host, port=broker.port)
+        )
+        pub.emitter.emit(
+            Observation("heartbeat", "device", "", i / 10, {"frames": i}) for i in range(BURST)
+        )
         pub.start()
-        assert wait_until(lambda: pub.outbox.stats().rows == 0, timeout=60), "the device never drained"
+        assert wait_until(lambda: pub.outbox.stats().rows == 0, timeout=60), (
+            "the device never drained"
+        )
         let_go = pub.outbox.stats().last_seq
         pub.close(flush_s=5)
-        # the ingest comes back; a last message sent after it is back marks the end of what is queued
+        # the ingest comes back; a message sent after it is back marks the end of the queue
         done = threading.Event()
-        back = Subscriber(broker.host, broker.port, topic, client_id="ingest-1", persistent=True,
-                          on_payload=lambda t, p: done.set() if p == b"end" else None)
+        back = Subscriber(
+            broker.host,
+            broker.port,
+            topic,
+            client_id="ingest-1",
+            persistent=True,
+            on_payload=lambda t, p: done.set() if p == b"end" else None,
+        )
         try:
-            import paho.mqtt.publish as publish
+            from paho.mqtt import publish
 
-            publish.single(topic.replace("+", "end"), b"end", qos=1, hostname=broker.host, port=broker.port)
+            publish.single(
+                topic.replace("+", "end"), b"end", qos=1, hostname=broker.host, port=broker.port
+            )
             assert done.wait(60), "the end marker never arrived"
             return let_go, len([p for p in back.payloads() if p != b"end"])
         finally:
@@ -53,9 +67,13 @@ def burst_through_an_offline_ingest(tmp_path: Path, broker_lines: list[str]) -> 
 
 
 @pytest.mark.slow
-def test_default_max_queued_messages_loses_a_burst_and_the_recommended_setting_does_not(tmp_path: Path) -> None:
+def test_default_max_queued_messages_loses_a_burst_and_the_recommended_setting_does_not(
+    tmp_path: Path,
+) -> None:
     let_go, received = burst_through_an_offline_ingest(tmp_path / "default", [])
     assert let_go == BURST
-    assert received < BURST - 500, f"Mosquitto's default queue kept {received} of {BURST}"  # lost at the broker
+    assert received < BURST - 500, (
+        f"Mosquitto's default queue kept {received} of {BURST}"
+    )  # lost at the broker
     let_go, received = burst_through_an_offline_ingest(tmp_path / "recommended", RECOMMENDED)
     assert let_go == received == BURST

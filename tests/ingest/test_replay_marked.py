@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import cli, wait_until
+from ingest_env import IngestEnv
 
 from agent.central.ingest.batch import IngestPipeline, Message
 from agent.central.ingest.classify import Classifier
@@ -17,8 +19,6 @@ from agent.central.store import open_store
 from agent.central.verify import Verifier
 from agent.delivery.outbox import Outbox
 from agent.protocol.enrolment import load_registry
-from helpers import cli, wait_until
-from ingest_env import IngestEnv
 
 
 def device(tmp_path: Path, model_dir: Path, mqtt: str) -> tuple[Path, Path]:
@@ -30,12 +30,23 @@ def device(tmp_path: Path, model_dir: Path, mqtt: str) -> tuple[Path, Path]:
     return st, cfg
 
 
-def test_replay_events_are_marked_and_the_ingest_counts_them_apart(tmp_path: Path, model_dir: Path,
-                                                                   clip: Path) -> None:
+def test_replay_events_are_marked_and_the_ingest_counts_them_apart(
+    tmp_path: Path, model_dir: Path, clip: Path
+) -> None:
     st, cfg = device(tmp_path, model_dir, "")
     out = tmp_path / "events.jsonl"
-    r = cli("replay", str(clip), "--config", str(cfg), "--state", str(st), "--events-out", str(out),
-            "--max-frames", "5")
+    r = cli(
+        "replay",
+        str(clip),
+        "--config",
+        str(cfg),
+        "--state",
+        str(st),
+        "--events-out",
+        str(out),
+        "--max-frames",
+        "5",
+    )
     assert r.returncode == 0, r.stderr
     registry = load_registry(st / "device.pub.json")
     envelopes = out.read_bytes().splitlines()
@@ -44,10 +55,14 @@ def test_replay_events_are_marked_and_the_ingest_counts_them_apart(tmp_path: Pat
     store = open_store(f"sqlite:///{tmp_path / 'ingest.db'}")
     try:
         pipe = IngestPipeline(Classifier(Verifier(registry)), store)
-        msgs = [Message(f"edge/v1/lab/cam-r/event/{b['type']}", e, 1) for b, e in zip(bodies, envelopes)]
+        msgs = [
+            Message(f"edge/v1/lab/cam-r/event/{b['type']}", e, 1) for b, e in zip(bodies, envelopes)
+        ]
         assert pipe.process(msgs).stored == len(msgs)
         rep = report(store)
-        assert rep["from_replay"] == len(msgs) and rep["devices"]["cam-r"]["from_replay"] == len(msgs)
+        assert rep["from_replay"] == len(msgs) and rep["devices"]["cam-r"]["from_replay"] == len(
+            msgs
+        )
         text = "\n".join(lines(rep))
         assert f"0 live, {len(msgs)} from recorded footage" in text and "RECORDED FOOTAGE" in text
         assert store.schema_version() >= 5
@@ -63,9 +78,12 @@ def test_publish_needs_a_broker_to_publish_to(tmp_path: Path, model_dir: Path, c
 
 
 @pytest.mark.slow
-def test_replay_publishes_only_with_publish(tmp_path: Path, model_dir: Path, clip: Path,
-                                            mosquitto) -> None:  # type: ignore[no-untyped-def]
-    st, cfg = device(tmp_path, model_dir, f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n')
+def test_replay_publishes_only_with_publish(
+    tmp_path: Path, model_dir: Path, clip: Path, mosquitto
+) -> None:  # type: ignore[no-untyped-def]
+    st, cfg = device(
+        tmp_path, model_dir, f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n'
+    )
     env = IngestEnv(tmp_path, mosquitto.host, mosquitto.port, f"sqlite:///{tmp_path / 'ingest.db'}")
     env.enrol(load_registry(st / "device.pub.json"))
     worker = env.start_worker("w1")
@@ -78,7 +96,17 @@ def test_replay_publishes_only_with_publish(tmp_path: Path, model_dir: Path, cli
         ob.close()
         assert kept.rows == kept.last_seq > 0
         # with --publish: everything goes out, marked, and the ingest stores it as replayed footage
-        r = cli("replay", str(clip), "--config", str(cfg), "--state", str(st), "--max-frames", "5", "--publish")
+        r = cli(
+            "replay",
+            str(clip),
+            "--config",
+            str(cfg),
+            "--state",
+            str(st),
+            "--max-frames",
+            "5",
+            "--publish",
+        )
         assert r.returncode == 0, r.stderr
         ob = Outbox(st / "outbox.db")
         total = ob.stats().last_seq

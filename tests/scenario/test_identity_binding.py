@@ -7,9 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+from helpers import cli
+
 from agent.central.verify import Verifier
 from agent.protocol.enrolment import load_registry
-from helpers import cli
 
 ZONES_ONLY = """\
 [[zones]]
@@ -33,14 +34,25 @@ def enrolled_state(tmp_path: Path, model_dir: Path) -> Path:
     return st
 
 
-def test_replay_without_device_section_signs_as_the_keys_device(tmp_path: Path, model_dir: Path,
-                                                                 clip: Path) -> None:
+def test_replay_without_device_section_signs_as_the_keys_device(
+    tmp_path: Path, model_dir: Path, clip: Path
+) -> None:
     st = enrolled_state(tmp_path, model_dir)
     cfg = tmp_path / "zones.toml"
     cfg.write_text(ZONES_ONLY + "[health]\nheartbeat_s = 0.05\n")  # a few signed events in 5 frames
     out = tmp_path / "events.jsonl"
-    r = cli("replay", str(clip), "--config", str(cfg), "--state", str(st), "--events-out", str(out),
-            "--max-frames", "5")
+    r = cli(
+        "replay",
+        str(clip),
+        "--config",
+        str(cfg),
+        "--state",
+        str(st),
+        "--events-out",
+        str(out),
+        "--max-frames",
+        "5",
+    )
     assert r.returncode == 0, r.stderr
     verifier = Verifier(load_registry(st / "device.pub.json"))
     lines = out.read_bytes().splitlines()
@@ -50,15 +62,18 @@ def test_replay_without_device_section_signs_as_the_keys_device(tmp_path: Path, 
         assert (body["device"], body["site"]) == ("cam-017", "depot-3")
 
 
-def test_a_config_naming_another_device_is_refused_at_start(tmp_path: Path, model_dir: Path,
-                                                            clip: Path) -> None:
+def test_a_config_naming_another_device_is_refused_at_start(
+    tmp_path: Path, model_dir: Path, clip: Path
+) -> None:
     st = enrolled_state(tmp_path, model_dir)
     cfg = tmp_path / "other.toml"
     cfg.write_text('[device]\nid = "edge-demo"\n' + ZONES_ONLY)
     line = one_clear_line(cli("replay", str(clip), "--config", str(cfg), "--state", str(st)))
     assert "'edge-demo'" in line and "'cam-017'" in line and "device.id" in line
     assert not (st / "outbox.db").exists()
-    line = one_clear_line(cli("privacy-report", "--signed", "--config", str(cfg), "--state", str(st)))
+    line = one_clear_line(
+        cli("privacy-report", "--signed", "--config", str(cfg), "--state", str(st))
+    )
     assert "'cam-017'" in line
     site = tmp_path / "site.toml"
     site.write_text('[device]\nsite = "elsewhere"\n')
@@ -76,7 +91,9 @@ def test_privacy_report_signed_names_the_keys_device(tmp_path: Path, model_dir: 
     assert json.loads(same.stdout) == body  # the hash events cite is the signed one
 
 
-def test_a_record_beside_the_key_for_another_key_is_refused(tmp_path: Path, model_dir: Path) -> None:
+def test_a_record_beside_the_key_for_another_key_is_refused(
+    tmp_path: Path, model_dir: Path
+) -> None:
     st = enrolled_state(tmp_path, model_dir)
     other = tmp_path / "other"
     assert cli("keygen", "--out", str(other), "--device-id", "cam-2", "--site", "x").returncode == 0

@@ -9,18 +9,17 @@ import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from helpers import cli
 
 ROOT_USER = os.geteuid() == 0
 
 
 def _mount(*args: str) -> None:
-    r = subprocess.run(["mount", *args], capture_output=True, text=True)
+    r = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         pytest.fail(f"this test needs `mount` as root for a read-only folder: {r.stderr.strip()}")
 
@@ -67,12 +66,33 @@ def one_line_naming(r: subprocess.CompletedProcess[str], folder: Path) -> str:
 
 
 def test_model_and_sample_commands_on_a_read_only_state(read_only: Path, assets: Path) -> None:
-    one_line_naming(cli("models", "fetch", "ssd_mobilenet_v1_coco_quant", "--from", str(assets / "models"),
-                        "--offline", "--state", str(read_only)), read_only)
+    one_line_naming(
+        cli(
+            "models",
+            "fetch",
+            "ssd_mobilenet_v1_coco_quant",
+            "--from",
+            str(assets / "models"),
+            "--offline",
+            "--state",
+            str(read_only),
+        ),
+        read_only,
+    )
     model = assets / "models" / "ssd_mobilenet_v1_coco_quant" / "detect.tflite"  # a known model
     one_line_naming(cli("models", "import", str(model), "--state", str(read_only)), read_only)
-    one_line_naming(cli("samples", "fetch", "--from", str(assets / "video"), "--offline",
-                        "--dest", str(read_only / "samples")), read_only)
+    one_line_naming(
+        cli(
+            "samples",
+            "fetch",
+            "--from",
+            str(assets / "video"),
+            "--offline",
+            "--dest",
+            str(read_only / "samples"),
+        ),
+        read_only,
+    )
 
 
 def test_replay_and_run_on_a_read_only_state(read_only: Path, tmp_path: Path, clip: Path) -> None:
