@@ -100,6 +100,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.publish and cfg.mqtt is None:
         raise UsageError("--publish needs an [mqtt] section in the config (the broker to publish to)")
     if not args.publish and cfg.mqtt is not None:
+        from agent.delivery.mqtt import check_files
+
+        check_files(cfg.mqtt)  # the same config runs the camera later: its mistakes are said now
         # recorded footage goes to a broker only when asked; its events are marked either way
         cfg = dataclasses.replace(cfg, mqtt=None)
     return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True, replay=True)
