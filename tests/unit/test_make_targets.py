@@ -67,3 +67,33 @@ def test_the_agent_imports_no_test_extra() -> None:
                 f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in test_only
             ]
     assert found == []
+
+
+def test_the_readme_first_page_walks_a_technician_through_in_order() -> None:
+    """Done-when of issue 13: the first page says, in order, what a technician does on a new
+    machine and what each command prints when it succeeds."""
+    readme = (ROOT / "README.md").read_text()
+    after = readme.split("## A technician's first hour on a new machine", 1)[1]
+    section = after.split("\n## ", 1)[0]
+    steps = [
+        "make demo",
+        "make test",
+        "edge-agent keygen",
+        "registry add",
+        "models fetch",
+        "privacy-report",
+        "edge-agent run",
+    ]
+    where = [section.find(step) for step in steps]
+    assert -1 not in where and where == sorted(where), dict(zip(steps, where))
+    for printed in (
+        "verified: 37 ok, 0 bad",
+        "passed",
+        '"device_id": "cam-017"',
+        "enrolled cam-017",
+        "ok, checked",
+        "privacy manifest v1 for device cam-017",
+        "frames: N",
+    ):
+        assert printed in section, printed
+    assert readme.index("## A technician's first hour") < readme.index("## Commands")
