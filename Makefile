@@ -8,17 +8,26 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 .PHONY: demo test lint typecheck-tests install system-deps clean
 
-$(BIN)/.installed: pyproject.toml
+# One .venv, two stamps: `make demo` installs only what the agent needs to run; `make test` adds
+# the test extras (pytest, jsonschema, motmetrics, psycopg, ...) on top. Either works from a clean
+# clone and in either order.
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
+
+$(BIN)/.installed-runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e .
 	touch $@
 
-install: $(BIN)/.installed
+$(BIN)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
+	touch $@ $(BIN)/.installed-runtime
+
+install: $(BIN)/.installed-test
 
 # The main job: obtain the default model and the sample clip (local folder first, else their
 # public URLs; SHA-256 checked either way), replay the clip through the real pipeline into the
 # local outbox, then verify every envelope it produced.
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed-runtime
 	$(BIN)/edge-agent models fetch yolox_nano_ti_lite_416_int8 --from $(ASSETS) --state $(DEMO)/state
 	$(BIN)/edge-agent samples fetch one-by-one-person-detection --from $(ASSETS) --dest $(DEMO)/samples
 	$(BIN)/edge-agent replay $(DEMO)/samples/one-by-one-person-detection.mp4 --config docs/demo.toml \
@@ -31,17 +40,17 @@ system-deps:
 
 # Static checks, part of `make test`: ruff (lint, line length 100) and mypy (strict on agent/,
 # lenient on tests/; settings in pyproject.toml). Either one failing fails the tests.
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-test
 	$(BIN)/ruff check agent tests
 	$(BIN)/mypy
 
 # The tests' own type check (lenient). Not yet part of lint: it needs the tests to be packages
 # and a clean-up of the errors it reports; then add it to lint.
-typecheck-tests: $(BIN)/.installed
+typecheck-tests: $(BIN)/.installed-test
 	$(BIN)/mypy tests
 
 # The tests: install what the suite needs (Debian's mosquitto and postgresql included), run it all.
-test: $(BIN)/.installed system-deps lint
+test: $(BIN)/.installed-test system-deps lint
 	EDGE_AGENT_ASSETS=$(abspath $(ASSETS)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

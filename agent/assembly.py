@@ -55,7 +55,7 @@ def load_or_create_key(cfg: Config, say: Callable[[str], object], throwaway: boo
     if not path.exists():
         if not throwaway:
             raise UsageError(
-                f"no device key: run `edge-agent keygen --out {cfg.state_dir}` (then enrol device.pub.json), "
+                f"no device key: run `edge-agent keygen --out {cfg.state_dir} --device-id ID --site SITE` (then enrol device.pub.json), "
                 f"or give --key FILE or device.key in the config"
             )
         rec = enrolment.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)
@@ -70,13 +70,16 @@ def load_or_create_key(cfg: Config, say: Callable[[str], object], throwaway: boo
 
 
 def check_state_dir(path: Path) -> None:
-    """The state folder exists (or can be made) and is a folder: one line if not."""
+    """The state folder exists (or can be made), is a folder and this user can write it: one line if not."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
+    from agent.writable import ensure_writable
+
+    ensure_writable(path, "state folder")  # read-only or foreign-owned: one line with the fix
     try:
         private_dir(path)  # 0700: the outbox, counters and keys are nobody else's business
     except OSError as exc:
-        raise StateError(f"cannot create the state folder {str(path)!r}: {exc.strerror}") from None
+        raise StateError(f"cannot make the state folder {str(path)!r} private: {exc.strerror}") from None
 
 
 def open_outbox(cfg: Config, path: Path | None = None) -> Outbox:
@@ -155,16 +158,19 @@ def publishing(
     check_manifest: bool = True,
     on_puback: Callable[[list[int]], None] | None = None,
     on_command: Callable[[bytes, bool], None] | None = None,
+    replay: bool = False,
 ) -> Publishing:
     """Outbox (a new boot), signed manifest, anonymizer and emitter, and a sender when [mqtt] is set
-    (not started). manifest is the privacy manifest document the events cite by SHA-256."""
+    (not started). manifest is the privacy manifest document the events cite by SHA-256.
+    replay: the frames are recorded footage; every event carries the signed `source: replay`."""
     if outbox is None:
         outbox = open_outbox(cfg)
     boot = outbox.start_boot()
     body = manifest_body(dict(manifest))
     manifest_env = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
-    ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body))
-    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid)
+    ident = Identity(cfg.device.id, cfg.device.site, boot, model_id, manifest_hash(body), replay=replay)
+    anonymizer = Anonymizer(ident, cfg.detector.classes, cfg.privacy.min_count_k, cfg.privacy.grid,
+                            time_precision_ms=cfg.privacy.time_precision_s * 1000)
     if cfg.homeassistant.enabled and cfg.mqtt is None:
         raise ConfigError("homeassistant.enabled needs an [mqtt] section (discovery is published to the broker)")
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else DEFAULT_PREFIX
@@ -260,12 +266,13 @@ class Assembly:
 
 def assemble(
     cfg: Config, say: Callable[[str], None], events_out: Path | None = None, throwaway_key: bool = False,
-    heartbeat: bool = False,
+    heartbeat: bool = False, replay: bool = False,
 ) -> Assembly:
     """Build every stage from the config (errors surface here, before the first frame).
 
     heartbeat: add the heartbeat stage (on the pipeline's clock: media time in a replay, so replays
-    are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start()."""
+    are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start().
+    replay: recorded footage (`edge-agent replay`): its events are marked `source: replay`."""
     from agent.capture import open_source
     from agent.coverage import ALIVE_FILE, Coverage, CoveredCounts, downtime_s
     from agent.detect.factory import build_detector
@@ -284,9 +291,13 @@ def assemble(
     sink: Callable[[bytes], None] | None = None
     fh: IO[bytes] | None = None
     if events_out is not None:
+        if not events_out.parent.is_dir():  # never create folders on the user's behalf (as root, anywhere)
+            raise UsageError(f"cannot write --events-out {str(events_out)!r}: the folder "
+                             f"{str(events_out.parent)!r} does not exist; create it first or choose another")
         try:
-            events_out.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(events_out, "ab")  # truncated below, once every other check has passed
+            # unbuffered: each envelope reaches the OS as it is written, so a killed run's file holds
+            # every line its outbox holds (truncated below, once every other check has passed)
+            fh = open(events_out, "ab", buffering=0)
         except OSError as exc:
             raise UsageError(f"cannot write --events-out {str(events_out)!r}: {exc.strerror}") from None
 
@@ -303,6 +314,9 @@ def assemble(
     detector = InferenceTimer(build_detector(cfg))
     if throwaway_key:
         key = load_or_create_key(cfg, say, throwaway=True)
+    from agent.device_identity import bind, key_path
+
+    cfg = bind(cfg, key, key_path(cfg))  # never sign as a device the key is not enrolled as
     # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
     model_id, model_sha = detector.model_id, detector.model_sha256
     outbox = open_outbox(cfg)
@@ -310,7 +324,7 @@ def assemble(
     if fh is not None:
         fh.truncate(0)
     pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink,
-                     on_command=remote.offer if remote is not None else None)
+                     on_command=remote.offer if remote is not None else None, replay=replay)
     coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
                         dropped=lambda: source.dropped_frames)
     alive: Path | None = None

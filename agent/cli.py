@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import logging
+import os
 import sys
 from typing import NoReturn, Sequence
 
@@ -55,7 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_native_logs() -> None:
+    """OpenCV's and FFmpeg's own warnings (a damaged video, an unreachable camera) would print before
+    the one line we promise: silence them unless the user set these variables."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_native_logs()  # before anything imports cv2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -78,3 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # the last net for a file or folder this user may not touch (read-only, foreign-owned)
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        where = f" {exc.filename!r}" if exc.filename else ""
+        sys.stderr.write(f"edge-agent: error: cannot use{where}: {exc.strerror}; make it accessible to this "
+                         f"user (or run as its owner), or choose another folder\n")
+        return 2

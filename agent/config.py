@@ -169,6 +169,44 @@ def _check_points(points: tuple[Point, ...], what: str, minimum: int) -> None:
             raise ValueError(f"{what} point [{x}, {y}] is outside [0, 1] (normalized, origin top-left)")
 
 
+def _cross(o: Point, a: Point, b: Point) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _segments_cross(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """True when segments p1p2 and q1q2 intersect (touching counts)."""
+    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+        return True
+
+    def on(a: Point, b: Point, c: Point, d: float) -> bool:
+        return d == 0 and min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    return on(q1, q2, p1, d1) or on(q1, q2, p2, d2) or on(p1, p2, q1, d3) or on(p1, p2, q2, d4)
+
+
+MIN_POLYGON_AREA = 1e-6  # of the frame: below this a polygon covers nothing a detector can see
+
+
+def _check_polygon(points: tuple[Point, ...], what: str) -> None:
+    """A simple polygon with an area: no zero-area outline, no edge crossing another."""
+    n = len(points)
+    area = abs(sum(points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
+                   for i in range(n))) / 2
+    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # neighbours share a corner
+            if _segments_cross(*edges[i], *edges[j]):
+                raise ValueError(f"{what} crosses itself (edge {i + 1} meets edge {j + 1}); list its "
+                                 f"corners in order around the region")
+    if area < MIN_POLYGON_AREA:
+        raise ValueError(f"{what} has no area (its points lie on one line or repeat); give at least "
+                         f"3 corners that enclose the region")
+
+
 @dataclass(frozen=True)
 class ZoneConfig:
     id: str = _help("Zone id, used as the rule id in events.")
@@ -194,6 +232,7 @@ class ZoneConfig:
     def __post_init__(self) -> None:
         check_id(self.id, "zones.id")
         _check_points(self.polygon, f"zone {self.id!r} polygon", 3)
+        _check_polygon(self.polygon, f"zone {self.id!r} polygon")
         for name in ("loiter_after_s", "report_every_s", "gathering_window_s", "unattended_after_s",
                      "unattended_radius", "stationary_tolerance", "count_every_s", "hysteresis"):
             if getattr(self, name) < 0:
@@ -315,6 +354,10 @@ class PrivacyConfig:
     masks: tuple[tuple[Point, ...], ...] = _help(
         "Polygons blanked before inference (normalized coordinates).", default_factory=tuple
     )
+    time_precision_s: int = _help(
+        "Round the timestamp (ts_ms) of per-person events (line crossings, loitering, unattended"
+        " objects) down to this many whole seconds (0: milliseconds).", 0
+    )
 
     def __post_init__(self) -> None:
         # what may leave (positions, small counts) and what is blanked before inference
@@ -324,6 +367,9 @@ class PrivacyConfig:
             raise ValueError("privacy.grid must be between 0 (no positions leave) and 64 cells per side")
         for i, polygon in enumerate(self.masks):
             _check_points(polygon, f"privacy.masks[{i}]", 3)
+            _check_polygon(polygon, f"privacy.masks[{i}]")
+        if not 0 <= self.time_precision_s <= 86400:
+            raise ValueError("privacy.time_precision_s must be between 0 (milliseconds) and 86400 (a day)")
 
 
 @dataclass(frozen=True)
@@ -347,6 +393,15 @@ class OutboxConfig:
             raise ValueError("outbox.resend_s must be > 0")
 
 
+def _is_ipv6(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class MqttConfig:
     host: str = _help("Broker host name.", "127.0.0.1")
@@ -366,6 +421,10 @@ class MqttConfig:
     def __post_init__(self) -> None:
         if not self.host.strip():
             raise ValueError("mqtt.host is empty; give the broker's host name or address")
+        if "://" in self.host or "/" in self.host or (":" in self.host and not _is_ipv6(self.host)):
+            raise ValueError(
+                f"mqtt.host {self.host!r} must be a host name or address only: put the port in mqtt.port and "
+                f"use tls = true for mqtts (e.g. host = \"broker.example.net\", port = 8883)")
         if not 0 < self.port < 65536:
             raise ValueError(f"mqtt.port {self.port} is not a TCP port")
         if self.keepalive_s < 1:
@@ -483,6 +542,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
         return _build(typing.cast(type, tp), value, where)
     if origin is tuple:
+        if isinstance(value, dict) and where in ("zones", "lines"):
+            raise ConfigError(f"[{where}] must be written [[{where}]] (double brackets: one table per "
+                              f"{where[:-1]}, and a list of them)")
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:

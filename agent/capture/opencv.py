@@ -11,6 +11,26 @@ from agent.config import SourceConfig
 from agent.errors import SourceError
 
 
+def redact_url(url: str) -> str:
+    """The URL with any user:password@ replaced by ***@, so a camera can be named in logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return urlunsplit((parts.scheme, f"***@{host}{port}", parts.path, parts.query, parts.fragment))
+
+
 class _CvDevice:
     def __init__(self, cap: "cv2.VideoCapture") -> None:
         self.cap = cap
@@ -32,7 +52,7 @@ class OpenCVSource(LiveSource):
         if not cfg.path:
             what = "a device such as /dev/video0" if cfg.kind == "v4l2" else "an rtsp:// URL"
             raise SourceError(f"source.kind {cfg.kind!r} needs source.path: {what}")
-        self.name = cfg.path if cfg.kind == "v4l2" else "rtsp"  # never log URLs (credentials)
+        self.name = cfg.path if cfg.kind == "v4l2" else redact_url(cfg.path)  # never log credentials
         super().__init__(cfg)
 
     def open_device(self) -> _CvDevice:

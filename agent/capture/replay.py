@@ -39,6 +39,9 @@ class ReplaySource(FileClock):
         self._pos = 0
         self.dropped_frames = 0
         self.live = cfg.realtime  # at recorded speed late frames are skipped, as with a camera
+        self.expected_frames = 0  # what the container says it holds (0: unknown)
+        self.reached = 0  # media frames read or skipped, up to where the replay stopped
+        self.hit_end = False  # the media ended (rather than max_frames or a stop)
         if self.path.is_dir():
             self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._images:
@@ -55,6 +58,8 @@ class ReplaySource(FileClock):
             self._cap = cap
             fps = cap.get(cv2.CAP_PROP_FPS)
             self.fps = fps if fps and fps > 0 else cfg.fps
+            count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            self.expected_frames = int(count) if count and count > 0 else 0
 
     def _next(self, decode: bool = True) -> "cv2.typing.MatLike | bool | None":
         """The next frame (decoded, or True when only skipped), None at the end of the media."""
@@ -94,6 +99,7 @@ class ReplaySource(FileClock):
                 due = int((self.clock() - start) * self.fps)
                 while n < due:
                     if self._next(decode=False) is None:
+                        self.reached, self.hit_end = n, True
                         return
                     n += 1
                     self.dropped_frames += 1
@@ -102,14 +108,26 @@ class ReplaySource(FileClock):
                     self.sleep(delay)
             bgr = self._next()
             if bgr is None:
+                self.reached, self.hit_end = n, True
                 return
             assert not isinstance(bgr, bool)  # decoded: an image, never the skip marker
             self.t_s = n / self.fps
             yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.t_s, n)
             n += 1
+            self.reached = n
             emitted += 1
             if self.cfg.max_frames and emitted >= self.cfg.max_frames:
                 return
+
+    def shortfall(self) -> str | None:
+        """When the video ended well before the frame count its container states: what to say."""
+        if not self.hit_end or self.cfg.loop or not self.expected_frames:
+            return None
+        if self.reached + max(2, self.expected_frames // 100) >= self.expected_frames:
+            return None  # container counts are estimates: a frame or two (or 1 %) short is normal
+        return (f"{self.cfg.path!r} ended after {self.reached} of the {self.expected_frames} frames it "
+                f"announces: the file is truncated or damaged (copy it again); the events of the frames "
+                f"read were kept")
 
     def close(self) -> None:
         if self._cap is not None:

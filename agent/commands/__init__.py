@@ -45,7 +45,9 @@ def _command_line(args: argparse.Namespace, cfg: Config) -> Config:
             device["key"] = str(credential)
     if device:
         cfg = config.replace(cfg, device=device)
-    return cfg
+    from agent.device_identity import resolve
+
+    return resolve(cfg, args.config)  # device id and site: the key's enrolment record decides
 
 
 def with_detector_options(cfg: Config, **options: object) -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from agent.errors import UsageError
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detect", help="detect objects in still images (boxes normalized, origin top-left)")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, BMP, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files (JPEG, PNG, BMP, ...) or folders (every image in them)")
     p.add_argument("--model", metavar="ID", help="model id from `edge-agent models list` (default: config)")
     p.add_argument("--model-file", metavar="FILE",
                    help="run a model file outside the manifest (decoder guessed from its outputs; no hash check)")
@@ -24,6 +26,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     add_config_args(p)
     p.set_defaults(func=main)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def expand(paths: list[str]) -> list[str | UsageError]:
+    """Each argument, a folder replaced by the images in it (sorted); a folder without any is an error."""
+    out: list[str | UsageError] = []
+    for path in paths:
+        p = Path(path)
+        if not p.is_dir():
+            out.append(path)
+            continue
+        found = sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        out.extend(found or [UsageError(f"folder {path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")])
+    return out
 
 
 def read_image(path: str) -> Any:
@@ -51,17 +69,31 @@ def main(args: argparse.Namespace) -> int:
 
     cfg = with_detector_options(load_config(args), model=args.model or None, model_dir=args.model_dir or None,
                                 score_threshold=args.threshold)
-    images = [(path, read_image(path)) for path in args.images]  # bad input fails before loading
+    # every input is read first: bad ones are reported one line each (the good ones still run), and
+    # when none is good the model is never loaded
+    images: list[tuple[str, Any]] = []
+    for item in expand(args.images):
+        if isinstance(item, UsageError):
+            images.append(("", item))
+            continue
+        try:
+            images.append((item, read_image(item)))
+        except UsageError as exc:
+            images.append((item, exc))
+    if all(isinstance(image, UsageError) for _, image in images):
+        for _, bad in images:
+            report_error(bad)
+        return 2
 
     if args.model_file:
         from agent.detect.tflite import TfliteDetector, loose_spec
 
         d = cfg.detector
-        path = Path(args.model_file)
-        if not path.is_file():
+        model_file = Path(args.model_file)
+        if not model_file.is_file():
             raise UsageError(f"model file {args.model_file!r} not found")
         detector: Detector = TfliteDetector(
-            loose_spec(path), path, d.interpreter_threads, d.score_threshold, None if args.all_classes else d.classes,
+            loose_spec(model_file), model_file, d.interpreter_threads, d.score_threshold, None if args.all_classes else d.classes,
             labels_path=Path(d.labels) if d.labels else None, masks=cfg.privacy.masks,
             nms_iou=d.nms_iou, max_detections=d.max_detections,
         )
@@ -70,7 +102,12 @@ def main(args: argparse.Namespace) -> int:
             cfg = config.replace(cfg, detector={"classes": ()})
         detector = build_detector(cfg, all_classes=args.all_classes)
 
+    failed = 0
     for i, (path, image) in enumerate(images):
+        if isinstance(image, UsageError):
+            failed += 1
+            report_error(image)
+            continue
         found = detector.detect(Frame(image, 0.0, i))
         if args.json:
             print(json.dumps({
@@ -85,5 +122,12 @@ def main(args: argparse.Namespace) -> int:
             print(f"{path}: {len(found)} detection(s) [{detector.model_id}]")
             for f in found:
                 box = ", ".join(f"{v:.3f}" for v in f.box.as_list())
-                print(f"  {f.label:14s} {f.score:.2f}  [{box}]")
-    return 0
+                print(f"  {f.label:14s} {f.score:.2f}  [{box}]", flush=True)
+    if failed:
+        sys.stderr.write(f"edge-agent: {failed} of {len(images)} image(s) could not be read (see above)\n")
+    return 2 if failed else 0
+
+
+def report_error(exc: UsageError) -> None:
+    sys.stderr.write(f"edge-agent: error: {exc}\n")
+    sys.stderr.flush()

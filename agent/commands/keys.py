@@ -14,8 +14,9 @@ from agent.errors import UsageError
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("keygen", help="create a device key and its enrolment record device.pub.json")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for device.key and device.pub.json")
-    p.add_argument("--device-id", default="edge-demo", help="device id (letters, digits, _ . -)")
-    p.add_argument("--site", default="demo-site", help="site id")
+    # no defaults: a key made for "edge-demo" by accident would sign every event as that device
+    p.add_argument("--device-id", required=True, help="device id the key is enrolled as (letters, digits, _ . -)")
+    p.add_argument("--site", required=True, help="site id the key is enrolled at")
     p.set_defaults(func=cmd_keygen)
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from agent.detect import catalogue
 from agent.assets import expected_hash, install_checked, install_unpinned, obtain, sha256_file
 from agent.commands import add_config_args, load_config
-from agent.errors import AssetError, UsageError
 from agent.detect.notices import install_notice, model_folders
+from agent.errors import AssetError, UsageError
+from agent.hints import fetch_hint
+from agent.writable import ensure_writable
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,9 +58,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     default = catalogue.default_model()
     print(f"{'ID':38s} {'DECODER':16s} {'INPUT':8s} {'LICENCE':11s} {'HASH':9s} {'TWIN':36s} STATE")
     for spec in catalogue.models().values():
-        installed = (cfg.model_dir / spec.file).is_file()
+        path = cfg.model_dir / spec.file
+        installed = path.is_file()
         twin = spec.edgetpu or (f"cpu: {spec.cpu_twin}" if spec.cpu_twin else "-")
-        notes = ["installed" if installed else "not installed"]
+        expected = expected_hash(spec.pinned, path) if installed else ""
+        if installed and expected and sha256_file(path) != expected:
+            notes = [f"DAMAGED (SHA-256 differs; run {fetch_hint(spec.id, cfg)})"]
+        else:
+            notes = ["installed" if installed else "not installed"]
         if spec.id == default:
             notes.append("default")
         if not spec.bundle_ok:
@@ -72,6 +79,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     spec = catalogue.model(args.model_id)
+    ensure_writable(cfg.model_dir, "models folder")
     if not spec.bundle_ok:
         print(f"{spec.id}: licence {spec.licence}; never bundled with edge-agent, fetched because you named it")
     local = [Path(d) for d in args.local]
@@ -96,11 +104,15 @@ def _with_notice(spec: catalogue.ModelSpec, path: Path, beside: list[Path], down
 def cmd_import(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     src = Path(args.file)
+    if src.is_dir():
+        raise UsageError(f"{args.file!r} is a folder; give the model file in it (a .tflite), "
+                         f"or `edge-agent models fetch ID --from {args.file}` to pick the known one by name")
     if not src.is_file():
         raise UsageError(f"model file {args.file!r} not found")
     seen = sha256_file(src)
     matches = [m for m in catalogue.models().values() if m.sha256 == seen]
     if matches:
+        ensure_writable(cfg.model_dir, "models folder")
         spec = matches[0]
         dest = install_checked(src, cfg.model_dir / spec.file, spec.sha256, spec.id)
         _with_notice(spec, dest, [src.parent], download=False)
@@ -108,38 +120,54 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     same_name = [m for m in catalogue.models().values() if m.file == src.name]
     if not same_name:
-        raise UsageError(f"{src} (SHA-256 {seen}) is not a model in the manifest; refusing it")
+        with open(src, "rb") as fh:
+            tflite = fh.read(8)[4:8] == b"TFL3"
+        if tflite:
+            raise UsageError(
+                f"{src} (SHA-256 {seen}) is a TFLite file but no model in the manifest has that hash: a copy of "
+                f"one that is truncated or corrupt (fetch it again: {fetch_hint(catalogue.default_model(), cfg)}, "
+                f"or another ID from `edge-agent models list`); a model of your own runs with "
+                f"`edge-agent detect --model-file FILE`")
+        raise UsageError(f"{src} (SHA-256 {seen}) is not a TFLite model, nor one in the manifest; refusing it")
     spec = same_name[0]
     if spec.sha256:
-        raise UsageError(f"{src} has SHA-256 {seen}, but {spec.id} must have {spec.sha256}; refusing it")
+        raise UsageError(f"{src} has SHA-256 {seen}, but {spec.id} must have {spec.sha256}: it is truncated or "
+                         f"corrupt; refusing it (fetch it again: {fetch_hint(spec.id, cfg)})")
     if not args.accept_unchecked_hash:
         raise UsageError(
             f"{spec.id} has no pinned SHA-256; {src} has {seen}; "
             f"import it with --accept-unchecked-hash if you trust it (the hash is then recorded)"
         )
+    ensure_writable(cfg.model_dir, "models folder")
     install_unpinned(src, cfg.model_dir / spec.file, spec.id)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    bad = 0
+    bad = checked = 0
     for spec in catalogue.models().values():
         path = cfg.model_dir / spec.file
         if not path.is_file():
             continue
+        checked += 1
         expected = expected_hash(spec.pinned, path)
         seen = sha256_file(path)
         if expected and seen == expected:
             print(f"{spec.id}: ok" + ("" if spec.sha256 else " (hash recorded on first use, unchecked upstream)"))
         else:
             bad += 1
-            print(f"{spec.id}: BAD {path} has SHA-256 {seen}, expected {expected or 'a recorded hash (none)'}")
+            print(f"{spec.id}: BAD {path} has SHA-256 {seen}, expected {expected or 'a recorded hash (none)'}; "
+                  f"install it again: {fetch_hint(spec.id, cfg)}")
+    if not checked:  # nothing checked is not a success
+        raise UsageError(f"no model is installed in {cfg.model_dir}; install one: "
+                         f"{fetch_hint(catalogue.default_model(), cfg)}")
     return 1 if bad else 0
 
 
 def cmd_sample_fetch(args: argparse.Namespace) -> int:
     item = catalogue.sample(args.sample_id)
+    ensure_writable(Path(args.dest), "samples folder", "--dest")
     path = obtain(item, Path(args.dest), [Path(d) for d in args.local], not args.offline)
     print(f"{item.id}: {path} (sha256 ok)")
     return 0

@@ -42,7 +42,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     path = cfg.state_dir / "outbox.db"
     if not path.is_file():
         raise UsageError(f"no outbox at {path}; give the agent's --state or --config")
-    ob = Outbox(path)
+    ob = Outbox(path)  # a folder it cannot write is one line with the fix (SQLite WAL writes beside it)
     try:
         data = stats(ob, int(time.time() * 1000))
     finally:

@@ -38,7 +38,10 @@ def cmd_privacy_report(args: argparse.Namespace) -> int:
     from agent.privacy import manifest as privacy_manifest
     from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
 
+    from agent.rules import build_rules
+
     cfg = load_config(args)
+    build_rules(cfg)  # the checks `replay` and `run` apply (classes the detector drops, ...): no manifest for what cannot run
     doc = privacy_manifest.build(cfg, model_sha256(cfg))
     body = privacy_manifest.manifest_body(doc)
     if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from agent import config
 from agent.commands import add_config_args, load_config_for_board
-from agent.errors import BrokerError, UsageError
+from agent.errors import BrokerError, SourceError, UsageError
 
 # Exit code after a signed "restart" command (EX_TEMPFAIL): the unit's Restart=always starts the
 # service again; by hand it tells a restart asked for from a failure.
@@ -31,6 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--realtime", action="store_true", help="replay at recorded speed")
     p.add_argument("--detections", metavar="FILE.jsonl",
                    help='scripted detections instead of the model (detector.backend = "scripted")')
+    p.add_argument("--publish", action="store_true",
+                   help="publish to the configured [mqtt] broker (events are marked as replayed either way)")
     p.set_defaults(func=cmd_replay)
 
 
@@ -38,11 +41,12 @@ def say(text: str) -> None:
     sys.stderr.write(f"edge-agent: {text}\n")
 
 
-def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False, board: str = "") -> int:
+def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False, board: str = "",
+         replay: bool = False) -> int:
     from agent.assembly import assemble
     from agent.systemd import Supervisor
 
-    asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True)
+    asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True, replay=replay)
     if board:
         say(board)  # once everything is built: a start-up error stays one line
     # publishing runs in its own thread; without [mqtt] events stay in the outbox
@@ -93,6 +97,10 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     if remote is not None and remote.restart_requested and not stopping.is_set():
         say(f"restarting as a signed configuration change asked (exit {RESTART_EXIT})")
         return RESTART_EXIT
+    shortfall = getattr(asm.pipeline.source, "shortfall", None)
+    short = shortfall() if callable(shortfall) else None
+    if short:
+        raise SourceError(short)  # a short input is said, never passed off as the whole video
     return 0
 
 
@@ -100,6 +108,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise UsageError("--max-frames must be >= 0")
     cfg, board = load_config_for_board(args)
+    if cfg.source.kind == "replay" and not cfg.source.path:
+        raise UsageError(
+            "run needs a camera: give --config FILE with a [source] section (kind = \"v4l2\", \"rtsp\" or "
+            "\"picamera2\", and its path); to process a video file use `edge-agent replay VIDEO`")
     if args.max_frames:
         cfg = config.replace(cfg, source={"max_frames": args.max_frames})
     return _run(cfg, None, board=board.line())
@@ -115,5 +127,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     if args.detections:
         cfg = config.replace(cfg, detector={"backend": "scripted", "script": args.detections})
-    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True,
+    if args.publish and cfg.mqtt is None:
+        raise UsageError("--publish needs an [mqtt] section in the config (the broker to publish to)")
+    if not args.publish and cfg.mqtt is not None:
+        from agent.delivery.mqtt import check_files
+
+        check_files(cfg.mqtt)  # the same config runs the camera later: its mistakes are said now
+        # recorded footage goes to a broker only when asked; its events are marked either way
+        cfg = dataclasses.replace(cfg, mqtt=None)
+    return _run(cfg, Path(args.events_out) if args.events_out else None, throwaway_key=True, replay=True,
                 board=board.line())

@@ -73,4 +73,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 bad += count
                 print(f"manifest {sha}: BAD cited by {count} event(s) but not among the verified manifests")
     print(f"verified: {good} ok, {bad} bad, {dupes} duplicates, {sum(len(r) for r in gaps.values())} gaps")
+    if not (good or bad or dupes):  # nothing verified is not a success
+        raise UsageError(f"{'standard input' if args.file == '-' else repr(args.file)} holds no envelope; "
+                         f"give the --events-out file (one envelope per line) or a subscriber's output")
     return 1 if bad else 0

@@ -138,7 +138,9 @@ class Outbox:
                             "counted in 'dropped' but are not reported by seq", pending, first, last)
             self.db.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_LEGACY_KEYS))})", _LEGACY_KEYS)
         except sqlite3.Error as exc:
-            raise StateError(f"cannot open the outbox {str(path)!r}: {exc}") from None
+            from agent.writable import not_writable  # SQLite (WAL) writes beside the database
+
+            raise not_writable(Path(path).parent, "state folder", f"cannot open the outbox {Path(path).name}: {exc}") from None
         self.path = path
         self.max_rows = max_rows
         self.max_bytes = max_bytes

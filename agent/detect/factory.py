@@ -10,6 +10,7 @@ from agent import config
 from agent.assets import expected_hash, sha256_file
 from agent.config import Config
 from agent.errors import ModelError
+from agent.hints import fetch_hint, import_hint
 from agent.detect.catalogue import model
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def checked_model(cfg: Config, model_id: str) -> tuple[Path, str]:
     if not path.is_file():
         raise ModelError(
             f"model {model_id!r} is not installed in {cfg.model_dir}; "
-            f"run `edge-agent models fetch {model_id}` or `edge-agent models import FILE`"
+            f"run {fetch_hint(model_id, cfg)} or {import_hint(cfg)}"
         )
     expected = expected_hash(spec.pinned, path)
     if not expected:
@@ -42,7 +43,8 @@ def checked_model(cfg: Config, model_id: str) -> tuple[Path, str]:
     seen = sha256_file(path)
     if seen != expected:
         raise ModelError(
-            f"model file {path} has SHA-256 {seen}, expected {expected}; refusing to load it"
+            f"model file {path} has SHA-256 {seen}, expected {expected}; refusing to load it: it is damaged, "
+            f"truncated or was replaced; install it again with {fetch_hint(model_id, cfg)}"
         )
     return path, seen
 

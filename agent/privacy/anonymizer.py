@@ -8,7 +8,9 @@ pixels, crops, embeddings, identities, track ids or precise positions ever reach
 - a position becomes a coarse grid cell (row * grid + column) only when grid > 0;
 - periodic aggregates (occupancy, count) with a count below k are suppressed: the count is
   reported as 0 and `suppressed` = 1 says so;
-- the event id is fresh randomness for every event, so it links nothing across events.
+- the event id is fresh randomness for every event, so it links nothing across events;
+- per-person events (crossings, loitering, unattended objects) get their ts_ms rounded down to
+  privacy.time_precision_s when it is set.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from agent.types import Observation
 # Periodic aggregates: the event types that k-suppression applies to, and the keys it hides.
 PERIODIC_TYPES = frozenset({"occupancy", "count"})
 COUNT_KEYS = ("count", "entries", "exits")
+# Types about one person or object at one moment: their ts_ms is coarsened by time_precision_ms.
+PER_OBJECT_TYPES = ("line_crossing", "loitering_start", "loitering_end", "unattended_object")
 # Types that are about the device itself rather than an object class.
 DEVICE_TYPES = frozenset({"heartbeat", "alarm", "config"})
 REASON_TYPES = frozenset({"alarm", "config"})  # types whose reason code may leave
@@ -41,6 +45,7 @@ class Identity:
     boot: int
     model: str
     manifest: str  # SHA-256 of the privacy manifest body in force
+    replay: bool = False  # recorded footage (`edge-agent replay`): every event says so, signed
 
 
 def grid_cell(position: tuple[float, float], grid: int) -> int:
@@ -61,6 +66,7 @@ class Anonymizer:
         min_count_k: int = 0,
         grid: int = 0,
         new_id: Callable[[], str] = lambda: secrets.token_hex(16),
+        time_precision_ms: int = 0,
     ) -> None:
         if not 0 <= grid <= MAX_GRID:
             raise ValueError(f"privacy.grid must be between 0 and {MAX_GRID}")
@@ -69,6 +75,7 @@ class Anonymizer:
         self.min_count_k = min_count_k
         self.grid = grid
         self.new_id = new_id
+        self.time_precision_ms = time_precision_ms
         self.value_keys = _allowed_value_keys()
 
     def event(self, obs: Observation, seq: int, ts_ms: int) -> Event | None:
@@ -93,6 +100,8 @@ class Anonymizer:
         if self.grid and obs.position is not None and not device_event:
             cell = grid_cell(obs.position, self.grid)
         ident = self.identity
+        if self.time_precision_ms > 1 and obs.type in PER_OBJECT_TYPES:
+            ts_ms -= ts_ms % self.time_precision_ms  # when exactly one person crossed is not needed
         return Event(
             id=self.new_id(),
             device=ident.device,
@@ -109,5 +118,6 @@ class Anonymizer:
             cell=cell,
             reason=(obs.reason or None) if obs.type in REASON_TYPES else None,
             values=values,
+            source="replay" if ident.replay else None,
         )
 

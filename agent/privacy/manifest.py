@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from agent.privacy import egress
+from agent.privacy.anonymizer import PER_OBJECT_TYPES
 from agent.config import Config
 from agent.protocol.body import EVENT_TYPES, SCHEMA_VERSION
 from agent.protocol import topics
@@ -43,6 +44,7 @@ FIELD_PRECISION: dict[str, str] = {
     "values": "integer measurements (see value_fields)",
     "model": "model id",
     "manifest": "SHA-256 of this manifest's body",
+    "source": "'replay' on events made from recorded footage by `edge-agent replay`; absent on live events",
 }
 VALUE_PRECISION: dict[str, str] = {
     "count": "objects, integer (k-suppressed in periodic aggregates when min_count_k > 0)",
@@ -149,6 +151,10 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
     else:
         g = cfg.privacy.grid
         fields["cell"] = f"{FIELD_PRECISION['cell']}, {g} x {g} cells"
+    precision_s = cfg.privacy.time_precision_s
+    if precision_s:
+        fields["ts_ms"] = (f"{FIELD_PRECISION['ts_ms']}; rounded down to {precision_s} s on "
+                           f"{', '.join(PER_OBJECT_TYPES)}")
     prefix = cfg.mqtt.topic_prefix if cfg.mqtt else topics.DEFAULT_PREFIX
     where = (prefix, cfg.device.site, cfg.device.id)
     rules = [rule_entry(z, "zone") for z in cfg.zones] + [rule_entry(ln, "line") for ln in cfg.lines]
@@ -166,11 +172,14 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
         "value_fields": {k: VALUE_PRECISION[k] for k in sorted(props["values"]["properties"])},
         "positions": {"grid": cfg.privacy.grid} if cfg.privacy.grid > 0 else "none",
         "min_count_k": cfg.privacy.min_count_k,
+        # ts_ms of per-person events rounded down to this many ms (1: as measured)
+        "time_precision": {"per_object_ms": max(1, precision_s * 1000), "types": list(PER_OBJECT_TYPES)},
         "classes": sorted(cfg.detector.classes),
         "model": {"id": model_id or cfg.detector.model, "sha256": model_sha256},
         "rules": sorted(rules, key=lambda r: r["id"]),
+        "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks),
+                  "polygons": [_points(poly) for poly in cfg.privacy.masks]},
         "units": UNITS,
-        "masks": {"count": len(cfg.privacy.masks), "sha256": masks_hash(cfg.privacy.masks)},
         "publishes": cfg.mqtt is not None,
         "topics": [topics.all_events_filter(*where), topics.status_topic(*where),
                    topics.manifest_topic(*where), topics.birth_topic(*where)],
@@ -180,7 +189,10 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
             "outbox": f"until acknowledged ({cfg.outbox.ack}); at most {cfg.outbox.max_rows} rows"
             f" and {cfg.outbox.max_bytes} bytes, drops counted in the heartbeat",
         },
-        "egress_guard": {"max_envelope_bytes": topics.MAX_EVENT_BYTES, "refuses": list(IMAGE_SIGNATURES)},
+        # each envelope's own cap: an event's, and this manifest's (it lists zones, lines and masks)
+        "egress_guard": {"max_event_envelope_bytes": topics.MAX_EVENT_BYTES,
+                         "max_manifest_envelope_bytes": topics.MAX_MANIFEST_BYTES,
+                         "refuses": list(IMAGE_SIGNATURES)},
     }
     if cfg.homeassistant.enabled:  # opt-in: listed only when on, so a device without it is unchanged
         from agent.homeassistant import manifest_entry
@@ -214,13 +226,19 @@ def lines(document: dict[str, Any], sha256: str) -> list[str]:
         f"acknowledgement before a row leaves the outbox: {document['ack']}",
         f"model: {document['model']['id']} (sha256 {document['model']['sha256']})",
         "object classes that can be reported: " + (", ".join(document["classes"]) or "none"),
-        "rules: " + ", ".join(f"{r['id']} ({r['kind']})" for r in document["rules"]),
+        "rules (coordinates in millionths of the frame, durations in ms):",
+        *(f"  {r['id']} ({r['kind']}): " + ", ".join(f"{k} {v}" for k, v in sorted(r.items())
+                                                    if k not in ("id", "kind")) for r in document["rules"]),
         "positions: " + (
             f"coarse grid cells, {document['positions']['grid']} per side"
             if isinstance(document["positions"], dict) else "never leave"
         ),
         "counts below k suppressed: " + (f"k = {document['min_count_k']}" if document["min_count_k"] else "off"),
+        f"timestamps of {', '.join(document['time_precision']['types'])}: "
+        + (f"rounded down to {document['time_precision']['per_object_ms']} ms"
+           if document["time_precision"]["per_object_ms"] > 1 else "milliseconds"),
         f"privacy masks: {document['masks']['count']} polygon(s), sha256 {document['masks']['sha256']}",
+        *(f"  mask {i + 1}: {poly}" for i, poly in enumerate(document["masks"]["polygons"])),
         f"event schema v{document['event_schema']['version']}, sha256 {document['event_schema']['sha256']}",
         "event types: " + ", ".join(document["event_types"]),
         "fields that can leave, and their precision:",
@@ -232,7 +250,8 @@ def lines(document: dict[str, Any], sha256: str) -> list[str]:
     out += [f"  {k}: {v}" for k, v in document["retention"].items()]
     guard = document["egress_guard"]
     out.append(
-        f"egress guard: envelopes over {guard['max_envelope_bytes']} bytes, outside the schema or carrying"
+        f"egress guard: event envelopes over {guard['max_event_envelope_bytes']} bytes (this manifest's over"
+        f" {guard['max_manifest_envelope_bytes']}), outside the schema or carrying"
         f" {'/'.join(guard['refuses'])} data (raw or base64) are refused and raise an alarm"
     )
     return out

@@ -42,6 +42,7 @@ class Event:
     cell: int | None = None
     reason: str | None = None
     values: Mapping[str, int] = field(default_factory=dict)
+    source: str | None = None  # "replay": made from recorded footage; None: live
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -56,7 +57,7 @@ class Event:
             "model": self.model,
             "manifest": self.manifest,
         }
-        for name in ("rule", "label", "direction", "cell", "reason"):
+        for name in ("rule", "label", "direction", "cell", "reason", "source"):
             value = getattr(self, name)
             if value is not None:
                 d[name] = value

@@ -3,7 +3,7 @@
 One gathering_start per gathering. It ends (gathering_end) once the count has stayed at or
 below halfway between the baseline and the peak (and, when the threshold started it, below the
 threshold) for `hold_s` (hysteresis, so a count that hovers at the trigger level does not start
-and end over and over).
+and end over and over). A gathering still open when the stream ends gets its gathering_end then.
 """
 
 from __future__ import annotations
@@ -39,10 +39,6 @@ class Gathering:
     def _values(self, n: int) -> dict[str, int]:
         return {"count": n, "rise": max(0, self.peak - self.baseline), "window_s": int(round(self.window_s))}
 
-    def close(self, now_s: float) -> list[Observation]:
-        """End of the stream: this rule holds nothing open."""
-        return []
-
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         n = self.view.update(tracks, now_s).count(self.label)
         self.history.append((now_s, n))
@@ -74,3 +70,11 @@ class Gathering:
         else:
             self.low_since = None
         return []
+
+    def close(self, now_s: float) -> list[Observation]:
+        """End of the stream (a replay's last frame, a stop): a gathering still open gets its end."""
+        if not self.active:
+            return []
+        self.active = False
+        n = self.history[-1][1] if self.history else 0
+        return [Observation("gathering_end", self.rule_id, self.label, now_s, self._values(n))]

@@ -92,7 +92,8 @@ def test_replay_with_an_unreachable_broker_keeps_events_and_says_so(tmp_path: Pa
     cfg = tmp_path / "a.toml"
     cfg.write_text(f'[device]\nid = "cam-1"\nsite = "lab"\n[detector]\nmodel_dir = "{model_dir}"\n'
                    f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\nconnect_timeout_s = 1.0\n')
-    r = cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"), "--max-frames", "300")
+    r = cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"), "--max-frames", "300",
+            "--publish")
     assert r.returncode == 2, r.stderr
     errors = [line for line in r.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "cannot reach the MQTT broker" in errors[0] and "outbox" in errors[0]

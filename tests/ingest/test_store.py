@@ -89,15 +89,16 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     old = open_store(db_url)
     assert old.schema_version() == 1
     # written as version 1 wrote it (today's store_batch uses later columns)
-    columns, marks = ", ".join(EVENT_COLUMNS), ", ".join("?" * len(EVENT_COLUMNS))
-    raw(old, f"INSERT INTO events ({columns}) VALUES ({marks})", row("d", 1).values())
+    v1 = EVENT_COLUMNS[:14]  # the columns version 1 had (source came with migration 5)
+    raw(old, f"INSERT INTO events ({', '.join(v1)}) VALUES ({', '.join('?' * len(v1))})", row("d", 1).values()[:14])
     raw(old, "INSERT INTO devices (device, site, max_seq) VALUES (?, ?, ?)", ("d", "s1", 1))
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)
-    assert s.schema_version() == SCHEMA_VERSION == 5
-    assert s.coverage() == []  # migration 5: the coverage table, empty for events stored before it
+    assert s.schema_version() == SCHEMA_VERSION == 6
+    assert s.coverage() == []  # migration 6: the coverage table, empty for events stored before it
     assert len(s.events()) == 1 and s.dropped("d") == []
+    assert s.replay_counts() == {}  # an event stored before migration 5 counts as live
     assert s.advance(["d"])["d"].ack_seq == 1 and s.marks()[0].conflict_seq == 0
     s.close()
 

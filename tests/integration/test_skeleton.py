@@ -42,7 +42,8 @@ def test_replay_publishes_to_a_real_broker(tmp_path: Path, model_dir: Path, clip
     sub = Subscriber(mosquitto.host, mosquitto.port, "edge/v1/lab/cam-1/event/#")
     try:
         cfg = _config(tmp_path, model_dir, f'\n[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n')
-        r = cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"), "--max-frames", "400")
+        r = cli("replay", str(clip), "--config", str(cfg), "--state", str(tmp_path / "s"), "--max-frames", "400",
+                "--publish")
         assert r.returncode == 0, r.stderr
         assert "outbox: 0 envelopes waiting" in r.stdout
     finally:

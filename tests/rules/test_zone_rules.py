@@ -116,6 +116,19 @@ def test_slow_growth_is_not_a_sudden_gathering_but_a_threshold_is() -> None:
     assert types(obs) == ["gathering_start"]
 
 
+def test_a_gathering_still_open_at_the_end_of_the_stream_is_closed() -> None:
+    """Issue 13 item 10: a replay that ends mid-gathering used to leave it without gathering_end."""
+    from agent.rules import close_rules
+
+    frames = [crowd(1)] * 30 + [crowd(5)] * 30
+    rules = [Gathering(ZoneView(zone()), threshold=5)]
+    obs = run(rules, timeline(frames))
+    assert types(obs) == ["gathering_start"]
+    end = close_rules(rules, 6.0)
+    assert types(end) == ["gathering_end"] and end[0].values["count"] == 5 and end[0].rule == "room"
+    assert close_rules(rules, 7.0) == []  # closed once
+
+
 # ---------------------------------------------------------------- unattended object
 
 UZ = dict(unattended_after_s=10, unattended_radius=0.15, classes=("person",))

@@ -56,7 +56,7 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
         '[[zones]]\nid = "table"\npolygon = [[0.30, 0.05], [0.85, 0.05], [0.85, 1.0], [0.30, 1.0]]\n'
         'loiter_after_s = 3\n'
     )
-    assert cli("keygen", "--out", str(tmp_path / "s"), "--device-id", "cam-t").returncode == 0
+    assert cli("keygen", "--out", str(tmp_path / "s"), "--device-id", "cam-t", "--site", "demo-site").returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg), "--state", str(tmp_path / "s")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outbox = tmp_path / "s" / "outbox.db"

@@ -74,8 +74,8 @@ def test_os_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "cannot read registry" in one_line(capsys, ["registry", "add", pub, "--registry", folder])
     assert "does not exist" in one_line(capsys, ["registry", "list", "--registry", str(tmp_path / "typo.json")])
     assert "cannot write registry" in one_line(capsys, ["registry", "add", pub, "--registry", "/proc/reg.json"])
-    assert "is a file" in one_line(capsys, ["keygen", "--out", pub])
-    assert "cannot write the key" in one_line(capsys, ["keygen", "--out", "/proc/x"])
+    assert "is a file" in one_line(capsys, ["keygen", "--out", pub, "--device-id", "d", "--site", "s"])
+    assert "cannot write the key" in one_line(capsys, ["keygen", "--out", "/proc/x", "--device-id", "d", "--site", "s"])
     assert "no ingest database" in one_line(capsys, ["ingest", "stats", "--database", "sqlite:////proc/x/y.db"])
 
 

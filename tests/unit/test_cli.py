@@ -90,7 +90,7 @@ def test_run_without_a_device_key_refuses(tmp_path: Path, model_dir: Path) -> No
     line = one_clear_line(cli("run", "--config", str(cfg), "--state", str(tmp_path / "s")))
     assert "no device key" in line and "keygen" in line
     assert not (tmp_path / "s" / "device.key").exists()
-    ok = cli("keygen", "--out", str(tmp_path / "s"))
+    ok = cli("keygen", "--out", str(tmp_path / "s"), "--device-id", "edge-demo", "--site", "demo-site")
     assert ok.returncode == 0
     r = cli("run", "--config", str(cfg), "--state", str(tmp_path / "s"))
     assert r.returncode == 0, r.stderr

@@ -99,6 +99,7 @@ class Classifier:
             worker=self.worker,
             body=canonical_json(event).decode("ascii"), envelope=bytes(payload),
             dropped=dropped, coverage=coverage,
+            source="replay" if event.get("source") == "replay" else "live",
         )
 
     def manifest(self, topic: str, t: Topic, payload: bytes, received_ms: int) -> ManifestRow | QuarantineRow:

@@ -53,11 +53,14 @@ def report(store: Store, uncertain_below: int = UNCERTAIN_BELOW_PCT) -> dict[str
         devices.setdefault(device, {"events": {}})["events"][etype] = n
     for device, hours in hourly_coverage(store.coverage(), uncertain_below).items():
         devices.setdefault(device, {"events": {}})["coverage_by_hour"] = hours
+    for device, n in store.replay_counts().items():
+        devices.setdefault(device, {"events": {}})["from_replay"] = n
     rejects = store.reject_counts()
     return {
         "uncertain_below_pct": uncertain_below,
         "schema_version": store.schema_version(),
         "events": sum(sum(d["events"].values()) for d in devices.values()),
+        "from_replay": sum(d.get("from_replay", 0) for d in devices.values()),
         "devices": devices,
         "rejects": rejects,
         "manifests": store.manifest_count(),
@@ -67,6 +70,8 @@ def report(store: Store, uncertain_below: int = UNCERTAIN_BELOW_PCT) -> dict[str
 
 def lines(rep: dict[str, Any]) -> list[str]:
     out = [f"events stored: {rep['events']} from {len(rep['devices'])} devices"]
+    if rep.get("from_replay"):
+        out[0] += f" ({rep['events'] - rep['from_replay']} live, {rep['from_replay']} from recorded footage, marked source replay)"
     for device, d in sorted(rep["devices"].items()):
         types = ", ".join(f"{t} {n}" for t, n in sorted(d["events"].items())) or "none"
         gaps = ranges_text(d.get("gaps", [])) or "none"
@@ -75,6 +80,9 @@ def lines(rep: dict[str, Any]) -> list[str]:
             gaps += f" (dropped by the device: {dropped})"
         out.append(f"  {device}: contiguous {d.get('contiguous', 0)}, highest {d.get('max_seq', 0)}, "
                    f"replayed {d.get('replayed', 0)}; {types}; gaps: {gaps}")
+        if d.get("from_replay"):
+            out.append(f"    RECORDED FOOTAGE: {d['from_replay']} of these event(s) were made by `edge-agent replay` "
+                       f"from recorded footage (source 'replay'), not live")
         if d.get("conflict_seq"):
             out.append(f"    SEQ CONFLICT: {d['seq_conflicts']} event(s) reuse stored seqs from {d['conflict_seq']}; "
                        f"acks held at {d['acked_up_to']} (see README: Central ingest)")

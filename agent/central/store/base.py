@@ -324,6 +324,12 @@ class Store:
         self._commit()
         return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
+    def replay_counts(self) -> dict[str, int]:
+        """Events per device that the device made from recorded footage (source 'replay')."""
+        rows = self._exec("SELECT device, COUNT(*) FROM events WHERE source = 'replay' GROUP BY device").fetchall()
+        self._commit()
+        return {r[0]: int(r[1]) for r in rows}
+
     def reject_counts(self) -> dict[str, int]:
         rows = self._exec("SELECT reason, COUNT(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
         self._commit()

@@ -72,11 +72,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             envelope {blob} NOT NULL
         )""",
     ]),
+    # Events made from recorded footage (`edge-agent replay`, signed `source: replay` in the body):
+    # stored, deduped and acked like live ones, but counted apart so they are never taken for live.
+    (5, [
+        "ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'live'",
+    ]),
 ]
 # Coverage of count events (values observed_s and interval_s, signed by the device): one row per
 # stored count event that carries them, so `ingest stats` can say how much of each hour a device
 # was really looking. Filled for events stored from this version on.
-MIGRATIONS.append((5, [
+MIGRATIONS.append((6, [
     """CREATE TABLE coverage (
         device TEXT NOT NULL,
         seq BIGINT NOT NULL,

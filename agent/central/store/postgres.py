@@ -40,7 +40,7 @@ class PostgresStore(Store):
     def _insert_events(self, cur: Any, rows: Sequence[EventRow]) -> set[tuple[str, int]]:
         # One round trip for the whole batch: arrays unnested, duplicates skipped, new rows returned.
         types = ("text", "bigint", "text", "text", "bigint", "bigint", "text", "text", "text",
-                 "text", "bigint", "text", "text", "bytea")
+                 "text", "bigint", "text", "text", "bytea", "text")
         columns = list(zip(*(r.values() for r in rows)))
         cur.execute(
             f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("

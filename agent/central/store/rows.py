@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 EVENT_COLUMNS = ("device", "seq", "site", "type", "boot", "ts_ms", "event_id", "rule", "label",
-                 "topic", "received_ms", "worker", "body", "envelope")
+                 "topic", "received_ms", "worker", "body", "envelope", "source")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class EventRow:
     envelope: bytes
     dropped: tuple[int, int] | None = None  # a heartbeat's report of seqs the device dropped
     coverage: tuple[int, int] | None = None  # a count event's (interval_s, observed_s)
+    source: str = "live"  # "replay": the device made it from recorded footage (signed in the body)
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EVENT_COLUMNS)
