@@ -23,11 +23,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from agent.types import Detection, Frame
+
+if TYPE_CHECKING:
+    from agent.capture import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +140,8 @@ class Result:
 class FrameLoop:
     """Runs capture and inference in two threads; the caller iterates results() and stops()."""
 
-    def __init__(self, source: Any, stages: Stages, depth: int | None = None) -> None:
-        live = bool(getattr(source, "live", False))
+    def __init__(self, source: FrameSource, stages: Stages, depth: int | None = None) -> None:
+        live = source.live
         self.source = source
         self.stages = stages
         # A file waits for nobody: a little slack on both sides absorbs a slow decode (key
@@ -176,9 +179,8 @@ class FrameLoop:
             except Closed:
                 pass
         finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
+            if isinstance(frames, Generator):
+                frames.close()  # the source's generator releases what it holds (its finally runs)
 
     def _infer(self) -> None:
         try:
@@ -216,9 +218,7 @@ class FrameLoop:
         """End both threads: close the channels, stop a live source's wait, join."""
         self.prepared.close()
         self.inferred.close()
-        interrupt = getattr(self.source, "interrupt", None)
-        if interrupt is not None:
-            interrupt()  # a live source's frames() returns instead of waiting for the camera
+        self.source.interrupt()  # a live source's frames() returns instead of waiting for the camera
         for t in self.threads:
             if t.ident is not None:
                 t.join(JOIN_TIMEOUT_S)

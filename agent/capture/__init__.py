@@ -38,7 +38,17 @@ class FrameSource(Protocol):
         """Outages of a live camera, each reopened with back-off (0 for files)."""
         ...
 
+    @property
+    def live(self) -> bool:
+        """Newest frame wins (a camera, a real-time replay): the frame loop queues at most one
+        prepared frame, so no frame is older than one inference when it reaches the model."""
+        ...
+
     def frames(self) -> Iterator[Frame | None]: ...
+
+    def interrupt(self) -> None:
+        """From another thread: make a frames() that waits for a lost camera return (stopping)."""
+        ...
 
     def now_s(self) -> float:
         """The source's clock, on which frames' t_s are, for stages that tick without a frame."""
@@ -58,10 +68,14 @@ class FileClock:
 
     dropped_frames = 0
     camera_errors = 0
+    live = False  # every frame, in order (a real-time replay sets it)
     t_s = 0.0  # media time of the last frame yielded
 
     def now_s(self) -> float:
         return self.t_s
+
+    def interrupt(self) -> None:
+        """A file never waits for a camera: nothing to interrupt."""
 
     def tick(self, now_s: float) -> list[Observation]:
         return []

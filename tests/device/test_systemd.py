@@ -54,7 +54,8 @@ class Listener:
 
 def start_agent(tmp_path: Path, model_dir: Path, notify: str, stall_after: int) -> subprocess.Popen[str]:
     state = tmp_path / "state"
-    keys = subprocess.run([sys.executable, "-m", "agent", "keygen", "--out", str(tmp_path / "keys")],
+    keys = subprocess.run([sys.executable, "-m", "agent", "keygen", "--out", str(tmp_path / "keys"),
+                           "--device-id", "cam-1", "--site", "lab"],
                           capture_output=True, text=True, cwd=ROOT, check=False)
     assert keys.returncode == 0, keys.stderr
     cfg = tmp_path / "agent.toml"

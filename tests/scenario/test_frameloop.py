@@ -19,6 +19,7 @@ import pytest
 from tests.helpers import cli
 
 from agent import config
+from agent.capture import FileClock
 from agent.errors import SourceError
 from agent.frameloop import Channel, Closed, FrameLoop, Idle, Result
 from agent.assembly import assemble
@@ -82,7 +83,7 @@ def test_threaded_loop_gives_exactly_the_sequential_loops_events_on_the_real_cli
     assert loop.alive() == []  # run() ended both threads
 
 
-class Numbers:
+class Numbers(FileClock):
     """A file-like source of numbered 4x4 frames; counts how many frames were taken from it."""
 
     def __init__(self, count: int = 0) -> None:
