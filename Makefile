@@ -6,7 +6,7 @@ DEMO   ?= .demo
 BIN    := $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test install system-deps clean
+.PHONY: demo test install system-deps aarch64-check clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ system-deps:
 # The tests: install what the suite needs (Debian's mosquitto and postgresql included), run it all.
 test: $(BIN)/.installed system-deps
 	EDGE_AGENT_ASSETS=$(abspath $(ASSETS)) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Proof on aarch64 (as root; slow, so .ci/run calls it after the tests): arm64 Debian roots
+# (bookworm/Python 3.11, trixie/Python 3.13) under qemu-user 10, built once and cached in
+# /var/cache/edge-agent-ci; the agent installed as on a device, its results compared with x86.
+SUITES ?= bookworm trixie
+aarch64-check: $(BIN)/.installed
+	sh hw/install-apt.sh hw/apt-aarch64.txt
+	ASSETS=$(abspath $(ASSETS)) X86_PY=$(abspath $(BIN))/python bash hw/aarch64-check.sh $(SUITES)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
