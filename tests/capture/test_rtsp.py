@@ -199,7 +199,7 @@ def test_rtsp_source_survives_a_server_outage_mid_stream(
 
 @pytest.mark.slow
 def test_rtsp_wrong_credentials_or_port_are_one_line_without_the_password(
-    rtsp_server: RtspServer, tmp_path: Path
+    rtsp_server: RtspServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     wrong = rtsp_server.url.replace(PASSWORD, "not-the-password")
     closed = f"rtsp://{USER}:{PASSWORD}@127.0.0.1:{free_port()}/cam"
@@ -210,6 +210,10 @@ def test_rtsp_wrong_credentials_or_port_are_one_line_without_the_password(
         assert "cannot be opened" in message and "\n" not in message
         assert "127.0.0.1" in message
         assert PASSWORD not in message and "not-the-password" not in message
+    printed = capfd.readouterr()  # what FFmpeg and OpenCV wrote on the process's own stderr
+    assert "401" in printed.err  # the server did refuse the wrong password ...
+    assert PASSWORD not in printed.err + printed.out  # ... and no library printed the URL
+    assert "not-the-password" not in printed.err + printed.out
 
 
 @pytest.mark.parametrize(
