@@ -55,6 +55,7 @@ fetch_qemu() {
     (cd "$apt/debs" && apt-get -qq "${opts[@]}" download qemu-user)
     rm -rf "$QEMU_DIR.tmp"
     dpkg-deb -x "$(ls "$apt"/debs/qemu-user_*.deb | head -1)" "$QEMU_DIR.tmp"
+    find "$QEMU_DIR.tmp" ! -type d ! -path '*/usr/bin/qemu-aarch64' -delete  # 450 MB of other CPUs
     mv "$QEMU_DIR.tmp" "$QEMU_DIR"
     [ -x "$QEMU" ] || die "Debian trixie's qemu-user has no usr/bin/qemu-aarch64"
 }
@@ -97,41 +98,43 @@ build_root() {
 }
 
 # --- running inside a root: private mounts (gone when the command ends), a clean environment ---
-# /mnt/src is the working tree, /mnt/assets the shared assets (read-only), /mnt/out the results.
+# /mnt/src is the working tree, /mnt/wheels the agent's wheel built from it, /mnt/assets the
+# shared assets (read-only), /mnt/out the results.
 in_root() {
     local suite=$1 root=$CACHE/roots/$1 out=$OUT/$1
     shift
-    mkdir -p "$root/mnt/src" "$root/mnt/assets" "$root/mnt/out" "$root/root/.cache/pip" \
-        "$CACHE/pip/$suite" "$out"
+    mkdir -p "$root/mnt/src" "$root/mnt/wheels" "$root/mnt/assets" "$root/mnt/out" "$out"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
     # the host's CA bundle: where TLS to PyPI goes through a proxy, the host trusts its CA
     mkdir -p "$root/etc/edge-agent-ci"
     cp -L "$HOST_CA" "$root/etc/edge-agent-ci/ca.crt"
     unshare --mount --propagation private -- /bin/sh -euc '
-        root=$1 src=$2 assets=$3 out=$4 pip=$5; shift 5
+        root=$1 src=$2 wheels=$3 assets=$4 out=$5; shift 5
         mount -t proc proc "$root/proc"
         mount --rbind /dev "$root/dev"
         mount -t sysfs sysfs "$root/sys"
         mount -t tmpfs tmpfs "$root/tmp"
         mount --bind "$src" "$root/mnt/src"
+        mount --bind "$wheels" "$root/mnt/wheels"
         mount --bind "$assets" "$root/mnt/assets" && mount -o remount,bind,ro "$root/mnt/assets"
         mount --bind "$out" "$root/mnt/out"
-        mount --bind "$pip" "$root/root/.cache/pip"
         exec chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root \
             LANG=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=120 \
             PIP_CERT=/etc/edge-agent-ci/ca.crt "$@"
-    ' in_root "$root" "$TREE" "$ASSETS" "$out" "$CACHE/pip/$suite" "$@"
+    ' in_root "$root" "$TREE" "$OUT/wheels" "$ASSETS" "$out" "$@"
 }
 
 # --- the agent, installed as a device installs it ---
 # A venv that sees Debian's packages (python3-picamera2 on a Pi), runtime dependencies only, and
 # numpy pinned to the system's own (Raspberry Pi OS's simplejpeg and picamera2 are built against
-# it; a numpy 2 in the venv would hide it). The venv stays in the cached root and each run
-# installs the working tree over it, as an upgrade on a device does; it is made afresh when
-# pyproject.toml (the dependencies) changes, since a first install under emulation takes ~10 min.
+# it; a numpy 2 in the venv would hide it). The agent comes as the wheel built from the working
+# tree (the technician's USB stick); its dependencies from PyPI. The venv stays in the cached root
+# and each run replaces the agent in it, as an upgrade on a device does (pip skips a wheel of the
+# version already installed, hence the uninstall); the venv is made afresh when pyproject.toml
+# (the dependencies) changes, since a first install under emulation takes 7-14 min here.
 # When hw/install.sh lands, INSTALL is the line to swap.
 VENV=/opt/edge-agent/venv
-INSTALL='python3 -c "import numpy; print(\"numpy==\" + numpy.__version__)" >/tmp/pins.txt; python3 -m venv --system-site-packages /opt/edge-agent/venv; /opt/edge-agent/venv/bin/pip install --quiet -c /tmp/pins.txt /mnt/src'
+INSTALL='python3 -c "import numpy; print(\"numpy==\" + numpy.__version__)" >/tmp/pins.txt; python3 -m venv --system-site-packages /opt/edge-agent/venv; /opt/edge-agent/venv/bin/pip uninstall --quiet --yes edge-agent 2>/dev/null || true; /opt/edge-agent/venv/bin/pip install --quiet -c /tmp/pins.txt /mnt/wheels/edge_agent-*.whl'
 install_agent() {
     local root=$CACHE/roots/$1 key
     key="$(sha256sum pyproject.toml | cut -c1-16) $ROOT_STAMP"
@@ -177,6 +180,8 @@ git ls-files -z --cached --others --exclude-standard \
     | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
     | tar --null -T - -cf - | tar -xf - -C "$TREE"
 
+say "building the agent's wheel from the working tree"
+"$X86_PY" -m pip wheel --quiet --no-deps --disable-pip-version-check -w "$OUT/wheels" "$TREE"
 say "x86 reference run (model $MODEL, $MAX_FRAMES frames)"
 mkdir -p "$OUT/x86"
 MAX_FRAMES=$MAX_FRAMES /bin/sh -euc "$CHECKS" checks "$OUT/x86" "$(dirname "$X86_PY")/edge-agent" \
