@@ -142,12 +142,12 @@ install_agent() {
         say "$1: a fresh install (first run, or the dependencies changed)"
         rm -rf "$root/opt/edge-agent"
     fi
-    in_root "$1" /bin/sh -euc "$INSTALL"
+    in_root "$1" /bin/sh -euc "$INSTALL" || return 1  # (no `set -e` inside a `||` caller)
     echo "$key" >"$root/opt/edge-agent/.ci-key"
 }
 
 # --- the same commands on both sides; results as files for hw/aarch64_compare.py ---
-# run_checks OUTDIR AGENT PYTHON SRC ASSETS: AGENT/PYTHON are the agent's and its venv's python.
+# Arguments: OUTDIR AGENT PYTHON SRC ASSETS MODEL (AGENT and PYTHON from the same venv); env MAX_FRAMES.
 CHECKS='
 out=$1 agent=$2 python=$3 src=$4 assets=$5 model=$6
 state=$(mktemp -d)
