@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
 CACHE=${EDGE_AGENT_CI_CACHE:-/var/cache/edge-agent-ci}
-ASSETS=$(realpath "${ASSETS:-../shared/assets}")
+ASSETS=$(realpath -m "${ASSETS:-../shared/assets}")
 X86_PY=${X86_PY:-$SRC/.venv/bin/python}      # the host's venv (`make install`)
 MAX_FRAMES=${MAX_FRAMES:-150}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -39,6 +39,7 @@ for tool in debootstrap unshare chroot dpkg-deb apt-get; do
     command -v "$tool" >/dev/null || die "missing $tool; install it with: sh hw/install-apt.sh hw/apt-aarch64.txt"
 done
 [ -f "$ASSETS/images/grace_hopper.bmp" ] || die "assets not found in $ASSETS (set ASSETS=DIR)"
+[ -x "$X86_PY" ] || die "no x86 venv at $X86_PY; run make install first"
 
 # --- qemu 10 from Debian 13, through a private apt state (the host's apt setup is untouched) ---
 fetch_qemu() {
@@ -168,7 +169,6 @@ for suite in $SUITES; do
     build_root "$suite"
 done
 
-[ -x "$X86_PY" ] || die "no x86 venv at $X86_PY; run make install first"
 MODEL=$("$X86_PY" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["default"])' \
     models/manifest.toml)
 OUT=$CACHE/results  # this run's outputs, kept until the next run for a look after a failure
