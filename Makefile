@@ -6,7 +6,7 @@ DEMO   ?= .demo
 BIN    := $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck-tests install system-deps clean
+.PHONY: demo test lint typecheck-tests install system-deps aarch64-check clean
 
 # One .venv, two stamps: `make demo` installs only what the agent needs to run; `make test` adds
 # the test extras (pytest, jsonschema, motmetrics, psycopg, ...) on top. Either works from a clean
@@ -52,6 +52,14 @@ typecheck-tests: $(BIN)/.installed-test
 # The tests: install what the suite needs (Debian's mosquitto and postgresql included), run it all.
 test: $(BIN)/.installed-test system-deps lint
 	EDGE_AGENT_ASSETS=$(abspath $(ASSETS)) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Proof on aarch64 (as root; slow, so .ci/run calls it after the tests): arm64 Debian roots
+# (bookworm/Python 3.11, trixie/Python 3.13) under qemu-user 10, built once and cached in
+# /var/cache/edge-agent-ci; the agent installed as on a device, its results compared with x86.
+SUITES ?= bookworm trixie
+aarch64-check: $(BIN)/.installed-runtime
+	sh hw/install-apt.sh hw/apt-aarch64.txt
+	ASSETS=$(abspath $(ASSETS)) X86_PY=$(abspath $(BIN))/python bash hw/aarch64-check.sh $(SUITES)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

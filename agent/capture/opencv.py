@@ -7,32 +7,18 @@ from typing import Any
 import cv2
 
 from agent.capture.live import LiveSource
+from agent.capture.urls import redact_url
 from agent.config import SourceConfig
 from agent.errors import SourceError
 
-
-def redact_url(url: str) -> str:
-    """The URL with any user:password@ replaced by ***@, so a camera can be named in logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return urlunsplit((parts.scheme, f"***@{host}{port}", parts.path, parts.query, parts.fragment))
+# An IP camera that stops sending without closing the connection (frozen, unplugged upstream of
+# a switch) must count as lost well before OpenCV's default of 30 s per read.
+RTSP_OPEN_TIMEOUT_MS = 10_000
+RTSP_READ_TIMEOUT_MS = 5_000
 
 
 class _CvDevice:
-    def __init__(self, cap: "cv2.VideoCapture") -> None:
+    def __init__(self, cap: cv2.VideoCapture) -> None:
         self.cap = cap
 
     def read(self) -> Any:
@@ -52,7 +38,8 @@ class OpenCVSource(LiveSource):
         if not cfg.path:
             what = "a device such as /dev/video0" if cfg.kind == "v4l2" else "an rtsp:// URL"
             raise SourceError(f"source.kind {cfg.kind!r} needs source.path: {what}")
-        self.name = cfg.path if cfg.kind == "v4l2" else redact_url(cfg.path)  # never log credentials
+        # the URL says which camera; its credentials and query string never reach a message
+        self.name = cfg.path if cfg.kind == "v4l2" else redact_url(cfg.path)
         super().__init__(cfg)
 
     def open_device(self) -> _CvDevice:
@@ -61,7 +48,9 @@ class OpenCVSource(LiveSource):
             target: Any = int(cfg.path) if cfg.path.isdigit() else cfg.path
             cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if cfg.path.startswith("/dev/") else cv2.VideoCapture(target)
         else:
-            cap = cv2.VideoCapture(cfg.path, cv2.CAP_FFMPEG)
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, RTSP_OPEN_TIMEOUT_MS,
+                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, RTSP_READ_TIMEOUT_MS]
+            cap = cv2.VideoCapture(cfg.path, cv2.CAP_FFMPEG, timeouts)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open camera {self.name!r}")
