@@ -136,7 +136,7 @@ def test_rtsp_source_survives_a_server_outage_mid_stream(
     """restart: the server dies (its connections close) and comes back on the same port.
     freeze: the server hangs with the connection open; the read timeout (5 s, not OpenCV's
     default 30 s) must notice it, and the source reconnects once the server answers again."""
-    from agent.pipeline import assemble
+    from agent.assembly import assemble
 
     caplog.set_level(logging.DEBUG, logger="agent")
     cfg = config.replace(
