@@ -55,7 +55,8 @@ def load_or_create_key(cfg: Config, say: Callable[[str], object], throwaway: boo
     if not path.exists():
         if not throwaway:
             raise UsageError(
-                f"no device key: run `edge-agent keygen --out {cfg.state_dir} --device-id ID --site SITE` (then enrol device.pub.json), "
+                f"no device key: run `edge-agent keygen --out {cfg.state_dir} --device-id ID --site SITE` "
+                "(then enrol device.pub.json), "
                 f"or give --key FILE or device.key in the config"
             )
         rec = enrolment.keygen(cfg.state_dir, cfg.device.id, cfg.device.site)

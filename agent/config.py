@@ -318,7 +318,8 @@ class TrackerConfig:
     ref_dt_s: float = _help("Time step the motion model's noise is tuned for (seconds).", 1.0 / 15.0)
     lost_buffer: float = _help("Lost tracks also match their last seen box grown by this on every side (C-BIoU).", 0.3)
     birth_max_iou: float = _help("No new track where a detection overlaps a live track this much (1: off).", 0.4)
-    min_height_ratio: float = _help("Never match a track with a detection whose height ratio is below this (0: off).", 0.5)
+    min_height_ratio: float = _help(
+        "Never match a track with a detection whose height ratio is below this (0: off).", 0.5)
     confirm_score: float = _help(
         "A track is confirmed (and seen by the rules) only while the median of its last score_window "
         "detection scores is at least this: one high score among low ones is not a person (0: off).", 0.6
@@ -413,7 +414,8 @@ class MqttConfig:
     key_file: str = _help("Client private key (PEM) for mutual TLS.", "")
     credentials_file: str = _help("File holding the MQTT password (the username is the device id).", "")
     keepalive_s: int = _help("MQTT keep-alive.", 30)
-    max_inflight: int = _help("Most QoS 1 publishes awaiting PUBACK (also capped by the broker's receive maximum).", 1000)
+    max_inflight: int = _help(
+        "Most QoS 1 publishes awaiting PUBACK (also capped by the broker's receive maximum).", 1000)
     backoff_min_s: float = _help("First reconnect delay; doubles per failure, with jitter.", 0.5)
     backoff_max_s: float = _help("Longest reconnect delay.", 60.0)
     connect_timeout_s: float = _help("Give up one connection attempt after this many seconds.", 10.0)

@@ -3,8 +3,9 @@
 Peak RSS is the replay child's own high-water mark (ru_maxrss from wait4, in a fresh process).
 Writes are the bytes the process hands to write()/pwrite() (/proc/self/io wchar, which counts
 writes to a tmpfs too) while the publishing half appends events to a fresh state folder's outbox
-(SQLite WAL, counters) and the acks delete them again, one by one as the sender does at that rate, divided by the events; extrapolated
-to MB per day at 1 event/s. Also listed: the state folder's files and what the replay wrote to them.
+(SQLite WAL, counters) and the acks delete them again, one by one as the sender does at that rate,
+divided by the events; extrapolated to MB per day at 1 event/s. Also listed: the state folder's files
+and what the replay wrote to them.
 """
 
 from __future__ import annotations

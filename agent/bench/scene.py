@@ -72,7 +72,8 @@ def tracker_rules_ms(objects: int, frames: int, seed: int = 7) -> tuple[float, f
         for w in walkers:
             w[0] = min(0.95, max(0.05, w[0] + w[2] + rng.gauss(0, 0.001)))
             w[1] = min(0.95, max(0.15, w[1] + w[3] + rng.gauss(0, 0.001)))
-            dets.append(Detection("person", rng.uniform(0.55, 0.95), Box(w[0] - 0.015, w[1] - 0.08, w[0] + 0.015, w[1])))
+            box = Box(w[0] - 0.015, w[1] - 0.08, w[0] + 0.015, w[1])
+            dets.append(Detection("person", rng.uniform(0.55, 0.95), box))
         for x, y in bags:
             dets.append(Detection("backpack", 0.7, Box(x - 0.01, y - 0.02, x + 0.01, y)))
         now = k / 10.0

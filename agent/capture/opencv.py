@@ -65,5 +65,6 @@ class OpenCVSource(LiveSource):
         try:
             return self.open_device()
         except SourceError:
-            hint = "check the cable and `v4l2-ctl --list-devices`" if self.cfg.kind == "v4l2" else "check the URL and the network"
+            hint = ("check the cable and `v4l2-ctl --list-devices`" if self.cfg.kind == "v4l2"
+                    else "check the URL and the network")
             raise SourceError(f"camera {self.name!r} cannot be opened; {hint}") from None

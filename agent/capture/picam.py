@@ -58,5 +58,6 @@ class Picamera2Source(LiveSource):
             cam.configure(conf)
             cam.start()
         except Exception as exc:  # libcamera reports a missing camera in several ways
-            raise SourceError(f"the Pi camera cannot be opened ({exc.__class__.__name__}); check the ribbon cable and `rpicam-hello --list-cameras`") from None
+            raise SourceError(f"the Pi camera cannot be opened ({exc.__class__.__name__}); "
+                              "check the ribbon cable and `rpicam-hello --list-cameras`") from None
         return _PiDevice(cam, cv2)

@@ -47,8 +47,8 @@ class IngestConfig:
         if not self.database.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError(f"ingest.database {self.database!r} must start with sqlite:/// or postgresql://")
         check_id(self.group, "ingest.group")
-        for name in ("max_message_bytes", "max_manifest_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms", "keepalive_s",
-                     "inbox_max"):
+        for name in ("max_message_bytes", "max_manifest_bytes", "quarantine_raw_bytes", "batch_size", "batch_ms",
+                     "keepalive_s", "inbox_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ingest.{name} must be >= 1")
         if self.ack_interval_ms < 0:

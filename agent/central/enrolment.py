@@ -184,7 +184,8 @@ def approve(device_id: str, registry_file: Path, key: SigningKey, say: Say, *,
     matches = [p for p in pending(registry_file) if p.request.record.device_id == device_id
                and fingerprint(p.request.record.keyid).startswith(fingerprint_prefix.upper())]
     if not matches:
-        raise UsageError(f"no pending request for {device_id!r}; collect it with `edge-agent registry pending --from DIR`")
+        raise UsageError(f"no pending request for {device_id!r}; "
+                         "collect it with `edge-agent registry pending --from DIR`")
     if len(matches) > 1:
         raise UsageError(f"{len(matches)} pending requests for {device_id!r} "
                          f"({', '.join(fingerprint(m.request.record.keyid) for m in matches)}); "

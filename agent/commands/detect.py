@@ -93,7 +93,8 @@ def main(args: argparse.Namespace) -> int:
         if not model_file.is_file():
             raise UsageError(f"model file {args.model_file!r} not found")
         detector: Detector = TfliteDetector(
-            loose_spec(model_file), model_file, d.interpreter_threads, d.score_threshold, None if args.all_classes else d.classes,
+            loose_spec(model_file), model_file, d.interpreter_threads, d.score_threshold,
+            None if args.all_classes else d.classes,
             labels_path=Path(d.labels) if d.labels else None, masks=cfg.privacy.masks,
             nms_iou=d.nms_iou, max_detections=d.max_detections,
         )

@@ -23,7 +23,8 @@ def _paths_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    f = sub.add_parser("firstboot", help="device: verify the site bundle, make the key, write config, request enrolment")
+    f = sub.add_parser("firstboot",
+                       help="device: verify the site bundle, make the key, write config, request enrolment")
     _paths_args(f)
     f.add_argument("--device-id", help="device id (default pi-<serial> from the device tree)")
     f.add_argument("--no-publish", action="store_true", help="leave the request on the stick only")
@@ -33,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _paths_args(s)
     s.add_argument("--from-broker", action="store_true", help="fetch the approval from the enrolment broker")
     s.set_defaults(func=cmd_stick)
-    r = sub.add_parser("rotate-key", help="device: new key, rotation record signed by the old one (stop the agent first)")
+    r = sub.add_parser("rotate-key",
+                       help="device: new key, rotation record signed by the old one (stop the agent first)")
     _paths_args(r)
     r.set_defaults(func=cmd_rotate)
 

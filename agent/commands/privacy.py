@@ -41,7 +41,8 @@ def cmd_privacy_report(args: argparse.Namespace) -> int:
     from agent.rules import build_rules
 
     cfg = load_config(args)
-    build_rules(cfg)  # the checks `replay` and `run` apply (classes the detector drops, ...): no manifest for what cannot run
+    # the checks `replay` and `run` apply (classes the detector drops, ...): no manifest for what cannot run
+    build_rules(cfg)
     doc = privacy_manifest.build(cfg, model_sha256(cfg))
     body = privacy_manifest.manifest_body(doc)
     if args.json:

@@ -140,7 +140,8 @@ class Outbox:
         except sqlite3.Error as exc:
             from agent.writable import not_writable  # SQLite (WAL) writes beside the database
 
-            raise not_writable(Path(path).parent, "state folder", f"cannot open the outbox {Path(path).name}: {exc}") from None
+            raise not_writable(Path(path).parent, "state folder",
+                               f"cannot open the outbox {Path(path).name}: {exc}") from None
         self.path = path
         self.max_rows = max_rows
         self.max_bytes = max_bytes

@@ -86,7 +86,8 @@ VALUE_PRECISION: dict[str, str] = {
     "blind_camera_lost_s": "seconds of a count interval when the camera was lost, whole seconds",
     "blind_covered_s": "seconds of a count interval when the lens was covered or the scene too dark, whole seconds",
     "blind_low_fps_s": "seconds of a count interval when frames came slower than health.min_fps, whole seconds",
-    "blind_overload_s": "seconds of a count interval when frames were skipped because inference fell behind, whole seconds",
+    "blind_overload_s": "seconds of a count interval when frames were skipped because inference fell behind, "
+                        "whole seconds",
     "blind_not_running_s": "seconds of a count interval when the agent was not running (between boots), whole seconds",
     "version": "version of the signed configuration change a config result is about",
     "config_version": "version of the remote configuration in force",

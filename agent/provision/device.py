@@ -366,7 +366,8 @@ def apply_approval(paths: DevicePaths, data: bytes, say: Say) -> Approval:
     key, device_id, site = own_record(paths)
     if approval.keyid != key.keyid or approval.device_id != device_id or approval.site != site:
         raise SignatureError("key-binding", f"the approval is for {approval.device_id!r} key "
-                             f"{fingerprint(approval.keyid)}, not this device ({device_id!r} key {fingerprint(key.keyid)})")
+                             f"{fingerprint(approval.keyid)}, not this device "
+                             f"({device_id!r} key {fingerprint(key.keyid)})")
     if approval.certificate_pem:
         der = base64.b64decode("".join(line for line in approval.certificate_pem.splitlines()
                                        if not line.startswith("-----")))

@@ -75,7 +75,8 @@ def test_discovery_configs_and_state_and_nothing_unlisted(tmp_path: Path, mosqui
     cfg = device(tmp_path, mosquitto.port, enabled=True)
     doc, messages = run_device(cfg, mosquitto)
     ha = doc["homeassistant"]
-    assert ha["state_topic"] == "edge/v1/lab/cam-1/ha" and ha["discovery_topics"] == "homeassistant/sensor/cam-1/+/config"
+    assert ha["state_topic"] == "edge/v1/lab/cam-1/ha"
+    assert ha["discovery_topics"] == "homeassistant/sensor/cam-1/+/config"
     configs = {t: json.loads(p) for t, p in messages if t.startswith("homeassistant/sensor/")}
     assert "homeassistant/sensor/cam-1/hall_person_occupancy/config" in configs
     occ = configs["homeassistant/sensor/cam-1/hall_person_occupancy/config"]

@@ -56,7 +56,8 @@ def test_manifest_is_complete() -> None:
         assert spec.licence == "BSD-3-Clause AND Apache-2.0"
         assert all(u.startswith("https://raw.githubusercontent.com/MaxCYCHEN/yolox-ti-lite_tflite_int8/")
                    for u in spec.urls + spec.notice_urls)
-    assert (table["yolox_nano_ti_lite_416_int8"].channels, table["yolox_nano_ti_lite_416_int8"].pad) == ("bgr", "bottom_right")
+    yolox = table["yolox_nano_ti_lite_416_int8"]
+    assert (yolox.channels, yolox.pad) == ("bgr", "bottom_right")
     for yolo in ("yolov5n_int8", "yolov8n_int8", "yolov5n_int8_edgetpu", "yolov8n_int8_edgetpu"):
         assert table[yolo].licence == "AGPL-3.0" and not table[yolo].bundle_ok
     assert len(catalogue.models()["yolov8n_int8"].labels_path.read_text().split("\n")) - 1 == 80

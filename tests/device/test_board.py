@@ -13,7 +13,9 @@ from agent.errors import ConfigError
 from agent.detect.catalogue import default_model, model
 
 
-def fake_hw(tmp: Path, model_name: str | None, usb: tuple[str, str] | None = None, apex: bool = False) -> dict[str, Path]:
+def fake_hw(
+    tmp: Path, model_name: str | None, usb: tuple[str, str] | None = None, apex: bool = False
+) -> dict[str, Path]:
     """A device tree folder, a /dev folder and a /sys/bus/usb/devices folder as a board would have them."""
     dt, dev, usb_dir = tmp / "device-tree", tmp / "dev", tmp / "usb"
     for d in (dt, dev, usb_dir):
@@ -144,7 +146,8 @@ def test_agent_toml_from_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyP
     out = tmp_path / "agent.toml"
     out.write_text(r.stdout)
     cfg = config.load(out)  # what install.sh writes is a valid config
-    assert (cfg.device.id, cfg.device.site, cfg.device.profile, cfg.source.kind) == ("cam-7", "depot", "auto", "picamera2")
+    got = (cfg.device.id, cfg.device.site, cfg.device.profile, cfg.source.kind)
+    assert got == ("cam-7", "depot", "auto", "picamera2")
     assert "# board profile: pi4-coral-usb" in r.stdout
     r = cli("profile", "--config", str(out), "--models")
     assert r.stdout.split() == ["ssd_mobilenet_v2_coco_quant_edgetpu", "ssd_mobilenet_v2_coco_quant"]

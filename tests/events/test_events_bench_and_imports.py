@@ -22,7 +22,8 @@ def test_bench_events_prints_rates_and_one_json_line() -> None:
 def test_modules_that_build_or_send_bytes_import_no_frame_code() -> None:
     code = (
         "import sys\n"
-        "import agent.privacy.anonymizer, agent.privacy.manifest, agent.protocol.body, agent.protocol.dsse, agent.central.verify, agent.privacy.egress\n"
+        "import agent.privacy.anonymizer, agent.privacy.manifest, agent.protocol.body, agent.protocol.dsse\n"
+        "import agent.central.verify, agent.privacy.egress\n"
         "import agent.delivery.emitter, agent.protocol.enrolment, agent.protocol.schema\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('numpy', 'cv2', 'ai_edge_litert', 'tflite_runtime')\n"
         "       or m.startswith(('agent.capture', 'agent.detect'))]\n"

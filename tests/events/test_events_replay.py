@@ -71,7 +71,8 @@ def test_replay_of_real_footage(tmp_path: Path, model_dir: Path, clip: Path) -> 
 
     lines = out.read_bytes().splitlines()
     assert len(lines) >= 2, "the real model found too little in the real clip"
-    validator = jsonschema.Draft202012Validator(json.loads((ROOT / "agent" / "protocol" / "event.schema.json").read_text()))
+    schema = json.loads((ROOT / "agent" / "protocol" / "event.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
     bodies = []
     for line in lines:
         body = cryptography_verify(line, record)

@@ -73,7 +73,8 @@ class Site:
         pw.write_text(ENROL_PASSWORD + "\n")
         settings = self.op / "site.toml"
         settings.write_text('[health]\nheartbeat_s = 30.0\n\n[outbox]\nresend_s = 2.0\n')
-        enrol = ["--enrol-broker", enrol_broker, "--enrol-user", ENROL_USER, "--enrol-password-file", pw] if enrol_broker else []
+        enrol = (["--enrol-broker", enrol_broker, "--enrol-user", ENROL_USER, "--enrol-password-file", pw]
+                 if enrol_broker else [])
         self.cli("provision", "bundle", "--key", self.op / "provisioning.key", "--site", SITE, "--broker", broker,
                  "--ca", self.pki["ca.crt"], "--ingest-keys", ingest_keys,
                  *enrol, "--settings", settings, "--wifi-ssid", "Depot", "--wifi-psk-file", self.op / "enrol.password",
@@ -117,7 +118,8 @@ def tls_broker(site: Site) -> tuple[Mosquitto, dict[str, int]]:
     folder.mkdir()
     ports = {"events": free_port(), "enrol": free_port(), "plain": free_port()}
     (folder / "acl-events").write_text("pattern readwrite edge/v1/+/%u/#\n")
-    (folder / "acl-enrol").write_text(f"user {ENROL_USER}\ntopic write edge/v1/+/+/enrol\ntopic read edge/v1/+/+/enrolled\n")
+    (folder / "acl-enrol").write_text(f"user {ENROL_USER}\n"
+                                      "topic write edge/v1/+/+/enrol\ntopic read edge/v1/+/+/enrolled\n")
     pw = folder / "passwords"
     pw.write_text("")
     subprocess.run(["mosquitto_passwd", "-b", str(pw), ENROL_USER, ENROL_PASSWORD], check=True, capture_output=True)

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.provision.provsite import Device, Site
 
 pytestmark = pytest.mark.slow
-
-from tests.provision.provsite import Device, Site
 
 
 @pytest.fixture()

@@ -232,14 +232,16 @@ def test_a_lost_camera_still_ticks_and_stop_ends_the_threads(tmp_path: Path, mod
     assert not [t for t in threading.enumerate() if t.name.startswith(("frameloop", "grab-"))]
 
 
-def test_a_bad_image_in_a_replayed_folder_is_the_same_one_line_error(tmp_path: Path, model_dir: Path, assets: Path) -> None:
+def test_a_bad_image_in_a_replayed_folder_is_the_same_one_line_error(
+    tmp_path: Path, model_dir: Path, assets: Path
+) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
     for i in range(3):
         shutil.copy(assets / "images" / "zidane.jpg", folder / f"{i:03d}.jpg")
     (folder / "003.jpg").write_bytes(b"not a picture")
-    cfg = config.replace(config.Config(), device={"state_dir": str(tmp_path / "s")}, detector={"model_dir": str(model_dir)},
-                         source={"kind": "replay", "path": str(folder)})
+    cfg = config.replace(config.Config(), device={"state_dir": str(tmp_path / "s")},
+                         detector={"model_dir": str(model_dir)}, source={"kind": "replay", "path": str(folder)})
     raised = {}
     for threaded in (False, True):
         asm = assemble(cfg, lambda s: None, throwaway_key=True)
@@ -250,7 +252,8 @@ def test_a_bad_image_in_a_replayed_folder_is_the_same_one_line_error(tmp_path: P
         raised[threaded] = (str(info.value), asm.pipeline.frames)
         assert asm.pipeline.loop is None or asm.pipeline.loop.alive() == []
     assert raised[True] == raised[False] and raised[True][1] == 3  # after the three good frames
-    r = cli("replay", str(folder), "--state", str(tmp_path / "s2"), "--config", str(_models_config(tmp_path, model_dir)))
+    models_cfg = _models_config(tmp_path, model_dir)
+    r = cli("replay", str(folder), "--state", str(tmp_path / "s2"), "--config", str(models_cfg))
     lines = [ln for ln in r.stderr.splitlines()
              if "throwaway device identity" not in ln and "board profile:" not in ln]  # start-up notes
     assert r.returncode == 2 and len(lines) == 1 and "is not an image" in lines[0], r.stderr

@@ -57,8 +57,8 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
         'loiter_after_s = 3\n'
     )
     assert cli("keygen", "--out", str(tmp_path / "s"), "--device-id", "cam-t", "--site", "demo-site").returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg), "--state", str(tmp_path / "s")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg), "--state", str(tmp_path / "s")]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outbox = tmp_path / "s" / "outbox.db"
     verifier = Verifier(load_registry(tmp_path / "s" / "device.pub.json"))
 

@@ -9,7 +9,9 @@ from agent.types import Box, Detection
 FPS = 10.0
 
 
-def det(x: float, y: float = 0.3, score: float = 0.9, label: str = "person", w: float = 0.08, h: float = 0.3) -> Detection:
+def det(
+    x: float, y: float = 0.3, score: float = 0.9, label: str = "person", w: float = 0.08, h: float = 0.3
+) -> Detection:
     return Detection(label, score, Box(x - w / 2, y, x + w / 2, y + h))
 
 

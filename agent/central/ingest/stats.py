@@ -71,7 +71,8 @@ def report(store: Store, uncertain_below: int = UNCERTAIN_BELOW_PCT) -> dict[str
 def lines(rep: dict[str, Any]) -> list[str]:
     out = [f"events stored: {rep['events']} from {len(rep['devices'])} devices"]
     if rep.get("from_replay"):
-        out[0] += f" ({rep['events'] - rep['from_replay']} live, {rep['from_replay']} from recorded footage, marked source replay)"
+        live = rep["events"] - rep["from_replay"]
+        out[0] += f" ({live} live, {rep['from_replay']} from recorded footage, marked source replay)"
     for device, d in sorted(rep["devices"].items()):
         types = ", ".join(f"{t} {n}" for t, n in sorted(d["events"].items())) or "none"
         gaps = ranges_text(d.get("gaps", [])) or "none"
