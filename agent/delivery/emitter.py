@@ -71,6 +71,7 @@ class Emitter:
                 seq = None  # counted by the outbox, reported by the next heartbeat that can be stored
             if seq is not None:
                 seqs.append(seq)
+        self.outbox.end_batch()  # marks waiting for this batch (coverage's alive mark) follow its commit
         return seqs
 
     def _queue(self, obs: Observation) -> int | None:
