@@ -285,16 +285,26 @@ class Outbox:
             self._pending.append(_Pending(seq, topic, priority, envelope, int(time.time() * 1000), carries))
             self._pending_bytes += len(envelope)
             self._next_seq = seq
-            if self.commit_interval_s > 0 and priority != PRIORITY_ALARM:  # alarms are never held back
+            if self.commit_interval_s > 0:
                 if self._pending_since is None:
                     self._pending_since = self.clock()
-                self._kick()
-                return seq
-            try:
-                self._commit_locked(deletes=False)
-            except DiskFull:
-                self._lost_for_space()
-                raise
+                if priority != PRIORITY_ALARM:
+                    self._kick()
+                    return seq
+                try:  # alarms are never held back: the window is committed with them
+                    self._commit_locked(deletes=False)
+                except StateError as exc:  # the alarm waits in the window like the rest, retried
+                    self._kick()
+                    if not self._commit_failing:
+                        self._commit_failing = True
+                        log.warning("%s; the outbox retries (its rows wait in memory)", exc)
+                    return seq
+            else:
+                try:
+                    self._commit_locked(deletes=False)
+                except DiskFull:
+                    self._lost_for_space()
+                    raise
         self._woken()
         return seq
 
