@@ -84,8 +84,10 @@ def check_state_dir(path: Path) -> None:
 
 
 def open_outbox(cfg: Config, path: Path | None = None) -> Outbox:
-    """The device's outbox (state_dir/outbox.db unless path is given) with the configured bounds."""
-    return Outbox(path or cfg.state_dir / OUTBOX_FILE, cfg.outbox.max_rows, cfg.outbox.max_bytes)
+    """The device's outbox (state_dir/outbox.db unless path is given) with the configured bounds and
+    commit window (acked rows are deleted with the window's commits)."""
+    return Outbox(path or cfg.state_dir / OUTBOX_FILE, cfg.outbox.max_rows, cfg.outbox.max_bytes,
+                  cfg.outbox.commit_interval_s)
 
 
 @dataclass
@@ -135,7 +137,9 @@ class Publishing:
             self.sender.start()
 
     def stop(self, flush_s: float = 10.0) -> list[Observation]:
-        """Stop the sender (flushing up to flush_s) and return the alarms it still holds."""
+        """Commit the outbox's window, stop the sender (flushing up to flush_s) and return the alarms
+        it still holds."""
+        self.outbox.commit()  # an orderly stop loses nothing: what waits in the window is stored and sent
         if self.sender is None:
             return []
         self.sender.stop(flush_s)
@@ -335,8 +339,9 @@ def assemble(
 
     def device_rules(rules: Sequence[Any]) -> list[Any]:
         """Periodic counts carry their interval's coverage (also after a remote change of rules)."""
-        return [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000)) if isinstance(r, Counting)
-                else r for r in rules]
+        return [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000),
+                              durable=pub.outbox.when_committed)
+                if isinstance(r, Counting) else r for r in rules]
 
     rules = device_rules(rules)
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))

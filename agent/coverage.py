@@ -106,11 +106,16 @@ class CoveredCounts:
     """Wraps a rule: its count events carry observed_s and blind_<reason>_s for their interval."""
 
     def __init__(self, rule: Any, coverage: Coverage, alive: Path | None = None,
-                 wall_ms: Callable[[], int] | None = None) -> None:
+                 wall_ms: Callable[[], int] | None = None,
+                 durable: Callable[[Callable[[], None]], None] | None = None) -> None:
         self.rule = rule
         self.coverage = coverage
         self.alive = alive
         self.wall_ms = wall_ms
+        # the outbox's when_committed: the alive mark is written once the count events it follows
+        # are stored, so a power cut inside the outbox's commit window leaves the mark before them
+        # and the next boot counts the lost interval as not_running (None: written at once)
+        self.durable = durable
         self._mark: dict[str, float] | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -148,12 +153,20 @@ class CoveredCounts:
     def _touch_alive(self) -> None:
         if self.alive is None or self.wall_ms is None:
             return
-        tmp = self.alive.with_suffix(".tmp")
-        try:
-            tmp.write_text(f"{self.wall_ms()}\n")
-            os.replace(tmp, self.alive)
-        except OSError:
-            pass  # coverage of the next boot's gap is lost, nothing else; the disk check says why
+        alive, closed_ms = self.alive, self.wall_ms()
+
+        def write() -> None:
+            tmp = alive.with_suffix(".tmp")
+            try:
+                tmp.write_text(f"{closed_ms}\n")
+                os.replace(tmp, alive)
+            except OSError:
+                pass  # coverage of the next boot's gap is lost, nothing else; the disk check says why
+
+        if self.durable is None:
+            write()
+        else:
+            self.durable(write)
 
 
 def downtime_s(alive: Path, now_ms: int) -> float:

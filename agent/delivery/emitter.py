@@ -38,6 +38,10 @@ PRIORITY_BY_TYPE = {
     "heartbeat": PRIORITY_PERIODIC,
     "occupancy": PRIORITY_PERIODIC,
 }
+# Events a person may act on at once: with a commit window (SD cards) they are committed, and so
+# sent, as soon as they are made, with whatever the window holds; counts and crossings may wait.
+URGENT_TYPES = frozenset({"alarm", "config", "loitering_start", "unattended_object", "gathering_start",
+                          "setup_view_opened", "setup_view_closed"})
 
 
 class Emitter:
@@ -84,6 +88,7 @@ class Emitter:
                 seq = None
             if seq is not None:
                 seqs.append(seq)
+        self.outbox.end_batch()  # marks waiting for this batch (coverage's alive mark) follow its commit
         return seqs
 
     def _queue(self, obs: Observation) -> int | None:
@@ -109,7 +114,8 @@ class Emitter:
                 obs.values.get("dropped_seq_last", 0),
             )
         try:
-            seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT), carries)
+            seq = self.outbox.append(build, PRIORITY_BY_TYPE.get(obs.type, PRIORITY_EVENT), carries,
+                                     urgent=obs.type in URGENT_TYPES)
         except _Suppressed:
             return None
         self.counts[obs.type] += 1

@@ -1,9 +1,10 @@
 """The heartbeat stage: tick(now_s) -> observations (a due heartbeat, plus the sender's alarms).
 
 The heartbeat carries integers only: uptime, outbox depth/bytes/oldest age, events lost for lack of
-disk space since boot (lost_disk_full), and one exact contiguous run of dropped seqs
-(dropped_events == dropped_seq_last - dropped_seq_first + 1, or all 0), so every gap in seq is
-explained. When several runs are pending, a due heartbeat is sent once per run (at most
+disk space since boot (lost_disk_full), runs that ended without an orderly stop over the device's
+life (unclean_stops: with a commit window, their last window's events may be lost), and one exact
+contiguous run of dropped seqs (dropped_events == dropped_seq_last - dropped_seq_first + 1, or all 0),
+so every gap in seq is explained. When several runs are pending, a due heartbeat is sent once per run (at most
 MAX_RUNS_PER_BEAT; the rest go with the next). The outbox settles a run in the same transaction that
 stores the heartbeat carrying it (and re-opens it if that heartbeat is later dropped), so no report
 is ever lost, and none is wider than what was dropped.
@@ -84,6 +85,7 @@ class Health:
             dropped_seq_first=report.first,
             dropped_seq_last=report.last,
             lost_disk_full=self.outbox.lost_disk_full,
+            unclean_stops=self.outbox.unclean_stops,
         )
         if self.sender is not None:
             values["sender_restarts"] = self.sender.restarts

@@ -1,7 +1,17 @@
 """A durable SQLite (WAL) outbox of exact envelope bytes; it also owns the seq and boot counters.
 
-A seq is allocated and its envelope stored in one transaction, so after a power cut a seq is
-either stored or was never handed out: never lost, never reused. Rows leave only by ack() or by
+A seq is allocated and its envelope stored in one transaction (commit_interval_s = 0, the default),
+so after a power cut a seq is either stored or was never handed out: never lost, never reused.
+The counter is max(highest stored seq, meta 'seq') + 1: meta 'seq' is written only by the
+transactions that remove rows (acks, drops), so an append commits just its own pages.
+With a group-commit window (commit_interval_s > 0, the Raspberry Pi profiles: SD cards wear out),
+appends wait in memory and are committed together at most that many seconds later; only committed
+rows are ever peeked (so published), so a seq lost with the window at a power cut was never seen by
+anyone and the next boot may hand it out again. Such a stop is not silent: the outbox marks itself
+running at start_boot and clean at close(), and the next boot counts `unclean_stops`.
+With a window, deletes after acks wait for the window's commit too (or DELETE_BATCH rows): acked
+rows are hidden from peek at once; after a crash they are sent again, a duplicate the ingest drops
+by (device, seq). Rows leave only by ack() or by
 the drop policy when the outbox is full; every drop is counted (a total, plus exact contiguous runs
 of dropped seqs that heartbeats report, one run per heartbeat), so a gap in seq is always explained.
 A reported run is exactly the seqs dropped, never wider: the ingest steps its contiguous mark over it.
@@ -14,6 +24,7 @@ Drop policy when a bound (rows or bytes) is exceeded: the least important priori
 
 from __future__ import annotations
 
+import builtins
 import logging
 import sqlite3
 import threading
@@ -62,6 +73,19 @@ _LEGACY_KEYS = ("drop_pending", "drop_first", "drop_last", "drop_new_first", "dr
                 "report_count", "report_first", "report_last", "carrier_seq", "carrier_count", "carrier_first",
                 "carrier_last")
 
+# Acked rows are deleted at most DELETE_BATCH at a time (a bound on what peek must skip)
+PAGE_SIZE = 1024
+# WAL pages before a checkpoint copies them into the database: a checkpoint writes every page the
+# WAL touched once more, so a longer WAL (about 10 MB) writes the queue's few pages back less often
+CHECKPOINT_PAGES = 10000
+# last_ack / last_ack_ms (for `outbox stats`) are written with the meta page when it is written
+# anyway, else at most this old: one meta page per minute instead of one per delete commit
+ACK_SAVE_S = 60.0
+DELETE_BATCH = 500
+# With a commit window: appends held in memory while the disk refuses commits (full) before new
+# ones are refused (counted in lost_disk_full, no seq given)
+MAX_UNCOMMITTED = 1000
+
 # Lower number = more important; kept longest when the outbox is full.
 PRIORITY_ALARM = 0
 PRIORITY_EVENT = 1
@@ -109,10 +133,30 @@ class DiskFull(StateError):
     """An append found no room on the disk: the event was never stored and never got a seq."""
 
 
-class Outbox:
-    """One connection shared by the frame loop and the sender thread, serialized by a lock."""
+@dataclass(frozen=True)
+class _Pending:
+    seq: int
+    topic: str
+    priority: int
+    envelope: bytes
+    created_ms: int
+    carries: DropReport | None
 
-    def __init__(self, path: Path, max_rows: int = 0, max_bytes: int = 0) -> None:
+
+class Outbox:
+    """One connection shared by the frame loop, the sender thread and (with a commit window or
+    deferred deletes) a small committer thread, serialized by a lock.
+
+    commit_interval_s: 0 commits each append at once; > 0 holds appends in memory up to that long and
+    commits them together (commit() or close() commits at once); an alarm commits the window at once.
+    delete_interval_s (default: the commit window): acked rows are deleted at most that much later,
+    with the window's commit (0: at once; deferring them without a window costs more than it saves,
+    since a table of several rows rewrites its interior page on every append). clock: monotonic
+    seconds (the bench passes a fake one with autocommit=False and calls commit_due() itself)."""
+
+    def __init__(self, path: Path, max_rows: int = 0, max_bytes: int = 0, commit_interval_s: float = 0.0,
+                 delete_interval_s: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 autocommit: bool = True) -> None:
         try:
             private_dir(path.parent)
             private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
@@ -121,12 +165,14 @@ class Outbox:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
             # 1 KiB pages (new outboxes only): a commit writes whole pages, and at one event per
             # commit 4 KiB pages wrote 4x the bytes to the SD card (bench footprint)
-            self.db.execute("PRAGMA page_size=1024")
+            self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA secure_delete=FAST")
+            self.db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             self.db.executescript(SCHEMA)
-            rows, size = self.db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox"
+            rows, size, top = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0), COALESCE(MAX(seq), 0) FROM outbox"
             ).fetchone()
             old = dict(self.db.execute(
                 "SELECT key, value FROM meta WHERE key IN ('drop_pending', 'drop_first', 'drop_last')").fetchall())
@@ -137,6 +183,9 @@ class Outbox:
                 log.warning("the outbox held %d unreported drops in the old inexact format (seqs %d-%d); they stay "
                             "counted in 'dropped' but are not reported by seq", pending, first, last)
             self.db.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_LEGACY_KEYS))})", _LEGACY_KEYS)
+            self.path = path
+            # the highest seq ever committed: the stored rows, or meta 'seq' kept by the removals
+            self._committed_seq = max(int(top), self._meta("seq"))
         except sqlite3.Error as exc:
             from agent.writable import not_writable  # SQLite (WAL) writes beside the database
 
@@ -145,12 +194,38 @@ class Outbox:
         self.path = path
         self.max_rows = max_rows
         self.max_bytes = max_bytes
-        self._rows = int(rows)
+        self.commit_interval_s = max(0.0, commit_interval_s)
+        self.delete_interval_s = self.commit_interval_s if delete_interval_s is None else max(0.0, delete_interval_s)
+        self.clock = clock
+        self.autocommit = autocommit
+        self._rows = int(rows)  # committed rows in the table (acked ones not yet deleted included)
         self._bytes = int(size)
         self._lock = threading.RLock()
+        self._work = threading.Condition(self._lock)  # wakes the committer thread
+        self._next_seq = self._committed_seq  # the last seq handed out (committed or waiting in memory)
+        self._pending: list[_Pending] = []  # appends waiting for the window's commit
+        self._pending_bytes = 0
+        self._pending_since: float | None = None
+        self._del: dict[int, int] = {}  # acked seq -> envelope size, deleted at the next delete commit
+        self._del_upto = 0  # every stored row <= this is acked (ingest acks), deleted at the next commit
+        self._upto_dirty = False  # ... and some may still be stored
+        self._gone_rows = 0  # rows (and bytes) acked but not yet deleted: hidden from rows/bytes/peek
+        self._gone_bytes = 0
+        self._del_since: float | None = None
+        self._last_ack = 0  # the newest ack (seq, wall ms) not yet written to meta
+        self._last_ack_ms = 0
+        self._ack_saved_at = clock()
+        self._marks: list[Callable[[], None]] = []  # when_committed() callbacks waiting for the batch end
+        self._after_commit: list[Callable[[], None]] = []  # ... waiting for the window's commit
+        self._committer: threading.Thread | None = None
+        self._closing = False
+        self._booted = False
+        self._commit_failing = False
+        self.unclean_stops = 0  # runs that ended without close() over the outbox's life (start_boot)
+        self.previous_unclean = False  # the run before this one ended without close()
         self.lost_disk_full = 0  # appends lost for lack of space since this process started (no seq given)
         self._full = False  # in a disk-full episode (logged once when it starts, once when it ends)
-        self.on_append: Callable[[], None] | None = None  # the sender's wake-up, called after commit
+        self.on_append: Callable[[], None] | None = None  # the sender's wake-up, called after a commit
 
     def set_limits(self, max_rows: int, max_bytes: int) -> None:
         """Bounds for the drop policy (0: unbounded); applied on the next append."""
@@ -168,13 +243,27 @@ class Outbox:
         )
 
     def start_boot(self) -> int:
-        """Count one more start of the agent and return the new boot number."""
+        """Count one more start of the agent and return the new boot number.
+
+        Also marks the outbox running until close(): a start that finds the mark of a run that never
+        closed (power cut, SIGKILL, a crash) counts it in unclean_stops (a total over the device's life,
+        in the heartbeat), since with a commit window the events of its last window are lost."""
         try:
             with self._txn():
                 boot = self._meta("boot") + 1
                 self._set_meta("boot", boot)
+                self.previous_unclean = self._meta("running") == 1
+                self.unclean_stops = self._meta("unclean_stops") + int(self.previous_unclean)
+                if self.previous_unclean:
+                    self._set_meta("unclean_stops", self.unclean_stops)
+                self._set_meta("running", 1)
         except sqlite3.Error as exc:
             raise self._failed("count a start in", exc) from None
+        self._booted = True
+        if self.previous_unclean:
+            log.warning("the previous run ended without an orderly stop (power cut, kill or crash); events of "
+                        "its last commit window (outbox.commit_interval_s) may be lost: counted in "
+                        "unclean_stops (%d so far)", self.unclean_stops)
         return boot
 
     def append(
@@ -182,52 +271,233 @@ class Outbox:
         build: Callable[[int], tuple[str, bytes]],
         priority: int = PRIORITY_EVENT,
         carries: DropReport | None = None,
+        urgent: bool = False,
     ) -> int:
-        """Allocate the next seq, build (topic, envelope) for it and store both atomically.
+        """Allocate the next seq, build (topic, envelope) for it and store both.
 
-        `carries`: the drop run the envelope reports (a heartbeat); it is settled in this same
-        transaction. When the outbox is over a bound afterwards, rows are dropped by the policy in
-        the same transaction and recorded as exact runs. DiskFull (counted) when there is no room.
+        Without a commit window, atomically and durably before returning. With one, the row waits in
+        memory for the window's commit (never peeked, so never sent, before it).
+        `carries`: the drop run the envelope reports (a heartbeat); it is settled in the transaction
+        that stores it. When the outbox is over a bound, rows are dropped by the policy in that same
+        transaction and recorded as exact runs. DiskFull (counted) when there is no room.
         """
-        try:
-            with self._txn() as txn:
-                seq = self._meta("seq") + 1
-                topic, envelope = build(seq)
-                self.db.execute(
-                    "INSERT INTO outbox (seq, topic, priority, envelope, created_ms) VALUES (?, ?, ?, ?, ?)",
-                    (seq, topic, priority, envelope, int(time.time() * 1000)),
-                )
-                self._set_meta("seq", seq)
-                if carries is not None and carries.count:
-                    self._settle(carries, seq)
-                rows, size = self._rows + 1, self._bytes + len(envelope)
-                dropped: list[int] = []
-                while (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes):
-                    victim = self.db.execute(VICTIM).fetchone()
-                    self.db.execute("DELETE FROM outbox WHERE seq = ?", (victim[0],))
-                    dropped.append(int(victim[0]))
-                    rows, size = rows - 1, size - int(victim[1])
-                if dropped:
-                    self._count_drops(dropped)
-                txn.after = lambda: self._set_counters(rows, size)
-        except sqlite3.Error as exc:
-            failure = self._failed("store an event in", exc)
-            if isinstance(failure, DiskFull):
-                self._lost_for_space()
-            raise failure from None
-        if self._full:
-            self._full = False
-            log.info("the outbox has room again; %d events were lost for lack of space", self.lost_disk_full)
-        if self.on_append is not None:
-            self.on_append()
+        with self._lock:
+            if self.commit_interval_s > 0 and len(self._pending) >= MAX_UNCOMMITTED:
+                self._lost_for_space()  # the disk refuses the window's commits: no seq for this one
+                raise DiskFull(f"no room to store an event in the outbox {str(self.path)!r}: "
+                               f"{len(self._pending)} events wait for room")
+            seq = self._next_seq + 1
+            topic, envelope = build(seq)  # an exception here hands out nothing
+            self._pending.append(_Pending(seq, topic, priority, envelope, int(time.time() * 1000), carries))
+            self._pending_bytes += len(envelope)
+            self._next_seq = seq
+            if self.commit_interval_s > 0:
+                if self._pending_since is None:
+                    self._pending_since = self.clock()
+                if priority != PRIORITY_ALARM and not urgent:
+                    self._kick()
+                    return seq
+                try:  # alarms and urgent events are never held back: the window is committed with them
+                    self._commit_locked(deletes=False)
+                except StateError as exc:  # the alarm waits in the window like the rest, retried
+                    self._kick()
+                    if not self._commit_failing:
+                        self._commit_failing = True
+                        log.warning("%s; the outbox retries (its rows wait in memory)", exc)
+                    return seq
+            else:
+                try:
+                    self._commit_locked(deletes=False)
+                except DiskFull:
+                    self._lost_for_space()
+                    raise
+        self._woken()
         return seq
 
-    def _set_counters(self, rows: int, size: int) -> None:
-        self._rows, self._bytes = rows, size
+    def when_committed(self, fn: Callable[[], None]) -> None:
+        """Run fn once everything appended up to the end of the current emit batch is durable
+        (the coverage's alive mark: a power cut loses the mark with the events it describes)."""
+        with self._lock:
+            self._marks.append(fn)
 
-    def _lost_for_space(self) -> None:
+    def end_batch(self) -> None:
+        """The emitter finished a batch: marks registered before it wait for the commit that stores it."""
+        with self._lock:
+            marks, self._marks = self._marks, []
+            if not self._pending:
+                ready = marks
+            else:
+                self._after_commit.extend(marks)
+                ready = []
+        for fn in ready:
+            fn()
+
+    def commit(self) -> None:
+        """Commit the appends waiting in the window and the deferred deletes now (orderly stop)."""
+        with self._lock:
+            if not self._pending and not self._has_deletes():
+                return
+            self._commit_locked(deletes=True)
+        self._woken()
+
+    def commit_due(self) -> float | None:
+        """Commit if the window or the delete deferral has run out; the next deadline (clock seconds),
+        or None when nothing waits. Called by the committer thread (or the bench, with its clock)."""
+        with self._lock:
+            now = self.clock()
+            due = self._deadline()
+            if due is None or now < due:
+                return due
+            try:
+                self._commit_locked(deletes=True)
+            except StateError as exc:  # kept in memory; retried after the window (or at close)
+                if isinstance(exc, DiskFull) and self._pending:
+                    self._lost_for_space(count=False)
+                if not self._commit_failing:
+                    self._commit_failing = True
+                    log.warning("%s; the outbox retries (its rows wait in memory)", exc)
+                self._pending_since = now if self._pending else None
+                self._del_since = now if self._has_deletes() else None
+                return self._deadline()
+            if self._commit_failing:
+                self._commit_failing = False
+                log.info("the outbox commits again")
+        self._woken()
+        return self._deadline()
+
+    def _deadline(self) -> float | None:
+        times = []
+        if self._pending_since is not None:
+            times.append(self._pending_since + self.commit_interval_s)
+        if self._del_since is not None:
+            times.append(self._del_since + self.delete_interval_s)
+        return min(times) if times else None
+
+    def _has_deletes(self) -> bool:
+        return bool(self._del) or self._upto_dirty
+
+    def _kick(self) -> None:
+        """Start the committer thread if needed and wake it (under the lock)."""
+        if not self.autocommit or self._closing:
+            return
+        if self._committer is None or not self._committer.is_alive():
+            self._committer = threading.Thread(target=self._commit_loop, name="edge-agent-outbox", daemon=True)
+            self._committer.start()
+        self._work.notify()
+
+    def _commit_loop(self) -> None:
+        while True:
+            try:
+                due = self.commit_due()
+            except Exception:  # never end the thread: the rows stay in memory until close()
+                log.exception("the outbox's committer failed; it tries again")
+                due = self.clock() + max(1.0, self.commit_interval_s)
+            with self._lock:
+                if self._closing:
+                    return
+                due = self._deadline()
+                self._work.wait(None if due is None else max(0.001, due - self.clock()))
+                if self._closing_now():  # close() may have set it while wait() let the lock go
+                    return
+
+    def _closing_now(self) -> bool:
+        return self._closing
+
+    def _woken(self) -> None:
+        """Tell the sender that committed rows may be waiting (outside the lock)."""
+        if self.on_append is not None:
+            self.on_append()
+
+    def _commit_locked(self, deletes: bool, final: bool = False) -> None:
+        """One transaction: the due deletes (all, when `deletes` or a bound needs room), then the
+        waiting appends with the drop policy. Raises StateError/DiskFull; on failure nothing changes
+        but a lone durable append is forgotten (its seq handed out again)."""
+        pending = self._pending
+        over = (self.max_rows and self._rows + len(pending) > self.max_rows) or (
+            self.max_bytes and self._bytes + self._pending_bytes > self.max_bytes)
+        deletes = self._has_deletes() and (deletes or bool(over))  # acked rows make room before any drop
+        try:
+            with self._txn():
+                rows, size = self._rows, self._bytes
+                removed = False
+                if deletes:
+                    rows, size = self._apply_deletes(rows, size)
+                    removed = True
+                dropped: list[int] = []
+                for p in pending:
+                    self.db.execute(
+                        "INSERT INTO outbox (seq, topic, priority, envelope, created_ms) VALUES (?, ?, ?, ?, ?)",
+                        (p.seq, p.topic, p.priority, p.envelope, p.created_ms),
+                    )
+                    if p.carries is not None and p.carries.count:
+                        self._settle(p.carries, p.seq)
+                    rows, size = rows + 1, size + len(p.envelope)
+                    while (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes):
+                        victim = self.db.execute(VICTIM).fetchone()
+                        self.db.execute("DELETE FROM outbox WHERE seq = ?", (victim[0],))
+                        dropped.append(int(victim[0]))
+                        rows, size = rows - 1, size - int(victim[1])
+                if dropped:
+                    self._count_drops(dropped)
+                    removed = True
+                top = pending[-1].seq if pending else self._committed_seq
+                stored_top = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+                keep_seq = removed and int(stored_top) < top  # the table no longer shows the counter
+                if keep_seq:
+                    self._set_meta("seq", top)
+                now = self.clock()
+                save_ack = bool(self._last_ack) and (keep_seq or final or now - self._ack_saved_at >= ACK_SAVE_S)
+                if save_ack:  # the meta page is written anyway, or the saved ack is getting old
+                    self._set_meta("last_ack", max(self._last_ack, self._meta("last_ack")))
+                    self._set_meta("last_ack_ms", self._last_ack_ms)
+        except sqlite3.Error as exc:
+            if self.commit_interval_s <= 0 and pending:  # the durable append failed: nothing handed out
+                self._next_seq = pending[0].seq - 1
+                self._pending, self._pending_bytes = [], 0
+            raise self._failed("store an event in" if pending else "delete acknowledged rows from", exc) from None
+        self._rows, self._bytes = rows, size
+        self._committed_seq = max(self._committed_seq, top)
+        if deletes:
+            self._del.clear()
+            self._upto_dirty = False
+            self._gone_rows = self._gone_bytes = 0
+            self._del_since = None
+        if save_ack:
+            self._last_ack = self._last_ack_ms = 0
+            self._ack_saved_at = now
+        self._pending, self._pending_bytes, self._pending_since = [], 0, None
+        if self._full and pending:
+            self._full = False
+            log.info("the outbox has room again; %d events were lost for lack of space", self.lost_disk_full)
+        marks, self._after_commit = self._after_commit, []
+        for fn in marks:
+            fn()
+
+    def _apply_deletes(self, rows: int, size: int) -> tuple[int, int]:
+        """Delete the acked rows in the open transaction; the table's rows and bytes after it."""
+        if self._del_upto:
+            n, b = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq <= ?", (self._del_upto,)
+            ).fetchone()
+            self.db.execute("DELETE FROM outbox WHERE seq <= ?", (self._del_upto,))
+            self.db.execute("DELETE FROM drops WHERE carrier > 0 AND carrier <= ?", (self._del_upto,))
+            rows, size = rows - int(n), size - int(b)
+        seqs = sorted(s for s in self._del if s > self._del_upto)
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            n, b = self.db.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq IN ({marks})", chunk
+            ).fetchone()
+            self.db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM drops WHERE carrier IN ({marks})", chunk)  # reports delivered
+            rows, size = rows - int(n), size - int(b)
+        return rows, size
+
+    def _lost_for_space(self, count: bool = True) -> None:
         """An event the full disk would not take: counted, and said once per episode."""
-        self.lost_disk_full += 1
+        if count:
+            self.lost_disk_full += 1
         if not self._full:
             self._full = True
             log.warning("the disk holding the outbox %s is full: events are lost (and counted in "
@@ -304,84 +574,121 @@ class Outbox:
             return NO_DROPS
         return DropReport(sum(r.count for r in runs), runs[0].first, runs[-1].last)
 
-    def peek(self, limit: int = 100, after_seq: int = 0) -> list[Row]:
-        """Rows in seq order (the order they are sent in), starting after after_seq."""
-        with self._lock:
-            cur = self.db.execute(
-                "SELECT seq, topic, priority, envelope, created_ms FROM outbox WHERE seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (after_seq, limit),
-            )
-            return [Row(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in cur.fetchall()]
-
     def ack(self, seqs: list[int]) -> int:
-        """Remove acknowledged rows (the broker's PUBACKs), in one transaction."""
+        """Acknowledged rows (the broker's PUBACKs) leave: hidden from peek, rows and bytes at once,
+        deleted together at most delete_interval_s later (or at DELETE_BATCH rows, commit(), close())."""
         if not seqs:
             return 0
-        try:
-            with self._txn() as txn:
-                gone = 0
-                size = 0
-                for i in range(0, len(seqs), 500):
-                    chunk = seqs[i : i + 500]
+        with self._lock:
+            fresh = sorted({s for s in seqs if s > self._del_upto and s not in self._del})
+            gone = 0
+            try:
+                for i in range(0, len(fresh), 500):
+                    chunk = fresh[i : i + 500]
                     marks = ",".join("?" * len(chunk))
-                    n, b = self.db.execute(
-                        f"SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq IN ({marks})",
-                        chunk,
-                    ).fetchone()
-                    self.db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
-                    self.db.execute(f"DELETE FROM drops WHERE carrier IN ({marks})", chunk)  # reports delivered
-                    gone, size = gone + int(n), size + int(b)
-                self._set_meta("last_ack", max(max(seqs), self._meta("last_ack")))
-                self._set_meta("last_ack_ms", int(time.time() * 1000))
-                txn.after = lambda: self._set_counters(self._rows - gone, self._bytes - size)
-        except sqlite3.Error as exc:
-            raise self._failed("delete acknowledged rows from", exc) from None
+                    for seq, length in self.db.execute(
+                            f"SELECT seq, LENGTH(envelope) FROM outbox WHERE seq IN ({marks})", chunk):
+                        self._del[int(seq)] = int(length)
+                        self._gone_rows += 1
+                        self._gone_bytes += int(length)
+                        gone += 1
+            except sqlite3.Error as exc:
+                raise self._failed("read acknowledged rows from", exc) from None
+            self._acked(max(seqs))
+            if len(self._del) >= DELETE_BATCH or self.delete_interval_s <= 0:
+                self._commit_locked(deletes=True)
         return gone
 
     def ack_upto(self, seq: int) -> int:
-        """Remove every row with a seq <= seq (the ingest's highest contiguous seq stored)."""
-        try:
-            with self._txn() as txn:
+        """Every row with a seq <= seq leaves (the ingest's highest contiguous seq stored), as ack() does."""
+        with self._lock:
+            if seq <= self._del_upto:
+                return 0
+            try:
                 n, b = self.db.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq <= ?", (seq,)
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM outbox WHERE seq > ? AND seq <= ?",
+                    (self._del_upto, seq),
                 ).fetchone()
-                self.db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
-                self.db.execute("DELETE FROM drops WHERE carrier > 0 AND carrier <= ?", (seq,))
-                self._set_meta("last_ack", max(seq, self._meta("last_ack")))
-                self._set_meta("last_ack_ms", int(time.time() * 1000))
-                gone, size = int(n), int(b)
-                txn.after = lambda: self._set_counters(self._rows - gone, self._bytes - size)
-        except sqlite3.Error as exc:
-            raise self._failed("delete acknowledged rows from", exc) from None
+            except sqlite3.Error as exc:
+                raise self._failed("read acknowledged rows from", exc) from None
+            counted = [s for s in self._del if s <= seq]  # acked one by one before: already hidden
+            gone = int(n) - len(counted)
+            self._gone_rows += gone
+            self._gone_bytes += int(b) - sum(self._del.pop(s) for s in counted)
+            self._del_upto = seq
+            self._upto_dirty = True
+            self._acked(seq)
+            if self.delete_interval_s <= 0:
+                self._commit_locked(deletes=True)
         return gone
+
+    def _acked(self, seq: int) -> None:
+        self._last_ack = max(self._last_ack, seq)
+        self._last_ack_ms = int(time.time() * 1000)
+        if self._del_since is None:
+            self._del_since = self.clock()
+        self._kick()
 
     @property
     def rows(self) -> int:
-        return self._rows
+        """Rows waiting to leave: committed ones not yet acked, and those waiting for the window's commit."""
+        return self._rows - self._gone_rows + len(self._pending)
 
     @property
     def size_bytes(self) -> int:
-        """Total size of the queued envelopes (kept in step with every append, ack and drop)."""
-        return self._bytes
+        """Total size of the queued envelopes, the window's uncommitted ones included."""
+        return self._bytes - self._gone_bytes + self._pending_bytes
+
+    @property
+    def uncommitted(self) -> int:
+        """Appends waiting in memory for the window's commit."""
+        return len(self._pending)
 
     def stats(self) -> Stats:
         with self._lock:
-            rows, size, oldest = self.db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0), MIN(created_ms) FROM outbox"
-            ).fetchone()
             return Stats(
-                rows, size, oldest, self._meta("seq"), self._meta("dropped"), self._meta("boot"),
-                self._meta("last_ack"), self._meta("last_ack_ms"),
+                self.rows, self.size_bytes, self.oldest_ms(), self._next_seq, self._meta("dropped"), self._meta("boot"),
+                max(self._last_ack, self._meta("last_ack")), self._last_ack_ms or self._meta("last_ack_ms"),
             )
 
     def oldest_ms(self) -> int | None:
         with self._lock:
-            row = self.db.execute("SELECT MIN(created_ms) FROM outbox").fetchone()
-            return int(row[0]) if row and row[0] is not None else None
+            first = self._live(1)
+            if first:
+                return first[0][4]
+            return self._pending[0].created_ms if self._pending else None
+
+    def peek(self, limit: int = 100, after_seq: int = 0) -> list[Row]:
+        """Committed rows not yet acked, in seq order (the order they are sent in), after after_seq."""
+        with self._lock:
+            return [Row(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in self._live(limit, after_seq)]
+
+    def _live(self, limit: int, after_seq: int = 0) -> list[tuple[int, str, int, builtins.bytes, int]]:
+        after = max(after_seq, self._del_upto)
+        hidden = sum(1 for s in self._del if s > after)
+        cur = self.db.execute(
+            "SELECT seq, topic, priority, envelope, created_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit + hidden),
+        )
+        return [r for r in cur.fetchall() if r[0] not in self._del][:limit]
 
     def close(self) -> None:
+        """Commit what waits (appends of the window, deferred deletes), mark the run cleanly ended, close."""
         with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._work.notify_all()
+        if self._committer is not None:
+            self._committer.join(timeout=15)
+        with self._lock:
+            try:
+                self._commit_locked(deletes=True, final=True)
+                if self._booted:
+                    with self._txn():
+                        self._set_meta("running", 0)
+            except StateError as exc:  # the next start counts this run as unclean: nothing is silent
+                log.warning("%s; the outbox closes without its clean-stop mark", exc)
             self.db.close()
 
     def _txn(self) -> _Txn:

@@ -70,6 +70,7 @@ VALUE_PRECISION: dict[str, str] = {
     "camera_errors": "camera errors counted",
     "egress_refused": "payloads refused by the egress guard",
     "lost_disk_full": "events lost for lack of disk space since boot",
+    "unclean_stops": "runs that ended without an orderly stop (their last commit window may be lost)",
     "sender_restarts": "sender thread recoveries since boot",
     "cpu_temp_mc": "CPU temperature, millidegrees Celsius",
     "disk_free_mb": "free disk, MB",
