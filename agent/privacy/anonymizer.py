@@ -25,7 +25,7 @@ from agent.types import Observation
 PERIODIC_TYPES = frozenset({"occupancy", "count"})
 COUNT_KEYS = ("count", "entries", "exits")
 # Types that are about the device itself rather than an object class.
-DEVICE_TYPES = frozenset({"heartbeat", "alarm"})
+DEVICE_TYPES = frozenset({"heartbeat", "alarm", "setup_view_opened", "setup_view_closed"})
 MAX_GRID = 64  # cell is row * grid + column and the schema caps it at 4095
 
 

@@ -85,6 +85,9 @@ VALUE_PRECISION: dict[str, str] = {
     "blind_low_fps_s": "seconds of a count interval when frames came slower than health.min_fps, whole seconds",
     "blind_overload_s": "seconds of a count interval when frames were skipped because inference fell behind, whole seconds",
     "blind_not_running_s": "seconds of a count interval when the agent was not running (between boots), whole seconds",
+    "blind_setup_view_s": "seconds of a count interval while the installer's setup view was open, whole seconds",
+    "duration_s": "how long the installer's setup view was open, whole seconds",
+    "config_changed": "1 when the setup view saved a changed config, else 0",
 }
 
 

@@ -19,6 +19,8 @@ EVENT_TYPES = (
     "gathering_end",
     "heartbeat",
     "alarm",
+    "setup_view_opened",  # the installer's setup view (agent.setupview): audit, about the device
+    "setup_view_closed",
 )
 
 
