@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "agent.commands.track",
     "agent.commands.profile",
     "agent.commands.doctor",
+    "agent.commands.setup_view",
 )
 
 
