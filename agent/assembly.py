@@ -205,11 +205,22 @@ def heartbeat_counters(
     return counters
 
 
+def covered_rules(rules: list[Any], coverage: Any, alive: Path | None) -> list[Any]:
+    """Counting rules wrapped so their count events carry coverage (observed_s, blind_<reason>_s)."""
+    from agent.coverage import CoveredCounts
+    from agent.rules.counting import Counting
+
+    return [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000)) if isinstance(r, Counting) else r
+            for r in rules]
+
+
 @dataclass
 class Assembly:
     pipeline: Pipeline
     publishing: Publishing
     events_out: IO[bytes] | None = None
+    coverage: Any = None  # agent.coverage.Coverage: the pipeline's frame stage
+    alive: Path | None = None  # the alive mark counting rules touch (`run` only)
 
     @property
     def outbox(self) -> Outbox:
@@ -233,11 +244,10 @@ def assemble(
     heartbeat: add the heartbeat stage (on the pipeline's clock: media time in a replay, so replays
     are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start()."""
     from agent.capture import open_source
-    from agent.coverage import ALIVE_FILE, Coverage, CoveredCounts, downtime_s
+    from agent.coverage import ALIVE_FILE, Coverage, downtime_s
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
     from agent.rules import build_rules
-    from agent.rules.counting import Counting
     from agent.track import ByteTracker
 
     rules = build_rules(cfg)
@@ -277,8 +287,7 @@ def assemble(
     if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
         alive = cfg.state_dir / ALIVE_FILE
         coverage.add_downtime(downtime_s(alive, int(time.time() * 1000)))
-    rules = [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000)) if isinstance(r, Counting) else r
-             for r in rules]
+    rules = covered_rules(rules, coverage, alive)
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
     pipeline.frame_stages.append(coverage)
     if hasattr(source, "tick"):  # live cameras: a lost camera is an alarm, not a crash
@@ -286,4 +295,4 @@ def assemble(
     if heartbeat:
         counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage)
         pipeline.add_periodic(pub.heartbeat(cfg, counters=counters))
-    return Assembly(pipeline, pub, fh)
+    return Assembly(pipeline, pub, fh, coverage, alive)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from agent.config import Config
 from agent.types import Observation, Track
@@ -141,7 +142,7 @@ class Live:
                     self._jpeg, self._boxes = jpeg, boxes
                     self._size = (int(frame.image.shape[1]), int(frame.image.shape[0]))
                     self.frames += 1
-        except Exception as exc:  # the page says it; the view still closes normally
+        except Exception as exc:  # noqa: BLE001 (any failure: the page says it, the view still closes)
             log.error("the live picture stopped: %s", exc)
             with self._lock:
                 self.error = f"the live picture stopped: {exc.__class__.__name__}"

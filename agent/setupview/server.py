@@ -12,12 +12,13 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from agent.errors import AgentError
@@ -73,11 +74,11 @@ class Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], view: View) -> None:
         self.view = view
         super().__init__(address, Handler)
-        host, port = self.server_address[:2]
+        host, port = str(self.server_address[0]), int(self.server_address[1])
         self.hosts = {f"{host}:{port}"}
         if host in ("127.0.0.1", "::1"):
             self.hosts |= {f"localhost:{port}", f"[::1]:{port}" if host == "::1" else f"127.0.0.1:{port}"}
-        if ":" in str(host):
+        if ":" in host:
             self.hosts.add(f"[{host}]:{port}")
 
 
@@ -85,7 +86,7 @@ class Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     # ------------------------------------------------------------ plumbing
@@ -141,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n)
 
     # ------------------------------------------------------------ routes
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         view = self.server.view
         if path == "/":
@@ -174,7 +175,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"not found\n")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         view = self.server.view
         if path == "/login":
