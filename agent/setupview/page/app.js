@@ -129,10 +129,11 @@ function sendDraft() {
   draftTimer = setTimeout(async () => {
     const [code, body] = await post("/api/draft", shapes);
     if (code !== 200) status(body.error || ("not checked: HTTP " + code), true);
-    else status(dirty ? "not saved yet" : "");
+    else if (dirty) status("not saved yet");
   }, 300);
 }
 $("save").addEventListener("click", async () => {
+  clearTimeout(draftTimer);  // the save checks and applies the same shapes
   const [code, body] = await post("/api/save", shapes);
   if (code === 200) { dirty = false; status(body.changed ? "saved" : "saved (no change)"); }
   else status(body.error || ("not saved: HTTP " + code), true);
