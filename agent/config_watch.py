@@ -83,6 +83,7 @@ class ConfigWatch:
 
         from agent import board, config
         from agent.assembly import covered_rules
+        from agent.coverage import CoveredCounts
         from agent.rules import build_rules, close_rules
         from agent.setupview.live import set_masks, with_geometry
 
@@ -98,7 +99,8 @@ class ConfigWatch:
         p = self.pipeline
         if p.last_t_s is not None:
             p.emitter.emit(close_rules(p.rules, p.last_t_s))
-        p.rules = covered_rules(list(rules), self.coverage, self.alive)
+        p.rules = [r.start_now() if isinstance(r, CoveredCounts) else r  # their first interval starts now
+                   for r in covered_rules(list(rules), self.coverage, self.alive)]
         if new.privacy.masks != self.cfg.privacy.masks and not set_masks(p.detector, new.privacy.masks):
             log.warning("the new privacy masks apply at the next start (this detector cannot take them live)")
         self.cfg = dataclasses.replace(new)

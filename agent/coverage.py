@@ -120,6 +120,11 @@ class CoveredCounts:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.rule, name)
 
+    def start_now(self) -> CoveredCounts:
+        """Count coverage from now on (a rule that takes over mid-run, not at boot)."""
+        self._mark = self.coverage.snapshot()
+        return self
+
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         if self._mark is None:
             self._mark = {k: 0.0 for k in self.coverage.totals}  # downtime before this boot included
