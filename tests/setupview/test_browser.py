@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 import tomli_w
+from helpers import ROOT, Subscriber, cli, stop_by_pid, wait_until
+from setupview.imagescan import image_files
 
 from agent.privacy.egress import image_signature
 from agent.protocol import topics
 from agent.protocol.dsse import open_envelope
-from helpers import ROOT, Subscriber, cli, stop_by_pid, wait_until
-from setupview.imagescan import image_files
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ZONE = [(0.30, 0.05), (0.85, 0.05), (0.85, 0.99), (0.30, 0.99)]  # docs/demo.toml's table, drawn
@@ -114,7 +114,8 @@ def test_installer_draws_saves_and_the_replay_counts_it(tmp_path: Path, model_di
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent", "setup-view", "--config", str(cfg_path), "--state", str(state),
          "--port", "0", "--minutes", "6"],
-        cwd=work, env=env, stdout=subprocess.PIPE, stderr=open(out / "setup-view.log", "w"), text=True,
+        cwd=work, env=env, stdout=subprocess.PIPE, text=True,
+        stderr=open(out / "setup-view.log", "w"),  # noqa: SIM115 (the child keeps it; closed when the test ends)
     )
     driver = None
     try:
