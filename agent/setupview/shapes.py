@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import stat
 import tomllib
@@ -113,6 +114,14 @@ def check(table: dict[str, Any]) -> Config:
     return cfg
 
 
+_POINT = re.compile(r"\[\n\s*(-?[0-9.eE+-]+),\n\s*(-?[0-9.eE+-]+),\n\s*\]")
+
+
+def compact_points(text: str) -> str:
+    """tomli-w's one-number-per-line points as [x, y] again (the file stays readable by a person)."""
+    return _POINT.sub(r"[\1, \2]", text)
+
+
 def save(path: Path, shapes: Shapes) -> tuple[Config, bool]:
     """Check the shapes laid on the file at path and write them (backup <name>.bak); (config, changed)."""
     import tomli_w
@@ -122,7 +131,7 @@ def save(path: Path, shapes: Shapes) -> tuple[Config, bool]:
     cfg = check(new)
     if new == table:
         return cfg, False
-    text = tomli_w.dumps(new)
+    text = compact_points(tomli_w.dumps(new))
     if tomllib.loads(text) != new:  # the writer's output must read back as exactly this table
         raise ConfigError("the config would not read back as written; nothing was saved")
     backup = path.with_name(path.name + ".bak")

@@ -39,6 +39,7 @@ def test_save_keeps_other_keys_writes_a_backup_and_reads_back(tmp_path: Path) ->
     assert table["lines"] == [{"id": "exit", "points": [[0.75, 0.0], [0.75, 1.0]]}]
     assert table["privacy"]["masks"] == [[[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]]]
     assert config.load(path) == cfg
+    assert "    [0.1, 0.1],\n" in path.read_text()  # a point per line, as a person writes them
     again = shapes.save(path, shapes.from_json(doc()))
     assert again[1] is False  # nothing new: the file and its backup stay as they are
     assert (tmp_path / "agent.toml.bak").read_text() == START
