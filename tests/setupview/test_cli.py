@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from agent.commands.setup_view import check_bind
 from agent.errors import UsageError
-from helpers import cli
 
 
 @pytest.mark.parametrize("args, message", [
