@@ -89,6 +89,19 @@ def click_at(driver: Any, element: Any, x: float, y: float) -> None:
         .click().perform()
 
 
+def drag(driver: Any, element: Any, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at start, move in steps, release at end (pointerdown, pointermove..., pointerup)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    w, h = element.size["width"], element.size["height"]
+    dx, dy = round((end[0] - start[0]) * w), round((end[1] - start[1]) * h)
+    chain = ActionChains(driver).move_to_element_with_offset(
+        element, round((start[0] - 0.5) * w), round((start[1] - 0.5) * h)).click_and_hold()
+    for _ in range(4):
+        chain = chain.move_by_offset(dx // 4, dy // 4)
+    chain.move_by_offset(dx - 4 * (dx // 4), dy - 4 * (dy // 4)).release().perform()
+
+
 def events_of(envelopes: list[bytes]) -> list[dict[str, Any]]:
     return [json.loads(open_envelope(e)[1]) for e in envelopes]
 
@@ -145,14 +158,18 @@ def test_installer_draws_saves_and_the_replay_counts_it(tmp_path: Path, model_di
 
         overlay = driver.find_element(By.ID, "overlay")
         driver.find_element(By.ID, "tool-zone").click()
-        for x, y in ZONE:
+        misplaced = [(0.70, 0.20)] + ZONE[1:]  # the first corner off, then dragged into place
+        for x, y in misplaced:
             click_at(driver, overlay, x, y)
         driver.find_element(By.ID, "finish").click()
         driver.find_element(By.ID, "shape-id").clear()
         driver.find_element(By.ID, "shape-id").send_keys("table\n")
+        driver.find_element(By.ID, "tool-select").click()
+        drag(driver, overlay, misplaced[0], ZONE[0])
         driver.find_element(By.ID, "tool-line").click()
-        for x, y in LINE:
+        for x, y in reversed(LINE):  # drawn upwards, then flipped: walking out to the right is "out"
             click_at(driver, overlay, x, y)
+        driver.find_element(By.ID, "flip").click()
         driver.find_element(By.ID, "shape-id").clear()
         driver.find_element(By.ID, "shape-id").send_keys("exit\n")
         driver.find_element(By.ID, "save").click()
