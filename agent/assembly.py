@@ -33,6 +33,7 @@ from agent.sysinfo import Readers
 from agent.types import Observation
 
 if TYPE_CHECKING:
+    from agent.remote.live import LiveDevice
     from agent.coverage import Coverage
     from agent.remote.control import RemoteControl
 
@@ -249,12 +250,33 @@ def heartbeat_counters(
     return counters
 
 
+def covered_rules(rules: Sequence[Any], coverage: Coverage, alive: Path | None,
+                  durable: Callable[[Callable[[], None]], None] | None = None,
+                  from_now: bool = False) -> list[Any]:
+    """Counting rules wrapped so their count events carry coverage (observed_s, blind_<reason>_s).
+    from_now: rules that take over mid-run (a remote change, the setup view) count from now."""
+    from agent.coverage import CoveredCounts
+    from agent.rules.counting import Counting
+
+    out: list[Any] = []
+    for r in rules:
+        if isinstance(r, Counting):
+            wrapped = CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000), durable=durable)
+            out.append(wrapped.start_now() if from_now else wrapped)
+        else:
+            out.append(r)
+    return out
+
+
 @dataclass
 class Assembly:
     pipeline: Pipeline
     publishing: Publishing
     events_out: IO[bytes] | None = None
     remote: RemoteControl | None = None  # with [remote] operator_keys: signed changes on the cmd topic
+    coverage: Any = None  # agent.coverage.Coverage: the pipeline's frame stage
+    alive: Path | None = None  # the alive mark counting rules touch (`run` only)
+    live: LiveDevice | None = None  # the running pipeline and publishing half, as changes switch them
 
     @property
     def outbox(self) -> Outbox:
@@ -279,11 +301,10 @@ def assemble(
     are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start().
     replay: recorded footage (`edge-agent replay`): its events are marked `source: replay`."""
     from agent.capture import open_source
-    from agent.coverage import ALIVE_FILE, Coverage, CoveredCounts, downtime_s
+    from agent.coverage import ALIVE_FILE, Coverage, downtime_s
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
     from agent.rules import build_rules
-    from agent.rules.counting import Counting
     from agent.track import ByteTracker
 
     check_state_dir(cfg.state_dir)
@@ -336,14 +357,7 @@ def assemble(
     if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
         alive = cfg.state_dir / ALIVE_FILE
         coverage.add_downtime(downtime_s(alive, int(time.time() * 1000)))
-
-    def device_rules(rules: Sequence[Any]) -> list[Any]:
-        """Periodic counts carry their interval's coverage (also after a remote change of rules)."""
-        return [CoveredCounts(r, coverage, alive, lambda: int(time.time() * 1000),
-                              durable=pub.outbox.when_committed)
-                if isinstance(r, Counting) else r for r in rules]
-
-    rules = device_rules(rules)
+    rules = covered_rules(rules, coverage, alive, pub.outbox.when_committed)
     pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
     pipeline.frame_stages.append(coverage)
     pipeline.add_periodic(source)  # a live camera's outage is an alarm, not a crash (files: none)
@@ -353,9 +367,14 @@ def assemble(
                                       timer=detector)
         health = pub.heartbeat(cfg, counters=counters)
         pipeline.add_periodic(health)
-    if remote is not None:
-        from agent.remote.live import LiveDevice
+    from agent.remote.live import LiveDevice
 
-        remote.live = LiveDevice(pipeline, pub, health, model_id, model_sha, wrap_rules=device_rules)
+    # what a remote change or the setup view switches at a frame boundary: rules (with coverage on
+    # their counts, counted from the switch), the signed manifest, the heartbeat's settings
+    live = LiveDevice(pipeline, pub, health, model_id, model_sha,
+                      wrap_rules=lambda new: covered_rules(new, coverage, alive, pub.outbox.when_committed,
+                                                           from_now=True))
+    if remote is not None:
+        remote.live = live
         pipeline.add_boundary(remote)  # changes are applied between two frames
-    return Assembly(pipeline, pub, fh, remote)
+    return Assembly(pipeline, pub, fh, remote, coverage, alive, live)

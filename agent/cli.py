@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "agent.commands.remote",
     "agent.commands.provision",
     "agent.commands.firstboot",
+    "agent.commands.setup_view",
 )
 
 

@@ -3,7 +3,8 @@
 A frame stage (Coverage.frame / Coverage.lost, called by the pipeline) splits the pipeline's
 timeline into observed seconds and blind seconds by reason: camera lost, covered or too dark
 (decided here, in memory, from the frame's brightness and contrast; only seconds leave), frame rate
-below health.min_fps, frames skipped for overload, and the agent not running between boots. The
+below health.min_fps, frames skipped for overload, the agent not running between boots, and the
+installer's setup view being open (the geometry is changing; see agent.setupview.marker). The
 time between two frames is charged to the state the later frame shows. CoveredCounts wraps a rule
 and adds observed_s and blind_<reason>_s to each of its count events, apportioned so they add up
 exactly to the event's interval_s.
@@ -20,7 +21,7 @@ from typing import Any
 from agent.types import Observation, Track
 
 OBSERVED = "observed"
-REASONS = ("camera_lost", "covered", "low_fps", "overload", "not_running")
+REASONS = ("camera_lost", "covered", "low_fps", "overload", "not_running", "setup_view")
 KEYS = {OBSERVED: "observed_s", **{r: f"blind_{r}_s" for r in REASONS}}
 ALIVE_FILE = "alive_ms"  # wall-clock ms of the last count interval closed (gap to the next boot: not_running)
 
@@ -48,6 +49,7 @@ class Coverage:
         self.state = OBSERVED  # what the newest frame (or outage) showed
         self._lost = False
         self._dropped_seen = 0
+        self.setup_view = False  # set at frame boundaries while the setup view is open (ConfigWatch)
 
     def add_downtime(self, seconds: float) -> None:
         """Seconds the agent was not running before this boot: charged to the next interval."""
@@ -62,6 +64,8 @@ class Coverage:
             gap = max(0.0, t_s - self.last_t)
             if self._lost:
                 reason = "camera_lost"
+            elif self.setup_view:
+                reason = "setup_view"
             elif gap > self.max_gap_s:
                 reason = "overload" if skipped else "low_fps"
             elif covered:
@@ -120,6 +124,11 @@ class CoveredCounts:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.rule, name)
+
+    def start_now(self) -> CoveredCounts:
+        """Count coverage from now on (a rule that takes over mid-run, not at boot)."""
+        self._mark = self.coverage.snapshot()
+        return self
 
     def update(self, tracks: Sequence[Track], now_s: float) -> list[Observation]:
         if self._mark is None:

@@ -13,7 +13,7 @@ FILE_MODE = 0o600
 UMASK = 0o077  # new files 0600 and folders 0700, also those SQLite and shutil create for us
 
 # Commands that write into the state folder (outbox, counters, keys, models): they run under UMASK.
-STATE_COMMANDS = frozenset({"run", "replay", "keygen", "models", "outbox"})
+STATE_COMMANDS = frozenset({"run", "replay", "keygen", "models", "outbox", "setup-view"})
 
 
 @contextlib.contextmanager

@@ -42,11 +42,16 @@ def say(text: str) -> None:
 
 
 def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False, board: str = "",
-         replay: bool = False) -> int:
+         replay: bool = False, config_path: Path | None = None) -> int:
     from agent.assembly import assemble
     from agent.systemd import Supervisor
 
     asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True, replay=replay)
+    if config_path is not None and asm.live is not None and asm.coverage is not None:
+        # zones, lines and masks saved to the file (setup-view) apply at a frame boundary
+        from agent.config_watch import ConfigWatch
+
+        asm.pipeline.frame_stages.insert(0, ConfigWatch(config_path, cfg, asm.live, asm.coverage))
     if board:
         say(board)  # once everything is built: a start-up error stays one line
     # publishing runs in its own thread; without [mqtt] events stay in the outbox
@@ -114,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "\"picamera2\", and its path); to process a video file use `edge-agent replay VIDEO`")
     if args.max_frames:
         cfg = config.replace(cfg, source={"max_frames": args.max_frames})
-    return _run(cfg, None, board=board.line())
+    return _run(cfg, None, board=board.line(), config_path=Path(args.config) if args.config else None)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -81,6 +81,11 @@ class Preprocessor:
         self.as_bytes = tensor().dtype != np.uint8  # int8 inputs: the table holds their bytes
         self._geo: dict[tuple[int, int], Geometry] = {}
 
+    def set_masks(self, masks: Sequence[Polygon]) -> None:
+        """New privacy masks from the next frame on (the setup view, a config re-read at a frame boundary)."""
+        self.masks = tuple(masks)
+        self._geo.clear()
+
     def geometry(self, width: int, height: int) -> Geometry:
         geo = self._geo.get((width, height))
         if geo is None:

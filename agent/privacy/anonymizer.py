@@ -29,7 +29,7 @@ COUNT_KEYS = ("count", "entries", "exits")
 # Types about one person or object at one moment: their ts_ms is coarsened by time_precision_ms.
 PER_OBJECT_TYPES = ("line_crossing", "loitering_start", "loitering_end", "unattended_object")
 # Types that are about the device itself rather than an object class.
-DEVICE_TYPES = frozenset({"heartbeat", "alarm", "config"})
+DEVICE_TYPES = frozenset({"heartbeat", "alarm", "config", "setup_view_opened", "setup_view_closed"})
 REASON_TYPES = frozenset({"alarm", "config"})  # types whose reason code may leave
 MAX_GRID = 64  # cell is row * grid + column and the schema caps it at 4095
 

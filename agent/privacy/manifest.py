@@ -92,6 +92,9 @@ VALUE_PRECISION: dict[str, str] = {
     "blind_not_running_s": "seconds of a count interval when the agent was not running (between boots), whole seconds",
     "version": "version of the signed configuration change a config result is about",
     "config_version": "version of the remote configuration in force",
+    "blind_setup_view_s": "seconds of a count interval while the installer's setup view was open, whole seconds",
+    "duration_s": "how long the installer's setup view was open, whole seconds",
+    "config_changed": "1 when the setup view saved a changed config, else 0",
 }
 
 

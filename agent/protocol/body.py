@@ -20,6 +20,8 @@ EVENT_TYPES = (
     "heartbeat",
     "alarm",
     "config",
+    "setup_view_opened",  # the installer's setup view (agent.setupview): audit, about the device
+    "setup_view_closed",
 )
 
 

@@ -87,11 +87,15 @@ def test_ledger_reasons_and_exact_apportioning() -> None:
     cov.frame(t + 1.0, lit)  # 1 s gap, slower than 2 fps: low_fps
     dropped[0] = 5
     cov.frame(t + 2.0, lit)  # 1 s gap with frames skipped: overload
+    cov.setup_view = True  # the installer's setup view opened (ConfigWatch sets this at a frame boundary)
+    cov.frame(t + 2.5, lit)
+    cov.frame(t + 3.0, lit)
+    cov.setup_view = False
     totals = cov.snapshot()
     assert totals == pytest.approx({"observed": 2.5, "covered": 2.0, "camera_lost": 4.0, "low_fps": 1.0,
-                                    "overload": 1.0, "not_running": 0.0})
-    split = apportion(totals, 11)
-    assert sum(split.values()) == 11 and split["camera_lost"] == 4
+                                    "overload": 1.0, "not_running": 0.0, "setup_view": 1.0})
+    split = apportion(totals, 12)
+    assert sum(split.values()) == 12 and split["camera_lost"] == 4 and split["setup_view"] == 1
 
 
 def test_covered_counts_adds_the_split_and_downtime_to_the_first_interval() -> None:

@@ -44,7 +44,7 @@ def test_zones_only_config_replays_and_reports_the_first_visit(tmp_path: Path, m
     assert [e["values"]["count"] for e in events if e["type"] == "occupancy"] == [1, 0]
     counts = [e["values"] for e in events if e["type"] == "count"]
     coverage = {"observed_s": 22, "blind_camera_lost_s": 0, "blind_covered_s": 0, "blind_low_fps_s": 0,
-                "blind_overload_s": 0, "blind_not_running_s": 0}  # the whole interval observed
+                "blind_overload_s": 0, "blind_not_running_s": 0, "blind_setup_view_s": 0}  # all observed
     assert counts == [{"entries": 1, "exits": 1, "interval_s": 22, **coverage}]
     assert all(isinstance(v, int) for e in events for v in e["values"].values())
     assert json.loads(out.read_bytes().splitlines()[0])["payloadType"].startswith("application/vnd.edge-agent.event")

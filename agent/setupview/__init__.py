@@ -1,0 +1,1 @@
+"""The installer's setup view (`edge-agent setup-view`): a short, local, one-viewer page to draw zones."""
