@@ -58,6 +58,7 @@ class Device:
                 "replay",
                 str(self.clip),
                 "--realtime",
+                "--publish",  # a replay reaches the broker (and its cmd topic) only when asked
                 "--config",
                 str(self.cfg),
             ],

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import tomli_w
 from tests.helpers import ROOT, Subscriber, cli, stop_by_pid, wait_until
-from setupview.imagescan import image_files
+from tests.setupview.imagescan import image_files
 
 from agent.privacy.egress import image_signature
 from agent.protocol import topics
