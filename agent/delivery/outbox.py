@@ -186,11 +186,12 @@ class Outbox:
             self.path = path
             # the highest seq ever committed: the stored rows, or meta 'seq' kept by the removals
             self._committed_seq = max(int(top), self._meta("seq"))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             from agent.writable import not_writable  # SQLite (WAL) writes beside the database
 
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise not_writable(Path(path).parent, "state folder",
-                               f"cannot open the outbox {Path(path).name}: {exc}") from None
+                               f"cannot open the outbox {Path(path).name}: {why}") from None
         self.path = path
         self.max_rows = max_rows
         self.max_bytes = max_bytes

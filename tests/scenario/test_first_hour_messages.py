@@ -73,11 +73,14 @@ def test_one_bad_image_does_not_cancel_the_rest(
 def test_model_messages_name_the_fix(
     tmp_path: Path, model_dir: Path, assets: Path, clip: Path
 ) -> None:
+    from agent.detect import catalogue
+
+    spec = catalogue.model(catalogue.default_model())
     st = tmp_path / "st"
     line = one_clear_line(cli("models", "import", str(assets / "models"), "--state", str(st)))
     assert "is a folder" in line
     truncated = tmp_path / "copy.tflite"
-    truncated.write_bytes((model_dir / "detect.tflite").read_bytes()[:-5000])
+    truncated.write_bytes((model_dir / spec.file).read_bytes()[:-5000])
     line = one_clear_line(cli("models", "import", str(truncated), "--state", str(st)))
     assert "truncated or corrupt" in line and "not a model in the manifest" not in line
     # not installed: the hint keeps --state
@@ -85,14 +88,14 @@ def test_model_messages_name_the_fix(
     assert f"--state {st}" in line and "models fetch" in line
     # installed with the wrong bytes: list says so, loading names the fix
     (st / "models").mkdir(parents=True)
-    shutil.copy(truncated, st / "models" / "detect.tflite")
+    shutil.copy(truncated, st / "models" / spec.file)
     listing = cli("models", "list", "--state", str(st)).stdout
-    row = next(ln for ln in listing.splitlines() if ln.startswith("ssd_mobilenet_v1_coco_quant"))
+    row = next(ln for ln in listing.splitlines() if ln.startswith(spec.id))
     assert "DAMAGED" in row and " installed" not in row
     line = one_clear_line(cli("replay", str(clip), "--state", str(st)))
     assert (
         "install it again" in line
-        and f"models fetch ssd_mobilenet_v1_coco_quant --state {st}" in line
+        and f"models fetch {spec.id} --state {st}" in line
     )
 
 

@@ -39,13 +39,22 @@ def test_demo_installs_the_runtime_only_and_test_the_extras(tmp_path: Path) -> N
     assert pip_lines(dry_run("demo", fresh)) == []
 
 
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+    return names
+
+
 def test_the_agent_imports_no_test_extra() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     test_only = {
         "pytest",
         "pytest_timeout",
         "hypothesis",
-        "cryptography",
         "jsonschema",
         "motmetrics",
     }
@@ -67,6 +76,11 @@ def test_the_agent_imports_no_test_extra() -> None:
                 f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in test_only
             ]
     assert found == []
+    # cryptography is the [operator] extra: only the operator's certificate issuing may import it
+    operator = [p.relative_to(ROOT).as_posix() for p in (ROOT / "agent").rglob("*.py")
+                if any(n.split(".")[0] == "cryptography" for n in _imports(p))]
+    assert operator == ["agent/central/certs.py"]
+    assert "cryptography>=42" in project["optional-dependencies"]["operator"]
 
 
 def test_the_readme_first_page_walks_a_technician_through_in_order() -> None:
