@@ -48,11 +48,13 @@ QUIET_FOR_RETAINED = ("replayed",)  # the broker hands the applied change over o
 class Live(Protocol):
     """What applying needs from the running device (remote.live.LiveDevice; a fake in tests)."""
 
+    cfg: Config  # the config running now (the setup view's saves included); changes lay over it
+
     def prepare(self, cfg: Config) -> object:
         """Build what the new config needs (rules, signed manifest); ChangeRefused if it cannot."""
 
     def switch(self, prepared: object, now_s: float) -> None:
-        """Use what prepare() built from the next frame on."""
+        """Use what prepare() built from the next frame on; cfg becomes the running config."""
 
     def heartbeat(self, now_s: float) -> list[Observation]: ...
 
@@ -81,9 +83,9 @@ class RemoteControl:
         wall_s: Callable[[], float] = time.time,
         live: Live | None = None,
     ) -> None:
-        self.base = (
-            base  # the local config file: remote settings are laid over it, never over each other
-        )
+        # the config file as read at start: the target check, and, with no running device (live),
+        # what every remote setting in force is laid over; with one, changes lay over live.cfg
+        self.base = base
         self.keys = dict(keys)
         self.state = state
         self.clock_synced = clock_synced
@@ -188,8 +190,12 @@ class RemoteControl:
                 "not-yet-valid", f"issued {int(change.issued - now)} s in the future"
             )
         check_settings(change.settings)  # names the key of this change, not of an earlier one
-        settings = {**current.settings, **change.settings}
-        return Accepted(change, digest, settings, overlay(self.base, settings))
+        settings = {**current.settings, **change.settings}  # in force after it (next start)
+        if self.live is None:
+            return Accepted(change, digest, settings, overlay(self.base, settings))
+        # only this change's settings, over what runs: the earlier ones are in it already, and
+        # geometry the setup view saved since stays (the deny-list keeps masks out of reach)
+        return Accepted(change, digest, settings, overlay(self.live.cfg, change.settings))
 
     def apply(self, accepted: Accepted, envelope: bytes, now_s: float) -> list[Observation]:
         """Prepare, commit (version and settings in one transaction), switch, run the commands."""

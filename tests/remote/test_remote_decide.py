@@ -28,7 +28,8 @@ INTRUDER = SigningKey.from_seed(b"i" * 32)
 class FakeLive:
     """Records what would be switched (the real one is exercised against Mosquitto)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg if cfg is not None else base_config(Path(tempfile.gettempdir()))
         self.switched: list[Config] = []
         self.announced = 0
         self.levels: list[str] = []
@@ -39,6 +40,7 @@ class FakeLive:
     def switch(self, prepared: object, now_s: float) -> None:
         assert isinstance(prepared, Config)
         self.switched.append(prepared)
+        self.cfg = prepared
 
     def heartbeat(self, now_s: float) -> list[Observation]:
         return [Observation("heartbeat", "", "", now_s, {"uptime_s": 1})]
