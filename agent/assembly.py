@@ -369,9 +369,10 @@ def assemble(
         pipeline.add_periodic(health)
     from agent.remote.live import LiveDevice
 
-    # what a remote change or the setup view switches at a frame boundary: rules (with coverage on
-    # their counts, counted from the switch), the signed manifest, the heartbeat's settings
-    live = LiveDevice(pipeline, pub, health, model_id, model_sha,
+    # the running config, and what a remote change or the setup view switches at a frame boundary:
+    # rules (with coverage on their counts, counted from the switch), the signed manifest, the
+    # detector's privacy masks, the heartbeat's settings
+    live = LiveDevice(cfg, pipeline, pub, health, model_id, model_sha,
                       wrap_rules=lambda new: covered_rules(new, coverage, alive, pub.outbox.when_committed,
                                                            from_now=True))
     if remote is not None:

@@ -89,6 +89,7 @@ REASONS = (
     "denied-setting",
     "unknown-setting",
     "invalid-value",
+    "state-unavailable",  # the device could not read or record its remote state (e.g. disk full)
 )
 
 

@@ -8,7 +8,8 @@ applied, which the broker hands over again on every connection: that one is drop
 Order of the checks: size, envelope, signature (operator keys), body, target, replay and version,
 base version, clock and expiry, then the settings (deny-list first, allow-list, the config file's
 own validation, rules, the new manifest). Only then is the new state committed (version, settings
-and digest in one SQLite transaction) and switched to.
+and digest in one SQLite transaction) and switched to. When the state cannot be read or the commit
+fails (a full SD card), the change is refused as "state-unavailable" and nothing is applied.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
 from agent.config import Config
-from agent.errors import SignatureError
+from agent.errors import SignatureError, StateError
 from agent.protocol.change import (
     APPLIED,
     CHANGE_PAYLOAD_TYPE,
@@ -43,16 +44,21 @@ MAX_PENDING = (
     64  # messages waiting for a frame boundary; more are dropped (counted) until it drains
 )
 QUIET_FOR_RETAINED = ("replayed",)  # the broker hands the applied change over on every connection
+# the state database cannot be read or written (full SD card, locked): the change is refused and
+# nothing applied; its retained copy is tried again at the next start, never crashing the loop
+STATE_UNAVAILABLE = "state-unavailable"
 
 
 class Live(Protocol):
     """What applying needs from the running device (remote.live.LiveDevice; a fake in tests)."""
 
+    cfg: Config  # the config running now (the setup view's saves included); changes lay over it
+
     def prepare(self, cfg: Config) -> object:
         """Build what the new config needs (rules, signed manifest); ChangeRefused if it cannot."""
 
     def switch(self, prepared: object, now_s: float) -> None:
-        """Use what prepare() built from the next frame on."""
+        """Use what prepare() built from the next frame on; cfg becomes the running config."""
 
     def heartbeat(self, now_s: float) -> list[Observation]: ...
 
@@ -81,9 +87,9 @@ class RemoteControl:
         wall_s: Callable[[], float] = time.time,
         live: Live | None = None,
     ) -> None:
-        self.base = (
-            base  # the local config file: remote settings are laid over it, never over each other
-        )
+        # the config file as read at start: the target check, and, with no running device (live),
+        # what every remote setting in force is laid over; with one, changes lay over live.cfg
+        self.base = base
         self.keys = dict(keys)
         self.state = state
         self.clock_synced = clock_synced
@@ -93,6 +99,10 @@ class RemoteControl:
         self.dropped = 0
         self.restart_requested = False
         self.results: dict[str, int] = {}
+        try:  # the state's version when last read (for result events)
+            self._version_in_force = state.current().version
+        except StateError:
+            self._version_in_force = 0
 
     # -- any thread
 
@@ -151,7 +161,10 @@ class RemoteControl:
             raise ChangeRefused(exc.reason, str(exc)) from None
         change = parse(verified.body)
         try:
-            return self._check(change, hashlib.sha256(verified.body).hexdigest())
+            try:
+                return self._check(change, hashlib.sha256(verified.body).hexdigest())
+            except StateError as exc:
+                raise ChangeRefused(STATE_UNAVAILABLE, str(exc)) from None
         except ChangeRefused as exc:
             exc.version = change.version  # reported in the result event
             raise
@@ -188,8 +201,12 @@ class RemoteControl:
                 "not-yet-valid", f"issued {int(change.issued - now)} s in the future"
             )
         check_settings(change.settings)  # names the key of this change, not of an earlier one
-        settings = {**current.settings, **change.settings}
-        return Accepted(change, digest, settings, overlay(self.base, settings))
+        settings = {**current.settings, **change.settings}  # in force after it (next start)
+        if self.live is None:
+            return Accepted(change, digest, settings, overlay(self.base, settings))
+        # only this change's settings, over what runs: the earlier ones are in it already, and
+        # geometry the setup view saved since stays (the deny-list keeps masks out of reach)
+        return Accepted(change, digest, settings, overlay(self.live.cfg, change.settings))
 
     def apply(self, accepted: Accepted, envelope: bytes, now_s: float) -> list[Observation]:
         """Prepare, commit (version and settings in one transaction), switch, run the commands."""
@@ -197,9 +214,18 @@ class RemoteControl:
         prepared = (
             self.live.prepare(accepted.cfg) if self.live is not None and change.settings else None
         )
-        self.state.commit(
-            change.version, accepted.digest, accepted.settings, envelope, int(self.wall_s() * 1000)
-        )
+        try:
+            self.state.commit(
+                change.version,
+                accepted.digest,
+                accepted.settings,
+                envelope,
+                int(self.wall_s() * 1000),
+            )
+        except StateError as exc:  # not recorded, so not applied: nothing switched or run
+            refused = ChangeRefused(STATE_UNAVAILABLE, f"nothing applied: {exc}")
+            refused.version = change.version
+            raise refused from None
         out: list[Observation] = []
         if self.live is not None:
             if prepared is not None:
@@ -218,7 +244,11 @@ class RemoteControl:
 
     def _result(self, reason: str, version: int, now_s: float, setting: str = "") -> Observation:
         self.results[reason] = self.results.get(reason, 0) + 1
-        current = self.state.current().version
+        try:
+            self._version_in_force = self.state.current().version
+        except StateError:
+            pass  # unreadable now: the version last read (a failed commit changed nothing)
+        current = self._version_in_force
         return Observation(
             "config",
             setting,

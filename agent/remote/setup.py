@@ -19,7 +19,8 @@ def remote_control(cfg: Config) -> tuple[RemoteControl, Config]:
     """The stage for cfg's [remote] section and the config to run: cfg with the remote settings
     accepted earlier laid over it. Settings the local file no longer allows (say detector.classes
     lost a class a remote zone counts) are left out with a warning, and the version stays: an
-    older change is still refused."""
+    older change is still refused. Later changes lay only their own settings over the running
+    config (agent.remote.live.LiveDevice.cfg)."""
     keys = operator_keys(Path(cfg.remote.operator_keys).expanduser())
     state = RemoteState(cfg.state_dir / STATE_FILE)
     synced = (lambda: True) if cfg.remote.clock == "trusted" else clock_synchronised
@@ -32,7 +33,7 @@ def remote_control(cfg: Config) -> tuple[RemoteControl, Config]:
         except ChangeRefused as exc:
             log.warning(
                 "remote configuration version %d no longer fits the config file (%s); running the "
-                "file's settings until the next change",
+                "file's settings (a later change sets only its own settings)",
                 current.version,
                 exc,
             )

@@ -78,10 +78,11 @@ class RemoteState:
         return Current(int(row[0]), str(row[1]), json.loads(row[2]))
 
     def was_applied(self, digest: str) -> bool:
-        return (
-            self.db.execute("SELECT 1 FROM applied WHERE digest = ?", (digest,)).fetchone()
-            is not None
-        )
+        try:
+            row = self.db.execute("SELECT 1 FROM applied WHERE digest = ?", (digest,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read {str(self.path)!r}: {exc}") from None
+        return row is not None
 
     def commit(
         self, version: int, digest: str, settings: Mapping[str, Any], envelope: bytes, now_ms: int

@@ -17,7 +17,8 @@ from agent.protocol import change as ch
 from agent.protocol.dsse import SigningKey
 from agent.remote.control import RemoteControl
 from agent.remote.settings import overlay
-from agent.remote.state import RemoteState
+from agent.errors import StateError
+from agent.remote.state import Current, RemoteState
 from agent.types import Observation
 from tests.remote.rkit import MOVED, ZONE, signed
 
@@ -28,7 +29,8 @@ INTRUDER = SigningKey.from_seed(b"i" * 32)
 class FakeLive:
     """Records what would be switched (the real one is exercised against Mosquitto)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg if cfg is not None else base_config(Path(tempfile.gettempdir()))
         self.switched: list[Config] = []
         self.announced = 0
         self.levels: list[str] = []
@@ -39,6 +41,7 @@ class FakeLive:
     def switch(self, prepared: object, now_s: float) -> None:
         assert isinstance(prepared, Config)
         self.switched.append(prepared)
+        self.cfg = prepared
 
     def heartbeat(self, now_s: float) -> list[Observation]:
         return [Observation("heartbeat", "", "", now_s, {"uptime_s": 1})]
@@ -301,3 +304,40 @@ def test_property_only_a_change_signed_as_is_is_ever_applied(mutated: bytes) -> 
         else:
             assert not live.switched and rc.state.current().version == 0
         rc.state.close()
+
+
+class FailingState(RemoteState):
+    """A remote state whose disk is full: commit fails; with `reads`, reading fails too."""
+
+    def __init__(self, path: Path, reads: bool = False) -> None:
+        super().__init__(path)
+        self.reads = reads
+
+    def current(self) -> Current:
+        if self.reads:
+            raise StateError(f"cannot read {str(self.path)!r}: database or disk is full")
+        return super().current()
+
+    def commit(self, *args: Any, **kwargs: Any) -> None:
+        raise StateError(f"cannot record remote configuration in {str(self.path)!r}: "
+                         "database or disk is full")
+
+
+@pytest.mark.parametrize("reads", [False, True], ids=["commit-fails", "reads-fail-too"])
+def test_a_state_that_cannot_be_written_refuses_and_applies_nothing(tmp_path: Path, reads: bool) -> None:
+    live = FakeLive()
+    state = FailingState(tmp_path / "remote.db")
+    rc = RemoteControl(base_config(tmp_path), {OPERATOR.keyid: OPERATOR.public_key}, state,
+                       lambda: True, live=live)
+    state.reads = reads
+    running = live.cfg
+    change = signed(OPERATOR, 1, {"zones": [MOVED], "log.level": "debug"}, commands=("announce", "restart"))
+    rc.offer(change)
+    out = rc.tick(0.0)  # the frame loop's call: it must not raise
+    assert result(out) == ("state-unavailable", "", {"version": 1, "config_version": 0})
+    assert len(out) == 1 and out[0].values.keys() <= {"version", "config_version"}
+    assert live.switched == [] and live.cfg is running and live.levels == [] and live.announced == 0
+    assert not rc.restart_requested and rc.results == {"state-unavailable": 1}
+    # the retained copy at the next start, with room again, is applied
+    rc2 = control(tmp_path, live=live)
+    assert result(rc2.handle(change, True, 1.0))[0] == "applied" and len(live.switched) == 1

@@ -32,7 +32,7 @@ def test_the_run_loop_takes_up_saved_geometry_and_the_open_view_is_blind(tmp_pat
     asm = assemble(cfg, lambda s: None, tmp_path / "events.jsonl", throwaway_key=True)
     wall = [1_000_000]
     assert asm.live is not None and asm.coverage is not None
-    watch = ConfigWatch(cfg_file, cfg, asm.live, asm.coverage, every_s=0.0, wall_ms=lambda: wall[0])
+    watch = ConfigWatch(cfg_file, asm.live, asm.coverage, every_s=0.0, wall_ms=lambda: wall[0])
     asm.pipeline.frame_stages.insert(0, watch)
     p = asm.pipeline
     for frame in p.source.frames():  # 10 frames/s of media time

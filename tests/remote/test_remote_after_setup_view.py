@@ -1,0 +1,78 @@
+"""A running device has one config: geometry the setup view saved and a signed remote change of
+another setting both stay, and the signed manifest and the detector agree on the masks in force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agent.assembly import assemble
+from agent import config
+from agent.config_watch import ConfigWatch
+from agent.privacy.manifest import masks_hash
+from agent.protocol.dsse import SigningKey, open_envelope
+from agent.setupview import shapes
+from tests.remote.rkit import ZONE, key_record_file, signed
+
+OPERATOR = SigningKey.from_seed(b"s" * 32)
+OLD_MASK = [[0.0, 0.0], [0.2, 0.0], [0.2, 0.2], [0.0, 0.2]]
+NEW_MASK = [[0.6, 0.6], [0.9, 0.6], [0.9, 0.9], [0.6, 0.9]]
+SAVED = {"zones": [{"id": "table", "polygon": [[0.3, 0.05], [0.85, 0.05], [0.85, 1.0], [0.3, 1.0]]}],
+         "lines": [{"id": "exit", "points": [[0.75, 0.0], [0.75, 1.0]]}],
+         "masks": [NEW_MASK]}
+
+
+def manifest(asm: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(open_envelope(asm.manifest_envelope)[1])
+    return doc
+
+
+def detector_masks(asm: Any) -> list[list[list[float]]]:
+    pre = asm.pipeline.detector.inner.pre
+    return [[list(p) for p in poly] for poly in pre.masks]
+
+
+def test_remote_change_after_a_setup_view_save_keeps_the_saved_geometry(tmp_path: Path, model_dir: Path,
+                                                                          clip: Path) -> None:
+    cfg_file = tmp_path / "agent.toml"
+    cfg_file.write_text(
+        f'[device]\nid = "cam-1"\nsite = "lab"\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[detector]\nmodel_dir = "{model_dir}"\n'
+        f'[source]\nkind = "replay"\npath = "{clip}"\n'
+        f'[privacy]\nmasks = [{json.dumps(OLD_MASK)}]\n'
+        f'[[zones]]\nid = "door"\npolygon = {json.dumps(ZONE["polygon"])}\n'
+        f'[health]\nheartbeat_s = 60.0\n'
+        f'[remote]\noperator_keys = "{key_record_file(OPERATOR, tmp_path / "operator.pub.json")}"\n'
+        f'clock = "trusted"\n')
+    asm = assemble(config.load(cfg_file), lambda s: None, tmp_path / "events.jsonl", throwaway_key=True,
+                   heartbeat=True)
+    assert asm.live is not None and asm.coverage is not None and asm.remote is not None
+    assert detector_masks(asm) == [OLD_MASK]
+    watch = ConfigWatch(cfg_file, asm.live, asm.coverage, every_s=0.0)
+
+    shapes.save(cfg_file, shapes.from_json(SAVED))  # the installer saves in the setup view
+    assert watch.reload(1.0)
+    assert [z.id for z in asm.live.cfg.zones] == ["table"] and detector_masks(asm) == [NEW_MASK]
+
+    # then an operator changes an unrelated setting by a signed change
+    [res] = asm.remote.handle(signed(OPERATOR, 1, {"health.heartbeat_s": 5.0}), False, 2.0)
+    assert res.reason == "applied"
+
+    running = asm.live.cfg
+    assert running.health.heartbeat_s == 5.0
+    assert [z.id for z in running.zones] == ["table"] and [ln.id for ln in running.lines] == ["exit"]
+    assert [[list(p) for p in m] for m in running.privacy.masks] == [NEW_MASK]
+    doc = manifest(asm)  # the manifest in force after both names the saved zones and masks
+    assert [r["id"] for r in doc["rules"]] == ["exit", "table"]
+    assert doc["masks"]["count"] == 1 and doc["masks"]["sha256"] == masks_hash(running.privacy.masks)
+    assert detector_masks(asm) == [NEW_MASK]  # the detector masks what the manifest says
+
+    # and a save after the remote change keeps the remote setting
+    shapes.save(cfg_file, shapes.from_json({**SAVED, "masks": []}))
+    assert watch.reload(3.0)
+    assert asm.live.cfg.health.heartbeat_s == 5.0 and asm.live.cfg.privacy.masks == ()
+    assert manifest(asm)["masks"]["count"] == 0 and detector_masks(asm) == []
+    asm.outbox.close()
+    assert asm.events_out is not None
+    asm.events_out.close()
