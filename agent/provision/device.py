@@ -14,7 +14,6 @@ import logging
 import os
 import pwd
 import shutil
-import sqlite3
 import subprocess
 import time
 import tomllib
@@ -25,6 +24,7 @@ from typing import Any
 
 from agent import __version__
 from agent.config import check_id, merge, parse, read_toml
+from agent.delivery.outbox import Outbox
 from agent.errors import SignatureError, StateError, UsageError
 from agent.protocol import topics
 from agent.protocol.dsse import SigningKey, key_id
@@ -447,19 +447,16 @@ def fetch_approval(paths: DevicePaths, say: Say, timeout_s: float = 10.0) -> App
 
 
 def next_seq(state: Path) -> int:
-    """The seq the outbox gives its next event (it keeps counting across a key change)."""
+    """The seq the outbox gives its next event (it keeps counting across a key change): asked of the
+    outbox itself, since its counter is not one stored value (see agent.delivery.outbox)."""
     db = state / "outbox.db"
     if not db.exists():
         return 1
+    outbox = Outbox(db)
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        raise StateError(f"cannot read the outbox {str(db)!r}: {exc}") from None
-    return (int(row[0]) if row else 0) + 1
+        return outbox.committed_seq + 1
+    finally:
+        outbox.close()
 
 
 def rotate(paths: DevicePaths, say: Say) -> Path:
