@@ -48,6 +48,7 @@ from agent.provision.files import (
     toml_text,
     write_private,
     write_public,
+    write_secret,
 )
 
 log = logging.getLogger(__name__)
@@ -214,11 +215,14 @@ def write_site_files(paths: DevicePaths, bundle: Bundle, envelope: bytes, device
     files = {
         CA_FILE: bundle.ca_pem.encode(),
         INGEST_KEYS_FILE: (json.dumps(list(bundle.ingest_keys), indent=2) + "\n").encode(),
-        BUNDLE_FILE: envelope,
     }
     for name, data in files.items():
         if write_public(paths.etc / name, data):
             changed.append(name)
+    # the bundle holds the Wi-Fi key and the enrolment password: root only (only the root commands
+    # firstboot, stick and rotate-key read it; the service never does)
+    if write_secret(paths.etc / BUNDLE_FILE, envelope):
+        changed.append(BUNDLE_FILE)
     text = toml_text(config_table(paths, bundle, device_id),
                      f"written by edge-agent from site bundle {bundle.id}; a newer bundle rewrites it")
     parse(tomllib.loads(text))  # never leave a config `run` would refuse
@@ -238,7 +242,7 @@ def write_nm_connection(paths: DevicePaths, wifi: dict[str, str]) -> bool:
     if wifi.get("psk"):
         lines += ["[wifi-security]", "key-mgmt=wpa-psk", f"psk={wifi['psk']}", ""]
     lines += ["[ipv4]", "method=auto", "", "[ipv6]", "method=auto", ""]
-    changed = write_public(paths.nm_dir / NM_FILE, "\n".join(lines).encode(), 0o600)
+    changed = write_secret(paths.nm_dir / NM_FILE, "\n".join(lines).encode())
     if changed and paths.nm_dir == DevicePaths.nm_dir and shutil.which("nmcli"):
         # NetworkManager reads new keyfiles on reload; best effort (the next boot reads it anyway)
         subprocess.run(["nmcli", "connection", "reload"], check=False, capture_output=True, timeout=30)

@@ -84,6 +84,7 @@ def test_bundle_to_two_enrolled_devices_stored_by_the_ingest(tmp_path: Path) -> 
             assert (dev.etc / "device.key").stat().st_mode & 0o777 == 0o600
             assert (dev.etc / "mqtt.key").stat().st_mode & 0o777 == 0o600
             assert (dev.nm / "edge-agent-wifi.nmconnection").stat().st_mode & 0o777 == 0o600
+            assert (dev.etc / "bundle.dsse").stat().st_mode & 0o777 == 0o600  # Wi-Fi key, enrolment password
             secrets += [dev.etc / "device.key", dev.etc / "mqtt.key"]
         assert (b.stick / "edge-agent" / "requests" / f"{b.id}.request.dsse").is_file()
         assert "from " + str(a.boot) in boot_a and "from " + str(b.stick) in boot_b
