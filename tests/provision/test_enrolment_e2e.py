@@ -71,6 +71,7 @@ def test_bundle_to_two_enrolled_devices_stored_by_the_ingest(tmp_path: Path) -> 
         bundle = site.operator_setup(f"mqtts://127.0.0.1:{ports['events']}", f"mqtts://127.0.0.1:{ports['enrol']}",
                                      ingest_keys=env.pub_file)
         a, b = site.device("dev-a", "10000000aaaa0001"), site.device("dev-b", "10000000bbbb0002")
+        assert bundle.stat().st_mode & 0o777 == 0o600  # the operator's copy: Wi-Fi key, enrolment password
         trust = site.op / "provisioning.pub.json"
         out = site.cli("provision", "write", bundle, "--trust", trust, "--to", a.boot, "--style", "trixie").stdout
         assert "network-config" in out and (a.boot / "network-config").is_file()
