@@ -178,6 +178,8 @@ cmd_install() {
 
     # 4. the configuration, from the board profile (never overwritten: it is the operator's)
     install -d -m 0750 -o root -g "$APP" "$ETC"
+    # the site bundle holds the Wi-Fi key and the enrolment password: root only (older versions left it 0644)
+    [ ! -f "$ETC/bundle.dsse" ] || chmod 0600 "$ETC/bundle.dsse"
     if [ ! -f "$ETC/agent.toml" ]; then
         tmp=$(mktemp)
         "$agent" profile --agent-toml ${device_id:+--device-id "$device_id"} --site "$site" ${profile:+--pin "$profile"} > "$tmp"

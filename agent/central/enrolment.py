@@ -177,19 +177,48 @@ def publish(cfg: IngestConfig, topic: str, payload: bytes, retain: bool = True, 
         c.loop_stop()
 
 
-def approve(device_id: str, registry_file: Path, key: SigningKey, say: Say, *,
-            ca_cert: Path | None = None, ca_key: Path | None = None, fingerprint_prefix: str = "",
+# The fingerprint the technician read out, or at least its first two groups: a prefix shorter than
+# that matches too many keys to tell a squatter's request from the device's own
+MIN_FINGERPRINT_HEX = 8
+
+
+def spoken_fingerprint(text: str) -> str:
+    """The fingerprint as typed ('DAF7-E646', 'daf7 e646 4bfa', ...) as hex digits, upper case; a
+    UsageError line when it is not at least MIN_FINGERPRINT_HEX hex digits of one."""
+    digits = "".join(text.split()).replace("-", "").upper()
+    longest = len(fingerprint("0" * 64).replace("-", ""))
+    if not digits or any(c not in "0123456789ABCDEF" for c in digits) or len(digits) > longest:
+        raise UsageError(f"--fingerprint {text!r} is not a key fingerprint (groups of 4 hex digits, "
+                         "e.g. DAF7-E646-4BFA-7B21-43C1)")
+    if len(digits) < MIN_FINGERPRINT_HEX:
+        raise UsageError(f"--fingerprint {text!r} is too short: give at least the first two groups "
+                         f"({MIN_FINGERPRINT_HEX} hex digits) the technician read out, better all five")
+    return digits
+
+
+def approve(device_id: str, registry_file: Path, key: SigningKey, say: Say, *, fingerprint_read: str,
+            ca_cert: Path | None = None, ca_key: Path | None = None,
             out: list[Path] | None = None, broker: IngestConfig | None = None) -> Approval:
-    """Enrol the pending request of device_id and return its signed approval where asked."""
-    matches = [p for p in pending(registry_file) if p.request.record.device_id == device_id
-               and fingerprint(p.request.record.keyid).startswith(fingerprint_prefix.upper())]
-    if not matches:
+    """Enrol the pending request of device_id whose key has the fingerprint the technician read out
+    on the device (anyone with the site's enrolment account can leave a request under any id), and
+    return its signed approval where asked."""
+    digits = spoken_fingerprint(fingerprint_read)
+    requests = [p for p in pending(registry_file) if p.request.record.device_id == device_id]
+    if not requests:
         raise UsageError(f"no pending request for {device_id!r}; "
                          "collect it with `edge-agent registry pending --from DIR`")
+    matches = [p for p in requests
+               if fingerprint(p.request.record.keyid).replace("-", "").startswith(digits)]
+    if not matches:
+        raise UsageError(f"refused approval of {device_id!r}: fingerprint {fingerprint_read.strip()!r} does not "
+                         f"match its pending request{'s' if len(requests) > 1 else ''}; nothing was enrolled "
+                         "(ask the technician to read it again from the device, and do not approve a request "
+                         "the device did not make)")
     if len(matches) > 1:
-        raise UsageError(f"{len(matches)} pending requests for {device_id!r} "
-                         f"({', '.join(fingerprint(m.request.record.keyid) for m in matches)}); "
-                         "give --fingerprint with the one the technician read out")
+        found = ", ".join(fingerprint(m.request.record.keyid) for m in matches)
+        raise UsageError(f"{len(matches)} pending requests for {device_id!r} match fingerprint "
+                         f"{fingerprint_read.strip()!r} ({found}); give more of the fingerprint the technician "
+                         "read out")
     data = matches[0].path.read_bytes()
     request = open_request(data)  # the self-signature again, on the bytes kept
     refuse_known(request.record, registry.load_or_empty(registry_file))

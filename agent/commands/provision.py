@@ -11,6 +11,7 @@ from agent.protocol.dsse import SigningKey
 from agent.protocol.provisioning import fingerprint
 from agent.provision import operator
 from agent.provision.device import DevicePaths, trusted
+from agent.provision.files import write_secret
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -88,8 +89,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     )
     envelope = bundle.sign(key)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(envelope)
+    write_secret(out, envelope)  # the Wi-Fi key and the enrolment password: the operator's only
     print(f"bundle {bundle.id} for site {bundle.site}: broker {bundle.broker}, {len(bundle.ingest_keys)} ingest key(s)"
           f"{', Wi-Fi ' + wifi['ssid'] if wifi else ''}; signed by {fingerprint(key.keyid)}; written to {out}")
     return 0

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ap = rsub.add_parser("approve", help="enrol a pending request; optionally issue its MQTT client certificate")
     ap.add_argument("device", help="device id")
     ap.add_argument("--key", required=True, metavar="FILE", help="provisioning key that signs the approval")
-    ap.add_argument("--fingerprint", default="", help="the fingerprint the technician read out (or its start)")
+    ap.add_argument("--fingerprint", required=True, metavar="XXXX-XXXX[-...]",
+                    help="the fingerprint the technician read out on the device (at least its first two "
+                    "groups); a request whose key does not match is refused")
     ap.add_argument("--ca-cert", metavar="FILE", help="site CA certificate: issue a client certificate")
     ap.add_argument("--ca-key", metavar="FILE", help="site CA private key")
     ap.add_argument("--out", action="append", default=[], metavar="DIR", help="stick to leave the approval on")
@@ -88,8 +90,8 @@ def cmd_pending(args: argparse.Namespace) -> int:
     waiting = enrolment.pending(path)
     for p in waiting:
         print(p.line())
-    print(f"{len(waiting)} pending; approve one with `edge-agent registry approve DEVICE --key FILE` "
-          "after the technician has read its fingerprint out")
+    print(f"{len(waiting)} pending; approve one with `edge-agent registry approve DEVICE --key FILE "
+          "--fingerprint XXXX-XXXX-...` giving the fingerprint the technician read out on the device")
     return 0
 
 
@@ -99,7 +101,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     enrolment.approve(
         args.device, registry_path(args), SigningKey.load(Path(args.key)), print,
         ca_cert=Path(args.ca_cert) if args.ca_cert else None, ca_key=Path(args.ca_key) if args.ca_key else None,
-        fingerprint_prefix=args.fingerprint, out=[Path(o) for o in args.out],
+        fingerprint_read=args.fingerprint, out=[Path(o) for o in args.out],
         broker=config.load(args.config) if args.publish else None,
     )
     return 0

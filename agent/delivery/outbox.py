@@ -641,6 +641,13 @@ class Outbox:
         return self._bytes - self._gone_bytes + self._pending_bytes
 
     @property
+    def committed_seq(self) -> int:
+        """The highest seq ever committed: stored now, or removed since (acked, dropped). The next
+        start hands out committed_seq + 1 (a key rotation starts there)."""
+        with self._lock:
+            return self._committed_seq
+
+    @property
     def uncommitted(self) -> int:
         """Appends waiting in memory for the window's commit."""
         return len(self._pending)

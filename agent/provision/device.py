@@ -14,7 +14,6 @@ import logging
 import os
 import pwd
 import shutil
-import sqlite3
 import subprocess
 import time
 import tomllib
@@ -25,6 +24,7 @@ from typing import Any
 
 from agent import __version__
 from agent.config import check_id, merge, parse, read_toml
+from agent.delivery.outbox import Outbox
 from agent.errors import SignatureError, StateError, UsageError
 from agent.protocol import topics
 from agent.protocol.dsse import SigningKey, key_id
@@ -48,6 +48,7 @@ from agent.provision.files import (
     toml_text,
     write_private,
     write_public,
+    write_secret,
 )
 
 log = logging.getLogger(__name__)
@@ -214,11 +215,14 @@ def write_site_files(paths: DevicePaths, bundle: Bundle, envelope: bytes, device
     files = {
         CA_FILE: bundle.ca_pem.encode(),
         INGEST_KEYS_FILE: (json.dumps(list(bundle.ingest_keys), indent=2) + "\n").encode(),
-        BUNDLE_FILE: envelope,
     }
     for name, data in files.items():
         if write_public(paths.etc / name, data):
             changed.append(name)
+    # the bundle holds the Wi-Fi key and the enrolment password: root only (only the root commands
+    # firstboot, stick and rotate-key read it; the service never does)
+    if write_secret(paths.etc / BUNDLE_FILE, envelope):
+        changed.append(BUNDLE_FILE)
     text = toml_text(config_table(paths, bundle, device_id),
                      f"written by edge-agent from site bundle {bundle.id}; a newer bundle rewrites it")
     parse(tomllib.loads(text))  # never leave a config `run` would refuse
@@ -238,7 +242,7 @@ def write_nm_connection(paths: DevicePaths, wifi: dict[str, str]) -> bool:
     if wifi.get("psk"):
         lines += ["[wifi-security]", "key-mgmt=wpa-psk", f"psk={wifi['psk']}", ""]
     lines += ["[ipv4]", "method=auto", "", "[ipv6]", "method=auto", ""]
-    changed = write_public(paths.nm_dir / NM_FILE, "\n".join(lines).encode(), 0o600)
+    changed = write_secret(paths.nm_dir / NM_FILE, "\n".join(lines).encode())
     if changed and paths.nm_dir == DevicePaths.nm_dir and shutil.which("nmcli"):
         # NetworkManager reads new keyfiles on reload; best effort (the next boot reads it anyway)
         subprocess.run(["nmcli", "connection", "reload"], check=False, capture_output=True, timeout=30)
@@ -447,19 +451,16 @@ def fetch_approval(paths: DevicePaths, say: Say, timeout_s: float = 10.0) -> App
 
 
 def next_seq(state: Path) -> int:
-    """The seq the outbox gives its next event (it keeps counting across a key change)."""
+    """The seq the outbox gives its next event (it keeps counting across a key change): asked of the
+    outbox itself, since its counter is not one stored value (see agent.delivery.outbox)."""
     db = state / "outbox.db"
     if not db.exists():
         return 1
+    outbox = Outbox(db)
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        raise StateError(f"cannot read the outbox {str(db)!r}: {exc}") from None
-    return (int(row[0]) if row else 0) + 1
+        return outbox.committed_seq + 1
+    finally:
+        outbox.close()
 
 
 def rotate(paths: DevicePaths, say: Say) -> Path:

@@ -1,9 +1,10 @@
-"""Small file helpers for provisioning: exclusive 0600 files, public files, TOML writing, folders."""
+"""Small file helpers for provisioning: exclusive 0600 keys, secret and public files, TOML writing, folders."""
 
 from __future__ import annotations
 
 import os
 import pwd
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ BUNDLE_FILE = "bundle.dsse"
 FOLDER = "edge-agent"  # the folder on a boot partition or a USB stick
 REQUESTS = "requests"
 APPROVALS = "approvals"
+SECRET_MODE = 0o600
 
 
 def write_private(path: Path, data: bytes, owner: str = "") -> None:
@@ -39,21 +41,35 @@ def chown(path: Path, owner: str) -> None:
 
 
 def write_public(path: Path, data: bytes, mode: int = 0o644) -> bool:
-    """Write path atomically when its content differs; True when it changed."""
+    """Write path atomically when its content differs, with exactly `mode` whatever the umask: the
+    data is never in a file with a wider mode, even for a moment (a file that already holds the data
+    gets its mode set). True when the content changed."""
     try:
-        if path.read_bytes() == data:
-            return False
+        same = path.read_bytes() == data
     except OSError:
-        pass
+        same = False
     tmp = path.with_name(path.name + ".tmp")
     try:
+        if same:
+            if stat.S_IMODE(path.stat().st_mode) != mode:
+                path.chmod(mode)
+            return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.chmod(mode)
+        tmp.unlink(missing_ok=True)  # a leftover of a write cut short may have a wider mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # the umask can only narrow it
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fd, mode)  # ... back to `mode` before any byte is written
+            fh.write(data)
         tmp.replace(path)
     except OSError as exc:
         raise StateError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return True
+
+
+def write_secret(path: Path, data: bytes) -> bool:
+    """write_public for a file holding a secret (the site bundle's Wi-Fi key and enrolment
+    password): mode 0600, owned by whoever writes it (root, for the device's files)."""
+    return write_public(path, data, SECRET_MODE)
 
 
 def toml_value(value: Any) -> str:

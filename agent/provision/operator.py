@@ -12,7 +12,7 @@ from agent.errors import SignatureError, UsageError
 from agent.protocol.dsse import SigningKey
 from agent.protocol.jsonfile import read_json
 from agent.protocol.provisioning import Bundle, fingerprint, key_record, public_key_of
-from agent.provision.files import BUNDLE_FILE, FOLDER, write_public
+from agent.provision.files import BUNDLE_FILE, FOLDER, write_public, write_secret
 
 KEY_FILE = "provisioning.key"
 PUB_FILE = "provisioning.pub.json"
@@ -110,7 +110,7 @@ def write(envelope: bytes, bundle: Bundle, dest: Path, style: str) -> list[Path]
         raise UsageError(f"{str(dest)!r} is not a folder (mount the boot partition or the stick first)")
     folder = dest / FOLDER
     written = [folder / BUNDLE_FILE, folder / "README.txt"]
-    write_public(written[0], envelope)
+    write_secret(written[0], envelope)  # the Wi-Fi key and enrolment password (FAT ignores modes)
     write_public(written[1], (
         f"edge-agent site bundle {bundle.id} for site {bundle.site}, signed by provisioning key "
         f"{fingerprint(json_keyid(envelope))}.\nThe device verifies it at first boot (edge-agent firstboot) "
@@ -120,7 +120,7 @@ def write(envelope: bytes, bundle: Bundle, dest: Path, style: str) -> list[Path]
         yaml = network_config_yaml(bundle)
         if yaml:
             target = dest / "network-config"
-            write_public(target, yaml.encode(), 0o600)
+            write_secret(target, yaml.encode())
             written.append(target)
     elif style not in ("bookworm", "stick"):
         raise UsageError(f"--style {style!r} must be bookworm, trixie or stick")

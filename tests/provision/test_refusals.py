@@ -73,11 +73,18 @@ def booted(site: Site, name: str, serial: str) -> Device:
     return dev
 
 
+def read_out(dev: Device) -> str:
+    """The fingerprint the technician reads out on the device."""
+    from agent.protocol.provisioning import fingerprint
+
+    return fingerprint(json.loads((dev.etc / "device.pub.json").read_text())["keyid"])
+
+
 def test_replayed_forged_and_enrolled_requests_are_refused(site: Site) -> None:
     a = booted(site, "dev-a", "10000000cafe000a")
     reg = ["--registry", site.registry]
     site.cli("registry", "pending", "--from", a.stick, *reg)
-    site.cli("registry", "approve", a.id, "--key", site.op / "provisioning.key", *reg)
+    site.cli("registry", "approve", a.id, "--key", site.op / "provisioning.key", "--fingerprint", read_out(a), *reg)
     request = a.stick / "edge-agent" / "requests" / f"{a.id}.request.dsse"
     # replayed: the same request again, after its approval
     run = site.cli("registry", "pending", "--from", request, *reg)
@@ -116,7 +123,8 @@ def test_replayed_forged_and_enrolled_requests_are_refused(site: Site) -> None:
     # approve refuses it too when it was collected before the first was enrolled; after a revoke it passes
     site.cli("registry", "revoke", a.id, *reg)
     site.cli("registry", "pending", "--from", again.stick, *reg)
-    site.cli("registry", "approve", a.id, "--key", site.op / "provisioning.key", *reg)
+    site.cli("registry", "approve", a.id, "--key", site.op / "provisioning.key", "--fingerprint", read_out(again),
+             *reg)
     listing = site.cli("registry", "list", *reg).stdout
     assert listing.count(a.id) == 2 and "2 records, 1 active" in listing
 
@@ -127,14 +135,40 @@ def test_approve_refuses_an_id_enrolled_meanwhile(site: Site) -> None:
     reg = ["--registry", site.registry]
     site.cli("registry", "pending", "--from", a.stick, "--from", twin.stick, *reg)
     listing = site.cli("registry", "pending", *reg).stdout
-    assert "2 pending" in listing
-    line = site.refused("registry", "approve", a.id, "--key", site.op / "provisioning.key", *reg)
-    assert "2 pending requests" in line and "--fingerprint" in line
-    fp = (a.etc / "device.pub.json").read_text()
-    from agent.protocol.provisioning import fingerprint
-
-    fp_a = fingerprint(json.loads(fp)["keyid"])
-    site.cli("registry", "approve", a.id, "--key", site.op / "provisioning.key", "--fingerprint", fp_a, *reg)
+    assert "2 pending" in listing and "--fingerprint" in listing
+    approve = ["registry", "approve", a.id, "--key", site.op / "provisioning.key", *reg]
+    site.cli(*approve, "--fingerprint", read_out(a))
     # the twin's request is now for an enrolled device id
-    line = site.refused("registry", "approve", a.id, "--key", site.op / "provisioning.key", *reg)
+    line = site.refused(*approve, "--fingerprint", read_out(twin))
     assert "already has an active key" in line
+
+
+def test_approve_needs_the_fingerprint_read_out_on_the_device(site: Site) -> None:
+    """Anyone with a copy of the site bundle holds the enrolment account and can leave a request
+    under the device's id (retained, it replaces the device's own): only the fingerprint read out on
+    the device tells them apart, so approve never enrols without it."""
+    real = booted(site, "dev-real", "10000000cafe00bb")
+    squatter = booted(site, "dev-squatter", "10000000cafe00bb")  # same id, its own key
+    reg = ["--registry", site.registry]
+    site.cli("registry", "pending", "--from", squatter.stick, *reg)  # the only request pending for the id
+    approve = ["registry", "approve", real.id, "--key", site.op / "provisioning.key", *reg]
+    before = files(site.central)
+    missing = site.cli(*approve, ok=False)  # argparse's one line, prefixed with the subcommand
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    assert "required: --fingerprint" in missing.stderr and "Traceback" not in missing.stderr
+    fp = read_out(real)
+    for short in (fp[:4], fp[:7], "", "DAF7-XYZ1"):
+        line = site.refused(*approve, "--fingerprint", short)
+        assert "--fingerprint" in line and ("too short" in line or "not a key fingerprint" in line), line
+    for given in (fp, fp[:9], fp.replace("-", "").lower()):
+        line = site.refused(*approve, "--fingerprint", given)
+        assert f"refused approval of '{real.id}'" in line and "does not match" in line, line
+    assert files(site.central) == before  # nothing enrolled, the request still pending
+    assert not site.registry.exists()
+    # the device's own request, collected: the fingerprint read out picks it among the two
+    site.cli("registry", "pending", "--from", real.stick, *reg)
+    out = site.cli(*approve, "--fingerprint", fp[:9].lower()).stdout
+    assert f"enrolled {real.id}" in out and f"fingerprint {fp}" in out
+    listing = site.cli("registry", "list", "--json", *reg).stdout
+    assert [r["keyid"] for r in json.loads(listing)] == [
+        json.loads((real.etc / "device.pub.json").read_text())["keyid"]]

@@ -1,0 +1,79 @@
+"""Key rotation on a device whose outbox still holds rows: the rotation's seq is the outbox's own
+next seq (above every stored one), so the ingest takes the queued old-key rows and the new key's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.central import enrolment as central
+from agent.central import registry
+from agent.central.verify import Verifier
+from agent.delivery.outbox import Outbox
+from agent.errors import SignatureError
+from agent.protocol.body import Event, encode
+from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
+from agent.protocol.enrolment import KEY_FILE, PUB_FILE, enrolment, save_registry
+from agent.protocol.provisioning import open_rotation
+from agent.provision.device import ROTATION_FILE, DevicePaths, next_seq, rotate
+
+DEVICE, SITE = "pi-1", "depot-3"
+
+
+def event(key: SigningKey, seq: int) -> tuple[str, bytes]:
+    ev = Event(id=f"{seq:032x}", device=DEVICE, site=SITE, seq=seq, boot=1, ts_ms=1000 + seq,
+               type="count", model="m", manifest="0" * 64, rule="door", label="person",
+               values={"entries": 1, "exits": 0})
+    return f"edge/v1/{SITE}/{DEVICE}/event/count", key.envelope(EVENT_PAYLOAD_TYPE, encode(ev))
+
+
+@pytest.mark.parametrize("acked", [[1, 2, 3], [1, 2, 3, 9, 10]], ids=["oldest-acked", "newest-acked-too"])
+def test_rotation_starts_above_every_stored_seq_and_queued_old_rows_are_accepted(
+        tmp_path: Path, acked: list[int]) -> None:
+    etc, state = tmp_path / "etc", tmp_path / "state"
+    etc.mkdir()
+    old = SigningKey.generate()
+    old.save(etc / KEY_FILE)
+    (etc / PUB_FILE).write_text(json.dumps(enrolment(old, DEVICE, SITE).to_json()))
+    # -- the agent ran: ten events signed by the old key, some acknowledged, then it was stopped
+    outbox = Outbox(state / "outbox.db")
+    seqs = [outbox.append(lambda s: event(old, s)) for _ in range(10)]
+    assert seqs == list(range(1, 11))
+    outbox.ack(acked)
+    outbox.close()
+    queued = [s for s in seqs if s not in acked]
+    # -- rotation on the device, then at the registry
+    paths = DevicePaths(etc=etc, boot=(), media=(), state=state)
+    said: list[str] = []
+    assert next_seq(state) == 11
+    rotate(paths, said.append)
+    rot = open_rotation((etc / ROTATION_FILE).read_bytes(), {old.keyid: old.public_key})
+    assert rot.from_seq == 11 > max(queued) and "from seq 11" in said[0]
+    reg = tmp_path / "registry.json"
+    save_registry(reg, [enrolment(old, DEVICE, SITE)])
+    central.rotate((etc / ROTATION_FILE).read_bytes(), reg, said.append)
+    records = registry.load_or_empty(reg)
+    assert [(r.keyid, r.status, r.until_seq) for r in records if r.keyid == old.keyid] == [(old.keyid, "rotated", 11)]
+    # -- the agent starts again: its queued old-key rows are accepted, its next seq is the rotation's
+    new = SigningKey.load(etc / KEY_FILE)
+    assert new.keyid == rot.new.keyid != old.keyid
+    outbox = Outbox(state / "outbox.db")
+    try:
+        rows = outbox.peek(100)
+        assert [r.seq for r in rows] == queued
+        assert outbox.append(lambda s: event(new, s)) == rot.from_seq
+        rows = outbox.peek(100)
+    finally:
+        outbox.close()
+    ingest = Verifier(records)
+    assert [ingest.check(r.envelope)[0]["seq"] for r in rows] == [*queued, 11]
+    with pytest.raises(SignatureError) as refused:  # the old key past the rotation is still refused
+        ingest.verify(event(old, 12)[1])
+    assert refused.value.reason == "revoked"
+
+
+def test_no_outbox_yet_starts_at_one(tmp_path: Path) -> None:
+    assert next_seq(tmp_path) == 1
+    assert not (tmp_path / "outbox.db").exists()  # asking does not create one
