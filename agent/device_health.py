@@ -62,6 +62,9 @@ class InferenceTimer:
     def detect(self, frame: Any) -> Any:
         return self._timed(self.inner.detect, frame)
 
+    def set_masks(self, masks: Any) -> bool:
+        return bool(self.inner.set_masks(masks))
+
     def stages(self) -> Any:
         inner = self.inner.stages()
         return None if inner is None else _TimedStages(inner, self)

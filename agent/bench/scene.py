@@ -158,6 +158,9 @@ class _Instrumented:
     def stages(self) -> TimedStages:
         return self.timed  # the run's FrameLoop uses these
 
+    def set_masks(self, masks: Any) -> bool:
+        return bool(self.det.set_masks(masks))
+
     def health(self) -> dict[str, Any]:
         return dict(self.det.health())
 

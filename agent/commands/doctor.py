@@ -11,7 +11,7 @@ from agent.commands import add_config_args, load_config
 from agent.errors import AgentError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="check config, key, model, camera, clock, disk, broker, power and service")
     add_config_args(p)
     p.add_argument("--json", action="store_true", help="print the results as one JSON document")

@@ -22,7 +22,7 @@ def _paths_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", metavar="DIR", help="the agent's state folder (rotate-key: its outbox)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     f = sub.add_parser("firstboot",
                        help="device: verify the site bundle, make the key, write config, request enrolment")
     _paths_args(f)

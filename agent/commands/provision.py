@@ -14,7 +14,7 @@ from agent.provision.device import DevicePaths, trusted
 from agent.provision.files import write_secret
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("provision", help="operator: provisioning key, signed site bundle, boot/stick folders")
     psub = p.add_subparsers(dest="provision_command", metavar="ACTION", required=True)
     k = psub.add_parser("keygen", help="create the operator's provisioning key (0600) and its public record")

@@ -10,7 +10,7 @@ from pathlib import Path
 from agent.errors import BrokerError, UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "config", help="signed remote configuration: sign a change, push it, see what devices run"
     )

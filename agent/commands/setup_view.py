@@ -17,7 +17,7 @@ from agent.errors import UsageError
 RULE = "setup-view"  # the rule id the two audit events carry
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("setup-view", help="show a live picture on the local network for at most 10 minutes, "
                                           "behind a one-time code, to draw zones, lines and privacy masks")
     add_config_args(p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.types import Detection, Frame
@@ -26,6 +27,11 @@ class Detector(Protocol):
     def stages(self) -> Stages | None:
         """The same detection split into prepare / infer / detections for the threaded frame loop
         (agent/frameloop.py), or None when it cannot be split (it then runs on the caller's thread)."""
+        ...
+
+    def set_masks(self, masks: Sequence[Sequence[tuple[float, float]]]) -> bool:
+        """New privacy masks from the next frame on (a change at a frame boundary); False when this
+        backend cannot take them live (they then apply at the next start)."""
         ...
 
     def health(self) -> dict[str, Any]:

@@ -99,6 +99,10 @@ class ScriptedDetector:
         table = parse_script(text, path.name)
         return cls(table, classes, model_sha256=hashlib.sha256(data).hexdigest())
 
+    def set_masks(self, masks: Sequence[Sequence[tuple[float, float]]]) -> bool:
+        """A script sees no pixels: masks cannot act on it."""
+        return False
+
     def stages(self) -> None:
         """A script has nothing to overlap: it runs on the caller's thread."""
         return None

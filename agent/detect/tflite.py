@@ -145,6 +145,11 @@ class TfliteDetector:
         self.interp.invoke()
         return self.to_detections(self.decode(), geo.mapping)
 
+    def set_masks(self, masks: Sequence[Sequence[tuple[float, float]]]) -> bool:
+        """New privacy masks from the next prepared frame on (both loops share the preprocessor)."""
+        self.pre.set_masks([tuple(p) for p in masks])
+        return True
+
     def stages(self) -> StagedDetector:
         """The same detection split into prepare / infer / detections, for the threaded frame loop."""
         from agent.detect.staged import StagedDetector

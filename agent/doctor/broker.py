@@ -7,6 +7,8 @@ device's own status topic, whose PUBACK code shows a missing ACL (0x87 not autho
 
 from __future__ import annotations
 
+from typing import Any
+
 import ssl
 import threading
 import time
@@ -39,12 +41,12 @@ def probe(cfg: MqttConfig, device: str, site: str, timeout_s: float = 2.0) -> Pr
     acked = threading.Event()
     state: dict[str, object] = {}
 
-    def on_connect(client, userdata, flags, reason_code, properties):  # type: ignore[no-untyped-def]
+    def on_connect(client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
             state["refused"] = f"{reason_code} (0x{reason_code.value:02x})"
         connected.set()
 
-    def on_publish(client, userdata, mid, reason_code, properties):  # type: ignore[no-untyped-def]
+    def on_publish(client: Any, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
         state["code"] = int(reason_code.value) if reason_code is not None else 0
         acked.set()
 

@@ -11,10 +11,13 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Config
 from agent.types import Observation, Track
+
+if TYPE_CHECKING:
+    from agent.detect import Detector
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +40,9 @@ def encode_jpeg(image_rgb: Any, max_width: int = MAX_WIDTH) -> bytes:
     return bytes(buf)
 
 
-def set_masks(detector: Any, masks: tuple[tuple[tuple[float, float], ...], ...]) -> bool:
+def set_masks(detector: Detector, masks: tuple[tuple[tuple[float, float], ...], ...]) -> bool:
     """Give a running detector new privacy masks (at a frame boundary); False if it cannot take them."""
-    inner = getattr(detector, "inner", detector)  # InferenceTimer wraps the detector
-    pre = getattr(inner, "pre", None)
-    setter = getattr(pre, "set_masks", None)
-    if setter is None:
-        return False
-    setter(masks)
-    return True
+    return detector.set_masks(masks)
 
 
 class Counts:
