@@ -62,6 +62,7 @@ class View:
     done: threading.Event = field(default_factory=threading.Event)
     saved: bool = False  # the config file was changed at least once
     saved_shapes: Any = None
+    on_saved: Callable[[], None] | None = None  # after a save that changed the file (saved is True)
     # one save (or draft) at a time: the page's requests each get a thread (a double-click on Save)
     file_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -233,6 +234,11 @@ class Handler(BaseHTTPRequestHandler):
                     view.saved = view.saved or changed
                     view.saved_shapes = shapes_mod.of_config(cfg)
                     view.on_geometry(cfg)
+                    if changed and view.on_saved is not None:
+                        try:
+                            view.on_saved()
+                        except OSError as exc:  # the file is saved; the mark is written again at close
+                            log.warning("setup view: cannot note the save in the state folder's mark: %s", exc)
         except (AgentError, ValueError) as exc:
             self._json(400, {"ok": False, "error": str(exc)})
             return
