@@ -179,3 +179,19 @@ def test_setup_view_beside_a_running_agent_leaves_outbox_and_broker_to_it(tmp_pa
     assert wait_until(lambda: ("sentinel", b"1") in sub.messages, timeout=20)
     sub.close()
     assert [t for t, _ in sub.messages] == ["sentinel"]
+
+
+def test_the_mark_belongs_to_the_state_folders_owner(tmp_path: Path) -> None:
+    """setup-view runs under sudo, the agent as its service user: the mark must stay readable by it."""
+    import os
+    import stat
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    if os.geteuid() == 0:  # CI runs as root: the folder belongs to the service user
+        os.chown(state, 65534, 65534)
+    path = marker.write(state, 2_000, session="s", opened_ms=1_000, duration_s=60, audit=marker.AGENT)
+    st, folder = path.stat(), state.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (folder.st_uid, folder.st_gid, 0o600)
+    assert marker.is_open(state, 1_500) and not marker.is_open(state, 2_000)
+    assert [p.name for p in state.iterdir()] == [marker.MARKER_FILE]  # no temp file left
