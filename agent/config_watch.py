@@ -12,6 +12,11 @@ old manifest, a new privacy manifest naming the new geometry is signed and publi
 gets the new masks, and every later event cites it. The new config is the file's geometry laid over
 the running one (`live.cfg`: the file at start, remote settings since, earlier saves), so a save
 keeps the remote settings in force and a later remote change keeps the saved geometry.
+
+While the agent runs it owns the outbox, so `setup-view` cannot queue its two audit events: it
+leaves them in its mark (audit "agent"), and this stage signs them when it sees the mark appear
+(setup_view_opened, the planned duration_s) and close, expire or go (setup_view_closed: duration_s,
+config_changed); it then removes a closed mark, so a restart does not sign them again.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from agent.config import Config
 from agent.errors import AgentError
+
+from agent.setupview import marker
+from agent.setupview.marker import AGENT, RULE, Mark
+from agent.types import Observation
 
 if TYPE_CHECKING:
     from agent.coverage import Coverage
@@ -54,6 +63,8 @@ class ConfigWatch:
         # another key of the file does not undo zones or lines a signed remote change set
         self._file_geometry = self._read_geometry()
         self.applied = 0  # geometry changes taken up (tests, logs)
+        self._session: Mark | None = None  # the setup view whose opened event this agent signed
+        self._session_closed = False
 
     def _read_geometry(self) -> tuple[Any, ...] | None:
         try:
@@ -81,15 +92,15 @@ class ConfigWatch:
         self._check(now_s)
 
     def _check(self, now_s: float) -> None:
-        from agent.setupview import marker
-
         now = self.clock()
         if self._last_check is not None and now - self._last_check < self.every_s:
             return
         self._last_check = now
+        now_ms = self.wall_ms()
+        mark = marker.read(self.live.cfg.state_dir)
+        self._audit(mark, now_s, now_ms)
         if self.coverage is not None:
-            is_open = marker.is_open(self.live.cfg.state_dir, self.wall_ms())
-            was, self.coverage.setup_view = self.coverage.setup_view, is_open
+            was, self.coverage.setup_view = self.coverage.setup_view, mark is not None and mark.open_at(now_ms)
             if was != self.coverage.setup_view:
                 log.info("setup view %s: coverage counts this time as %s", "open" if self.coverage.setup_view
                          else "closed", "blind (setup_view)" if self.coverage.setup_view else "observed again")
@@ -98,6 +109,35 @@ class ConfigWatch:
             return
         self._stamp = stamp
         self.reload(now_s)
+
+    def _audit(self, mark: Mark | None, now_s: float, now_ms: int) -> None:
+        """Sign the audit events of a setup view that runs beside this agent, from its mark."""
+        ours = mark if mark is not None and mark.audit == AGENT and mark.session else None
+        if self._session is not None and not self._session_closed and (
+                ours is None or ours.session != self._session.session):  # the mark went without closing
+            self._closed(self._session, min(now_ms, self._session.until_ms), now_s)
+        if ours is None:
+            return
+        if self._session is None or ours.session != self._session.session:
+            self._session, self._session_closed = ours, False
+            self._emit("setup_view_opened", {"duration_s": ours.duration_s}, now_s)
+        self._session = ours  # the latest copy: config_changed is noted at each save
+        if self._session_closed:  # e.g. the view's own closed mark, written after this agent saw it expire
+            if ours.closed_ms:
+                marker.consume(self.live.cfg.state_dir, ours.session)
+            return
+        if ours.closed_ms or now_ms >= ours.until_ms:
+            self._closed(ours, ours.closed_ms or ours.until_ms, now_s)
+            marker.consume(self.live.cfg.state_dir, ours.session)
+
+    def _closed(self, mark: Mark, end_ms: int, now_s: float) -> None:
+        self._session_closed = True
+        self._emit("setup_view_closed", {"duration_s": max(0, round((end_ms - mark.opened_ms) / 1000)),
+                                         "config_changed": int(mark.config_changed)}, now_s)
+
+    def _emit(self, kind: str, values: dict[str, int], now_s: float) -> None:
+        self.live.publishing.emitter.emit([Observation(kind, RULE, "", now_s, values)])
+        log.info("setup view beside the running agent: %s %s signed and queued", kind, values)
 
     def reload(self, now_s: float) -> bool:
         """Take up the file's geometry now; False when it did not change or does not check."""

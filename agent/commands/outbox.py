@@ -8,7 +8,7 @@ import time
 
 from agent.commands import add_config_args, load_config
 from agent.errors import UsageError
-from agent.delivery.outbox import Outbox
+from agent.delivery.outbox import Outbox, OutboxBusy
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +42,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     path = cfg.state_dir / "outbox.db"
     if not path.is_file():
         raise UsageError(f"no outbox at {path}; give the agent's --state or --config")
-    ob = Outbox(path)  # a folder it cannot write is one line with the fix (SQLite WAL writes beside it)
+    try:  # a folder it cannot write is one line with the fix (SQLite WAL writes beside it)
+        ob = Outbox(path)
+    except OutboxBusy:  # the running agent owns the outbox: read beside it, write nothing
+        ob = Outbox(path, readonly=True)
     try:
         data = stats(ob, int(time.time() * 1000))
     finally:

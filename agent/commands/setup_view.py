@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import secrets
 import signal
 import sys
 import threading
@@ -13,8 +14,7 @@ from typing import Any
 
 from agent.commands import add_config_args, load_config_for_board
 from agent.errors import UsageError
-
-RULE = "setup-view"  # the rule id the two audit events carry
+from agent.setupview.marker import RULE  # the rule id the two audit events carry
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,8 +51,9 @@ def check_bind(addr: str) -> str:
 
 def cmd_setup_view(args: argparse.Namespace) -> int:
     from agent import config
-    from agent.assembly import load_or_create_key, publishing
+    from agent.assembly import load_or_create_key, open_outbox, publishing
     from agent.capture import open_source
+    from agent.delivery.outbox import OutboxBusy
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
     from agent.rules import build_rules
@@ -88,12 +89,38 @@ def cmd_setup_view(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}") from None
 
-    doc = privacy_manifest.build(cfg, detector.model_sha256, detector.model_id)
-    pub = publishing(cfg, key, doc, detector.model_id)
-    pub.start()
+    # One process writes an outbox. With `edge-agent run` running (it holds the outbox), the view
+    # neither queues nor sends anything (no second MQTT session under the device's client id):
+    # its mark carries the audit events and the agent signs and sends them.
+    try:
+        outbox = open_outbox(cfg)
+    except OutboxBusy:
+        outbox = None
+        say("the running agent owns the outbox: it signs and sends this view's audit events")
+    pub = None
+    if outbox is not None:
+        doc = privacy_manifest.build(cfg, detector.model_sha256, detector.model_id)
+        try:
+            pub = publishing(cfg, key, doc, detector.model_id, outbox=outbox)
+        except BaseException:
+            outbox.close()
+            raise
+        pub.start()
     opened_wall = time.time()
-    marker.write(cfg.state_dir, int((opened_wall + seconds) * 1000))
-    pub.emitter.emit([Observation("setup_view_opened", RULE, "", 0.0, {"duration_s": int(seconds)})])
+    opened_ms = int(opened_wall * 1000)
+    session = secrets.token_hex(8)
+
+    def mark(closed_ms: int = 0) -> None:
+        with mark_lock:  # the save handler and the main thread both write it
+            marker.write(cfg.state_dir, opened_ms + int(seconds * 1000), session=session, opened_ms=opened_ms,
+                         duration_s=int(seconds), audit=marker.SELF if pub is not None else marker.AGENT,
+                         closed_ms=closed_ms, config_changed=view.saved)
+
+    mark_lock = threading.Lock()
+    view.on_saved = mark  # a crash after a save still tells the agent the config changed
+    mark()
+    if pub is not None:
+        pub.emitter.emit([Observation("setup_view_opened", RULE, "", 0.0, {"duration_s": int(seconds)})])
     live.start()
     thread = threading.Thread(target=server.serve_forever, name="setup-view-http", daemon=True)
     thread.start()
@@ -122,11 +149,15 @@ def cmd_setup_view(args: argparse.Namespace) -> int:
         server.shutdown()
         server.server_close()
         live.stop()
-        marker.clear(cfg.state_dir)
-        duration = max(0, round(time.time() - opened_wall))
-        pub.emitter.emit([Observation("setup_view_closed", RULE, "", 0.0,
-                                      {"duration_s": duration, "config_changed": int(view.saved)})])
-        pub.close(flush_s=10.0)
+        closed_wall = time.time()
+        duration = max(0, round(closed_wall - opened_wall))
+        if pub is None:  # the running agent signs the closed event from the mark, then removes it
+            mark(closed_ms=int(closed_wall * 1000))
+        else:
+            marker.clear(cfg.state_dir)
+            pub.emitter.emit([Observation("setup_view_closed", RULE, "", 0.0,
+                                          {"duration_s": duration, "config_changed": int(view.saved)})])
+            pub.close(flush_s=10.0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     changed = "saved to " + str(path) + f" (previous kept as {path.name}.bak)" if view.saved else "config unchanged"

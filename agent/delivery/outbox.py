@@ -18,6 +18,10 @@ A reported run is exactly the seqs dropped, never wider: the ingest steps its co
 An append the disk has no room for is counted (lost_disk_full) and raises DiskFull; any other SQLite
 failure becomes a one-line StateError.
 
+One process owns an outbox: Outbox holds an exclusive lock (flock on <name>.lock beside it, 0600)
+for its life, since the seq counter lives in memory; a second writer gets one StateError line
+(OutboxBusy). `Outbox(path, readonly=True)` reads beside the owner (`outbox stats`) and writes nothing.
+
 Drop policy when a bound (rows or bytes) is exceeded: the least important priority goes first
 (periodic heartbeats and counts, then events, alarms last), oldest seq first within a priority.
 """
@@ -25,14 +29,16 @@ Drop policy when a bound (rows or bytes) is exceeded: the least important priori
 from __future__ import annotations
 
 import builtins
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Callable
+from typing import IO, Callable
 
 from agent.errors import StateError
 from agent.private import private_dir, private_file, tighten
@@ -129,6 +135,39 @@ class DropReport:
 NO_DROPS = DropReport(0, 0, 0)
 
 
+class OutboxBusy(StateError):
+    """Another Outbox (another process: `edge-agent run`, `replay`, `setup-view`) holds this outbox."""
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file beside the outbox: state_dir/outbox.lock for state_dir/outbox.db."""
+    return path.with_suffix(".lock")
+
+
+def _take_lock(path: Path) -> IO[bytes]:
+    """The open lock file, exclusively locked until it is closed (or the process ends); OutboxBusy
+    when another Outbox holds it. The file names the holder's pid for the message."""
+    lock = lock_path(path)
+    fh = os.fdopen(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+b")
+    try:
+        tighten(lock)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = fh.read(32).decode("ascii", "replace").strip()
+            by = f"process {holder}" if holder.isdigit() else "another process"
+            raise OutboxBusy(f"the outbox {str(path)!r} is in use by {by} (is `edge-agent run` running?); "
+                             f"one process writes an outbox at a time: stop the other first") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n".encode())
+        fh.flush()
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
 class DiskFull(StateError):
     """An append found no room on the disk: the event was never stored and never got a seq."""
 
@@ -156,42 +195,33 @@ class Outbox:
 
     def __init__(self, path: Path, max_rows: int = 0, max_bytes: int = 0, commit_interval_s: float = 0.0,
                  delete_interval_s: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 autocommit: bool = True) -> None:
+                 autocommit: bool = True, readonly: bool = False) -> None:
+        self.readonly = readonly
+        self._lockfile: IO[bytes] | None = None
         try:
-            private_dir(path.parent)
-            private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
-            for side in ("-wal", "-shm"):  # ... except ones an older version left world-readable
-                tighten(path.with_name(path.name + side))
-            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-            # 1 KiB pages (new outboxes only): a commit writes whole pages, and at one event per
-            # commit 4 KiB pages wrote 4x the bytes to the SD card (bench footprint)
-            self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA secure_delete=FAST")
-            self.db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
-            self.db.executescript(SCHEMA)
+            if readonly:
+                self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                          check_same_thread=False, timeout=30)
+            else:
+                private_dir(path.parent)
+                self._lockfile = _take_lock(path)  # before any write: one process owns the outbox
+                self._open(path)
             rows, size, top = self.db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0), COALESCE(MAX(seq), 0) FROM outbox"
             ).fetchone()
-            old = dict(self.db.execute(
-                "SELECT key, value FROM meta WHERE key IN ('drop_pending', 'drop_first', 'drop_last')").fetchall())
-            pending, first, last = (int(old.get(k, 0)) for k in ("drop_pending", "drop_first", "drop_last"))
-            if pending and first and last - first + 1 == pending:  # the old range was exact: keep it as a run
-                self.db.execute("INSERT OR IGNORE INTO drops (first, last, carrier) VALUES (?, ?, 0)", (first, last))
-            elif pending:
-                log.warning("the outbox held %d unreported drops in the old inexact format (seqs %d-%d); they stay "
-                            "counted in 'dropped' but are not reported by seq", pending, first, last)
-            self.db.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_LEGACY_KEYS))})", _LEGACY_KEYS)
             self.path = path
             # the highest seq ever committed: the stored rows, or meta 'seq' kept by the removals
             self._committed_seq = max(int(top), self._meta("seq"))
         except (sqlite3.Error, OSError) as exc:
+            self._unlock()
             from agent.writable import not_writable  # SQLite (WAL) writes beside the database
 
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise not_writable(Path(path).parent, "state folder",
                                f"cannot open the outbox {Path(path).name}: {why}") from None
+        except BaseException:
+            self._unlock()
+            raise
         self.path = path
         self.max_rows = max_rows
         self.max_bytes = max_bytes
@@ -227,6 +257,36 @@ class Outbox:
         self.lost_disk_full = 0  # appends lost for lack of space since this process started (no seq given)
         self._full = False  # in a disk-full episode (logged once when it starts, once when it ends)
         self.on_append: Callable[[], None] | None = None  # the sender's wake-up, called after a commit
+
+    def _open(self, path: Path) -> None:
+        """Open (and set up, or bring up to date) the database for writing, under the lock."""
+        private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
+        for side in ("-wal", "-shm"):  # ... except ones an older version left world-readable
+            tighten(path.with_name(path.name + side))
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        # 1 KiB pages (new outboxes only): a commit writes whole pages, and at one event per
+        # commit 4 KiB pages wrote 4x the bytes to the SD card (bench footprint)
+        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA secure_delete=FAST")
+        self.db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+        self.db.executescript(SCHEMA)
+        old = dict(self.db.execute(
+            "SELECT key, value FROM meta WHERE key IN ('drop_pending', 'drop_first', 'drop_last')").fetchall())
+        pending, first, last = (int(old.get(k, 0)) for k in ("drop_pending", "drop_first", "drop_last"))
+        if pending and first and last - first + 1 == pending:  # the old range was exact: keep it as a run
+            self.db.execute("INSERT OR IGNORE INTO drops (first, last, carrier) VALUES (?, ?, 0)", (first, last))
+        elif pending:
+            log.warning("the outbox held %d unreported drops in the old inexact format (seqs %d-%d); they stay "
+                        "counted in 'dropped' but are not reported by seq", pending, first, last)
+        self.db.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_LEGACY_KEYS))})", _LEGACY_KEYS)
+
+    def _unlock(self) -> None:
+        """Let another process have the outbox (close, or a failed open)."""
+        if self._lockfile is not None:
+            self._lockfile.close()
+            self._lockfile = None
 
     def set_limits(self, max_rows: int, max_bytes: int) -> None:
         """Bounds for the drop policy (0: unbounded); applied on the next append."""
@@ -687,6 +747,9 @@ class Outbox:
                 return
             self._closing = True
             self._work.notify_all()
+            if self.readonly:  # nothing to commit, no lock held
+                self.db.close()
+                return
         if self._committer is not None:
             self._committer.join(timeout=15)
         with self._lock:
@@ -698,8 +761,11 @@ class Outbox:
             except StateError as exc:  # the next start counts this run as unclean: nothing is silent
                 log.warning("%s; the outbox closes without its clean-stop mark", exc)
             self.db.close()
+            self._unlock()  # after the last write: the next owner sees everything this one stored
 
     def _txn(self) -> _Txn:
+        if self.readonly:
+            raise sqlite3.OperationalError("the outbox was opened read-only (it belongs to another process)")
         return _Txn(self.db, self._lock)
 
 

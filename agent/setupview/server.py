@@ -62,6 +62,9 @@ class View:
     done: threading.Event = field(default_factory=threading.Event)
     saved: bool = False  # the config file was changed at least once
     saved_shapes: Any = None
+    on_saved: Callable[[], None] | None = None  # after a save that changed the file (saved is True)
+    # one save (or draft) at a time: the page's requests each get a thread (a double-click on Save)
+    file_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def state(self) -> dict[str, Any]:
         _, live = self.live.snapshot()
@@ -220,20 +223,28 @@ class Handler(BaseHTTPRequestHandler):
         try:
             doc = json.loads(body or b"{}")
             shapes = shapes_mod.from_json(doc)
-            if path == "/api/draft":
-                from agent import config
+            with view.file_lock:
+                if path == "/api/draft":
+                    from agent import config
 
-                cfg = shapes_mod.check(shapes_mod.apply(config.read_toml(view.config_path), shapes))
-                view.on_geometry(cfg)
-                self._json(200, {"ok": True})
-                return
-            cfg, changed = shapes_mod.save(view.config_path, shapes)
+                    cfg = shapes_mod.check(shapes_mod.apply(config.read_toml(view.config_path), shapes))
+                    view.on_geometry(cfg)
+                else:
+                    cfg, changed = shapes_mod.save(view.config_path, shapes)
+                    view.saved = view.saved or changed
+                    view.saved_shapes = shapes_mod.of_config(cfg)
+                    view.on_geometry(cfg)
+                    if changed and view.on_saved is not None:
+                        try:
+                            view.on_saved()
+                        except OSError as exc:  # the file is saved; the mark is written again at close
+                            log.warning("setup view: cannot note the save in the state folder's mark: %s", exc)
         except (AgentError, ValueError) as exc:
             self._json(400, {"ok": False, "error": str(exc)})
             return
-        view.saved = view.saved or changed
-        view.saved_shapes = shapes_mod.of_config(cfg)
-        view.on_geometry(cfg)
+        if path == "/api/draft":
+            self._json(200, {"ok": True})
+            return
         log.info("setup view: saved %d zone(s), %d line(s), %d mask(s) to %s%s", len(cfg.zones),
                  len(cfg.lines), len(cfg.privacy.masks), view.config_path, "" if changed else " (unchanged)")
         self._json(200, {"ok": True, "changed": changed})

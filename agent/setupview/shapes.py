@@ -3,16 +3,18 @@
 The page sends normalized coordinates (origin top-left). They are laid on the config file's own
 table (other keys of an existing zone or line are kept), checked with agent.config.parse (after the
 board profile, as `run` does) and agent.rules.build_rules, and only then written: the old file is
-kept as <name>.bak and the new one replaces it atomically.
+kept as <name>.bak and the new one replaces it atomically, both with the file's owner, group and mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
 import shutil
 import stat
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,11 +138,37 @@ def save(path: Path, shapes: Shapes) -> tuple[Config, bool]:
         raise ConfigError("the config would not read back as written; nothing was saved")
     backup = path.with_name(path.name + ".bak")
     shutil.copy2(path, backup)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # the file keeps its owner's choice of mode
-    os.replace(tmp, path)
+    keep_owner(path, backup)
+    replace_text(path, text)
     return cfg, True
+
+
+def keep_owner(path: Path, copy_: Path) -> None:
+    """Give copy_ path's owner, group (as root; e.g. root:edge-agent) and mode."""
+    st = path.stat()
+    if os.geteuid() == 0:
+        os.chown(copy_, st.st_uid, st.st_gid)
+    os.chmod(copy_, stat.S_IMODE(st.st_mode))
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Replace the file at path with text atomically, keeping its owner, group and mode.
+
+    setup-view runs under sudo on a `root:edge-agent 0640` file: a new file would be root:root and
+    the service could no longer read its config. The temp file is unique (mkstemp in the same
+    folder), so two saves never write into one temp file."""
+    st = path.stat()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            if os.geteuid() == 0:
+                os.fchown(fh.fileno(), st.st_uid, st.st_gid)
+            os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))  # after chown, which may clear setgid bits
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

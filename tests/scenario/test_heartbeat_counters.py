@@ -63,7 +63,7 @@ def test_sigterm_ends_the_run_cleanly_with_open_visits_closed(tmp_path: Path, mo
     verifier = Verifier(load_registry(tmp_path / "s" / "device.pub.json"))
 
     def stored_types() -> list[str]:  # read beside the running agent, as `outbox stats` is
-        ob = Outbox(outbox)
+        ob = Outbox(outbox, readonly=True)  # the running agent holds the outbox's lock
         try:
             return [verifier.check(r.envelope)[0]["type"] for r in ob.peek(1000)]
         finally:

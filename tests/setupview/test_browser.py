@@ -110,6 +110,7 @@ def events_of(envelopes: list[bytes]) -> list[dict[str, Any]]:
 def test_installer_draws_saves_and_the_replay_counts_it(tmp_path: Path, model_dir: Path, clip: Path,
                                                          mosquitto: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
     state, work, tmpdir, profile, out = (tmp_path / n for n in ("state", "work", "tmp", "chrome", "out"))
@@ -146,7 +147,9 @@ def test_installer_draws_saves_and_the_replay_counts_it(tmp_path: Path, model_di
         driver.get(url)
         driver.find_element(By.ID, "code").send_keys(code)
         driver.find_element(By.ID, "enter").click()
-        wait = WebDriverWait(driver, 90)
+        # the page re-renders the counts and the overlay as frames arrive: an element read between
+        # its lookup and its text may be replaced, so a wait looks again instead of failing
+        wait = WebDriverWait(driver, 90, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
         wait.until(lambda d: d.execute_script("return document.getElementById('picture').naturalWidth") > 0)
 

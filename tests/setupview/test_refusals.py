@@ -121,3 +121,40 @@ def test_refused_without_code_with_a_wrong_code_from_a_second_browser_and_after_
         assert status == 410, path
         assert no_image(data)
     assert login(server, "24681357")[0] == 410
+
+
+def test_two_saves_at_once_leave_a_config_that_parses(served: tuple[Server, Clock, Live]) -> None:
+    """A double-click on Save (two requests, two handler threads): one save at a time, a whole file."""
+    import json
+    import tomllib
+
+    server, _, _ = served
+    status, cookie = login(server, "24681357")
+    assert status == 303
+    path = server.view.config_path
+    bodies = [json.dumps({"zones": [{"id": zone, "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9]]}]})
+              for zone in ("left", "right")]
+    start = threading.Barrier(2)
+    answers: list[int] = []
+    seen: list[list[str]] = []
+
+    def saves(i: int) -> None:
+        start.wait()
+        for n in range(8):
+            conn = http.client.HTTPConnection(*server.server_address[:2], timeout=30)  # type: ignore[misc]
+            conn.request("POST", "/api/save", body=bodies[(i + n) % 2],
+                         headers={"Host": f"127.0.0.1:{server.server_address[1]}", "Cookie": cookie,
+                                  "Content-Type": "application/json"})
+            answers.append(conn.getresponse().status)
+            conn.close()
+            seen.append([z["id"] for z in tomllib.loads(path.read_text())["zones"]])
+
+    threads = [threading.Thread(target=saves, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [200] * 16
+    assert len(seen) == 16 and all(ids in (["left"], ["right"]) for ids in seen)
+    assert config.load(path).zones[0].id in ("left", "right")
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".agent.toml")) == []

@@ -68,3 +68,51 @@ def test_a_class_the_detector_drops_fails_as_build_rules_says(tmp_path: Path) ->
     path.write_text('[[zones]]\nid = "z"\nclasses = ["car"]\npolygon = [[0, 0], [1, 0], [1, 1]]\n')
     with pytest.raises(ConfigError, match="detector.classes does not include it"):
         shapes.save(path, shapes.from_json({"zones": [{"id": "z", "polygon": [[0, 0], [0.5, 0], [1, 1]]}]}))
+
+
+def test_save_keeps_the_files_owner_group_and_mode(tmp_path: Path) -> None:
+    """hw/install.sh installs agent.toml root:edge-agent 0640 and setup-view runs under sudo: a save
+    that made it root:root would leave the service unable to read its own config."""
+    import os
+    import stat
+
+    path = tmp_path / "agent.toml"
+    path.write_text(START)
+    if os.geteuid() == 0:  # CI runs as root: the group is the service's, not root's
+        os.chown(path, 0, 65534)
+    path.chmod(0o640)
+    before = path.stat()
+    shapes.save(path, shapes.from_json(doc()))
+    for kept in (path, tmp_path / "agent.toml.bak"):
+        st = kept.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (before.st_uid, before.st_gid, 0o640), kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.toml", "agent.toml.bak"]  # no temp file left
+
+
+def test_two_saves_at_once_each_write_a_whole_file(tmp_path: Path) -> None:
+    """Each save writes its own temp file: a replace never installs a file another save is writing."""
+    import threading
+
+    path = tmp_path / "agent.toml"
+    path.write_text(START)
+    docs = [shapes.from_json(doc("a", "x")), shapes.from_json(doc("b", "y"))]
+    start = threading.Barrier(2)
+    failed: list[BaseException] = []
+
+    def saves(i: int) -> None:
+        start.wait()
+        try:
+            for n in range(20):
+                shapes.save(path, docs[(i + n) % 2])
+                tomllib.loads(path.read_text())  # whatever the other thread is doing
+        except BaseException as exc:  # noqa: BLE001 (reported on the test's thread)
+            failed.append(exc)
+
+    threads = [threading.Thread(target=saves, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failed == []
+    assert [z["id"] for z in tomllib.loads(path.read_text())["zones"]] in (["a"], ["b"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.toml", "agent.toml.bak"]

@@ -31,3 +31,30 @@ def test_failed_build_allocates_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ob.append(boom)
     assert ob.append(lambda s: ("t", b"x")) == 1
+
+
+def test_one_process_owns_an_outbox_and_others_read_beside_it(tmp_path: Path) -> None:
+    """The seq counter lives in memory: a second writer is refused with one line, a reader writes nothing."""
+    import os
+    import stat
+
+    from agent.delivery.outbox import OutboxBusy
+    from agent.errors import StateError
+
+    path = tmp_path / "outbox.db"
+    owner = Outbox(path)
+    owner.append(lambda s: ("t", b"first"))
+    with pytest.raises(OutboxBusy) as refused:
+        Outbox(path)
+    assert "\n" not in str(refused.value) and str(os.getpid()) in str(refused.value)
+    assert stat.S_IMODE((tmp_path / "outbox.lock").stat().st_mode) == 0o600
+    reader = Outbox(path, readonly=True)
+    assert [r.envelope for r in reader.peek()] == [b"first"]
+    with pytest.raises(StateError):
+        reader.append(lambda s: ("t", b"never"))
+    reader.close()
+    assert owner.append(lambda s: ("t", b"second")) == 2  # the reader took no seq and held no lock
+    owner.close()
+    again = Outbox(path)  # released at close
+    assert again.stats().last_seq == 2
+    again.close()
