@@ -52,9 +52,16 @@ fi
 mkdir -p "$WORK/wheels"
 cp "$DEPS"/*.whl "$WORK/wheels/"
 "$PY" -m pip wheel --quiet --no-deps --disable-pip-version-check --wheel-dir "$WORK/wheels" "$REPO"
-model=$(find "$ASSETS/models" -name detect.tflite | head -n 1)
-[ -n "$model" ] || fail "no detect.tflite under $ASSETS/models"
+# the manifest's default model and the licence notice that must travel with it, as on a stick
+read -r model_file model_notice < <("$PY" -c '
+import tomllib, sys
+m = tomllib.load(open(sys.argv[1], "rb")); d = m["default"]
+spec = next(x for x in m["model"] if x["id"] == d)
+print(spec["file"], spec.get("notice", ""))' "$REPO/models/manifest.toml")
+model=$(find "$ASSETS/models" -name "$model_file" | head -n 1)
+[ -n "$model" ] || fail "no $model_file under $ASSETS/models"
 cp "$model" "$WORK/wheels/"
+if [ -n "$model_notice" ]; then cp "$(dirname "$model")/$model_notice" "$WORK/wheels/"; fi
 
 # 3. a fresh root from the cache, with the installer and the wheels inside
 step "fresh root $ROOT"
