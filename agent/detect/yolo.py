@@ -68,6 +68,19 @@ class _Yolo:
             return raw.astype(np.float32)
         return (raw.astype(np.float32) - self.zero) * self.scale
 
+    def objectness_candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """For [1, N, 5 + classes] heads (YOLOv5, YOLOX): the rows whose objectness passes the
+        threshold in the quantized domain (score = obj * cls <= obj, so no other row can pass), as
+        (indices, dequantized rows, scores, best classes); None when there is none."""
+        out = self.view()[0]
+        cand = np.flatnonzero(out[:, 4] > self.q_thr)
+        if not cand.size:
+            return None
+        rows = self.dequant(out[cand])
+        cls = rows[:, 5:]
+        best = cls.argmax(axis=1)
+        return cand, rows, rows[:, 4] * cls[np.arange(cls.shape[0]), best], best
+
     def finish(
         self, xywh: np.ndarray, scores: np.ndarray, classes: np.ndarray
     ) -> list[tuple[float, float, float, float, float, int]]:
@@ -95,16 +108,10 @@ class Yolov5Decoder(_Yolo):
             raise ValueError(f"output {list(shape)} is not YOLOv5 [1, N, {5 + n_labels}]")
 
     def __call__(self) -> list[tuple[float, float, float, float, float, int]]:
-        out = self.view()[0]
-        # score = obj * cls <= obj: anchors below the threshold in objectness cannot pass.
-        cand = np.flatnonzero(out[:, 4] > self.q_thr)
-        if not cand.size:
+        found = self.objectness_candidates()
+        if found is None:
             return []
-        rows = self.dequant(out[cand])
-        del out
-        cls = rows[:, 5:]
-        best = cls.argmax(axis=1)
-        scores = rows[:, 4] * cls[np.arange(cls.shape[0]), best]
+        _, rows, scores, best = found
         return self.finish(rows[:, :4], scores, best)
 
 

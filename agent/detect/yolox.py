@@ -52,15 +52,10 @@ class YoloxDecoder(_Yolo):
             )
 
     def __call__(self) -> list[tuple[float, float, float, float, float, int]]:
-        out = self.view()[0]
-        cand = np.flatnonzero(out[:, 4] > self.q_thr)
-        if not cand.size:
+        found = self.objectness_candidates()
+        if found is None:
             return []
-        rows = self.dequant(out[cand])
-        del out
-        cls = rows[:, 5:]
-        best = cls.argmax(axis=1)
-        scores = rows[:, 4] * cls[np.arange(cls.shape[0]), best]
+        cand, rows, scores, best = found
         stride = self.strides[cand, None]
         xywh = np.empty((cand.size, 4), np.float32)
         xywh[:, :2] = (rows[:, :2] + self.cells[cand]) * stride * self.norm
