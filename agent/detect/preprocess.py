@@ -2,8 +2,11 @@
 
 Everything that depends on the frame size (scale, padding, mask pixels, box mapping) is computed
 once per frame size; per frame there is one cv2.resize into a preallocated buffer (the
-interpreter's own input tensor when no quantization table is needed), an optional mask fill and
-an optional 256-entry lookup table.
+interpreter's own input tensor when no quantization table is needed), an optional mask fill,
+an optional channel swap and an optional 256-entry lookup table. The common int8 case (zero point
+-128, scale 1: the byte is the pixel with its top bit flipped) is one XOR instead of a table
+lookup, applied in place after the swap (measured after an invoke, YOLOX 416: swap + table 0.11 ms,
+swap + XOR 0.04 ms).
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ def quant_table(dtype: Any, scale: float, zero_point: int, mean: float, std: flo
     if np.array_equal(raw, pixels.astype(np.uint8)):
         return None
     return raw.reshape(256, 1).astype(np.uint8)
+
+
+def xor_constant(table: np.ndarray | None) -> int | None:
+    """k when the table maps every byte b to b ^ k (int8 inputs with zero point -128: k = 0x80)."""
+    if table is None:
+        return None
+    k = int(table[0, 0])
+    return k if np.array_equal(table[:, 0], np.arange(256, dtype=np.uint8) ^ np.uint8(k)) else None
 
 
 @dataclass(frozen=True)
@@ -75,8 +86,10 @@ class Preprocessor:
             raise ValueError(f"letterbox padding {pad!r} is not centre or bottom_right")
         self.pad_centre = pad == "centre"  # bottom_right: the picture at the top-left, as YOLOX trains
         self.bgr = bgr  # the model wants B, G, R: channels swapped once, after the resize
+        self.xor = xor_constant(table)  # the table as one XOR, or None
         self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None or bgr else None
-        self.swapped = np.empty((in_h, in_w, 3), np.uint8) if bgr and table is not None else None
+        # a general table after a swap needs a second buffer; XOR runs in place
+        self.swapped = np.empty((in_h, in_w, 3), np.uint8) if bgr and table is not None and self.xor is None else None
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
         self.as_bytes = tensor().dtype != np.uint8  # int8 inputs: the table holds their bytes
         self._geo: dict[tuple[int, int], Geometry] = {}
@@ -134,11 +147,14 @@ class Preprocessor:
         if geo.mask is not None:
             np.copyto(resized, np.uint8(MASK_VALUE), where=geo.mask)
         if self.bgr:
-            if self.swapped is None:  # no table: straight into the input tensor
+            if self.swapped is None:  # no table, or one XOR: straight into the input tensor
                 cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=inner)
+                resized = inner
             else:
                 resized = cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=self.swapped[:nh, :nw])
-        if self.table is not None:
+        if self.xor is not None:
+            np.bitwise_xor(resized, np.uint8(self.xor), out=inner)
+        elif self.table is not None:
             cv2.LUT(resized, self.table, dst=inner)
         del view, inner, resized
         return geo

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from agent.detect.masks import rasterize
 from agent.detect.nms import nms
-from agent.detect.preprocess import quant_table
+from agent.detect.preprocess import Preprocessor, quant_table, xor_constant
 
 
 def test_quant_table_identity_for_raw_pixel_models() -> None:
@@ -20,6 +22,58 @@ def test_quant_table_for_int8_yolov8() -> None:
     q = table[:, 0].view(np.int8)
     assert q[0] == -14 and q[114] == 10 and q[255] == 40  # round(p / 255 / scale) - 14
     assert np.all(np.diff(q.astype(int)) >= 0)
+
+
+def test_int8_offset_table_is_one_xor() -> None:
+    yolox = quant_table(np.int8, 1.0, -128, 0.0, 1.0)  # YOLOX TI-lite: the byte is pixel ^ 0x80
+    assert yolox is not None and xor_constant(yolox) == 0x80
+    assert xor_constant(quant_table(np.int8, 0.01865844801068306, -14, 0.0, 255.0)) is None
+    assert xor_constant(None) is None
+
+
+def _reference_input(image: np.ndarray, in_w: int, in_h: int, table: np.ndarray | None, bgr: bool, pad: str,
+                     mask: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """The model input built the plain way: letterbox, mask, swap, table over everything."""
+    import cv2
+
+    h, w = image.shape[:2]
+    r = min(in_w / w, in_h / h)
+    nw, nh = max(1, round(w * r)), max(1, round(h * r))
+    x0, y0 = ((in_w - nw) // 2, (in_h - nh) // 2) if pad == "centre" else (0, 0)
+    picture = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    m = rasterize([mask], nw, nh)
+    assert m is not None
+    picture[m[:, :, 0]] = 0
+    if bgr:
+        picture = picture[:, :, ::-1]
+    out = np.full((in_h, in_w, 3), 114, np.uint8)
+    out[y0 : y0 + nh, x0 : x0 + nw] = picture
+    return out if table is None else table[:, 0][out]
+
+
+def _holding(array: np.ndarray) -> Callable[[], np.ndarray]:
+    """Stands in for interpreter.tensor(i): returns the same array on every call."""
+    return lambda: array
+
+
+def test_preprocessor_fast_paths_match_the_plain_construction() -> None:
+    rng = np.random.default_rng(3)
+    tables = {"none": None, "xor": quant_table(np.int8, 1.0, -128, 0.0, 1.0),
+              "lut": quant_table(np.int8, 0.01865844801068306, -14, 0.0, 255.0)}
+    mask = ((0.6, 0.1), (0.9, 0.1), (0.9, 0.5))
+    for name, table in tables.items():
+        for bgr in (False, True):
+            for pad in ("centre", "bottom_right"):
+                for w, h in ((160, 90), (90, 160), (64, 64)):  # padding below, beside, none
+                    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                    tensor = np.full((1, 48, 64, 3), 7, np.uint8)  # stale bytes: all must be rewritten
+                    pre = Preprocessor(_holding(tensor), 64, 48, True, table, [mask], bgr=bgr, pad=pad)
+                    pre.write(image)
+                    expected = _reference_input(image, 64, 48, table, bgr, pad, mask)
+                    assert np.array_equal(tensor[0], expected), (name, bgr, pad, w, h)
+                    out = np.full((48, 64, 3), 7, np.uint8)
+                    pre.write(image, out=out)  # the frame loop's own buffer: the same bytes
+                    assert np.array_equal(out, expected), (name, bgr, pad, w, h)
 
 
 def test_nms_is_class_wise() -> None:
