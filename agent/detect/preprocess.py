@@ -86,7 +86,8 @@ class Preprocessor:
             raise ValueError(f"letterbox padding {pad!r} is not centre or bottom_right")
         self.pad_centre = pad == "centre"  # bottom_right: the picture at the top-left, as YOLOX trains
         self.bgr = bgr  # the model wants B, G, R: channels swapped once, after the resize
-        self.xor = xor_constant(table)  # the table as one XOR, or None
+        xor = xor_constant(table)
+        self.xor = None if xor is None else np.uint8(xor)  # the table as one XOR, or None
         self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None or bgr else None
         # a general table after a swap needs a second buffer; XOR runs in place
         self.swapped = np.empty((in_h, in_w, 3), np.uint8) if bgr and table is not None and self.xor is None else None
@@ -133,11 +134,14 @@ class Preprocessor:
             x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
             # Padding is written every frame (the previous frame may have had another size),
             # already quantized, so the table runs over the picture only.
-            if nh < self.in_h:
+            # Only the bands that exist: right after invoke() each numpy call costs microseconds.
+            if y0:
                 view[:y0] = self.pad
+            if y0 + nh < self.in_h:
                 view[y0 + nh :] = self.pad
-            if nw < self.in_w:
+            if x0:
                 view[:, :x0] = self.pad
+            if x0 + nw < self.in_w:
                 view[:, x0 + nw :] = self.pad
             inner = view[y0 : y0 + nh, x0 : x0 + nw]
         else:
@@ -153,7 +157,7 @@ class Preprocessor:
             else:
                 resized = cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=self.swapped[:nh, :nw])
         if self.xor is not None:
-            np.bitwise_xor(resized, np.uint8(self.xor), out=inner)
+            np.bitwise_xor(resized, self.xor, out=inner)
         elif self.table is not None:
             cv2.LUT(resized, self.table, dst=inner)
         del view, inner, resized
