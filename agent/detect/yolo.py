@@ -29,14 +29,6 @@ def _q_threshold(value: float, scale: float, zero: int, dtype: Any) -> int | flo
     return int(min(max(math.floor(value / scale + zero - 1e-6), info.min), info.max))
 
 
-def _xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
-    out = np.empty_like(xywh)
-    half = xywh[:, 2:4] * 0.5
-    out[:, 0:2] = xywh[:, 0:2] - half
-    out[:, 2:4] = xywh[:, 0:2] + half
-    return out
-
-
 class _Yolo:
     name: str  # the decoder's name, set by each subclass
 
@@ -62,8 +54,15 @@ class _Yolo:
         self.iou = nms_iou
         self.max_det = max_detections
         self.q_thr = _q_threshold(score_threshold, self.scale, self.zero, self.dtype)
+        # byte -> dequantized float32: the values (float32(q) - zero) * scale, in one lookup
+        self.lut: np.ndarray | None = None
+        if self.scale != 0.0 and np.dtype(self.dtype).itemsize == 1:
+            q = np.arange(256, dtype=np.uint8).view(self.dtype)
+            self.lut = (q.astype(np.float32) - self.zero) * self.scale
 
     def dequant(self, raw: np.ndarray) -> np.ndarray:
+        if self.lut is not None:
+            return self.lut[raw.view(np.uint8)]
         if self.scale == 0.0:
             return raw.astype(np.float32)
         return (raw.astype(np.float32) - self.zero) * self.scale
@@ -80,8 +79,7 @@ class _Yolo:
             return None
         rows = self.dequant(out[cand])
         cls = rows[:, 5:]
-        best = cls.argmax(axis=1)
-        return cand, rows, rows[:, 4] * cls[np.arange(cls.shape[0]), best], best
+        return cand, rows, rows[:, 4] * cls.max(axis=1), cls.argmax(axis=1)
 
     def finish(
         self, xywh: np.ndarray, scores: np.ndarray, classes: np.ndarray
@@ -91,11 +89,11 @@ class _Yolo:
         if scores.shape[0] > PRE_NMS_MAX:
             top = np.argpartition(-scores, PRE_NMS_MAX)[:PRE_NMS_MAX]
             xywh, scores, classes = xywh[top], scores[top], classes[top]
-        boxes = _xywh_to_xyxy(xywh)
-        keep = nms(boxes, scores, classes, self.iou, self.max_det)
+        xywh[:, :2] -= xywh[:, 2:] * 0.5  # centre -> top-left, in place: boolean indexing copied it
+        keep = nms(xywh, scores, classes, self.iou, self.max_det)
         return [
-            (*b, s, c)
-            for b, s, c in zip(boxes[keep].tolist(), scores[keep].tolist(), classes[keep].tolist())
+            (x, y, x + w, y + h, s, c)
+            for (x, y, w, h), s, c in zip(xywh[keep].tolist(), scores[keep].tolist(), classes[keep].tolist())
         ]
 
 

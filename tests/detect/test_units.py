@@ -76,14 +76,58 @@ def test_preprocessor_fast_paths_match_the_plain_construction() -> None:
                     assert np.array_equal(out, expected), (name, bgr, pad, w, h)
 
 
+def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> list[int]:
+    """The plain definition, box by box: best score first (ties: earlier box), drop any box of
+    the same class whose IoU with a kept box is above `iou`. Boxes x0, y0, x1, y1."""
+    order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
+    keep: list[int] = []
+    for i in order:
+        x0, y0, x1, y1 = (float(v) for v in boxes[i])
+        ok = True
+        for k in keep:
+            if classes[k] != classes[i]:
+                continue
+            a0, b0, a1, b1 = (float(v) for v in boxes[k])
+            inter = max(0.0, min(x1, a1) - max(x0, a0)) * max(0.0, min(y1, b1) - max(y0, b0))
+            union = (x1 - x0) * (y1 - y0) + (a1 - a0) * (b1 - b0) - inter
+            if union > 0 and inter / union > iou:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    return keep
+
+
+def _tlwh(boxes: np.ndarray) -> np.ndarray:
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+
+
 def test_nms_is_class_wise() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
     scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
     classes = np.array([0, 0, 1, 0])
-    keep = nms(boxes, scores, classes, 0.45, 100)
+    keep = nms(_tlwh(boxes), scores, classes, 0.45, 100)
     assert keep.tolist() == [0, 2, 3]  # box 1 overlaps box 0 of its class; box 2 is another class
-    assert nms(boxes, scores, classes, 0.45, 1).tolist() == [0]
-    assert nms(boxes[:0], scores[:0], classes[:0], 0.45, 10).size == 0
+    assert nms(_tlwh(boxes), scores, classes, 0.45, 1).tolist() == [0]
+    assert nms(_tlwh(boxes)[:0], scores[:0], classes[:0], 0.45, 10).size == 0
+
+
+def test_nms_keeps_what_the_greedy_definition_keeps() -> None:
+    rng = np.random.default_rng(11)
+    for case in range(600):
+        n = int(rng.integers(1, 30))
+        xy = rng.uniform(0, 400, (n, 2))
+        if case % 2:  # a crowd: heavy overlaps, where the order of suppression matters
+            xy = xy[:1] + rng.normal(0, 10, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 120, (n, 2))], axis=1).astype(np.float32)
+        scores = rng.uniform(0.3, 1.0, n).astype(np.float32)
+        if case % 3 == 0:
+            scores = np.round(scores, 1)  # ties
+        classes = rng.integers(0, 3, n)
+        iou = (0.45, 0.7)[case % 2]
+        expected = _greedy_nms(boxes, scores, classes, iou)
+        assert nms(_tlwh(boxes), scores, classes, iou, 100).tolist() == expected, case
+        assert nms(_tlwh(boxes), scores, classes, iou, 3).tolist() == expected[:3], case
 
 
 def test_mask_rasterized_at_model_resolution() -> None:
