@@ -94,11 +94,19 @@ class Preprocessor:
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
         self.as_bytes = tensor().dtype != np.uint8  # int8 inputs: the table holds their bytes
         self._geo: dict[tuple[int, int], Geometry] = {}
+        # The letterbox whose padding the input tensor already holds: the interpreter never writes
+        # its input (tests/detect/test_models.py checks every model), so the bands are written
+        # again only when the picture's place changes or someone else filled the tensor.
+        self._tensor_padding: tuple[int, int, int, int] | None = None
 
     def set_masks(self, masks: Sequence[Polygon]) -> None:
         """New privacy masks from the next frame on (the setup view, a config re-read at a frame boundary)."""
         self.masks = tuple(masks)
         self._geo.clear()
+
+    def tensor_replaced(self) -> None:
+        """The input tensor was filled another way (set_tensor): write the padding next time."""
+        self._tensor_padding = None
 
     def geometry(self, width: int, height: int) -> Geometry:
         geo = self._geo.get((width, height))
@@ -134,15 +142,20 @@ class Preprocessor:
             x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
             # Padding is written every frame (the previous frame may have had another size),
             # already quantized, so the table runs over the picture only.
-            # Only the bands that exist: right after invoke() each numpy call costs microseconds.
-            if y0:
-                view[:y0] = self.pad
-            if y0 + nh < self.in_h:
-                view[y0 + nh :] = self.pad
-            if x0:
-                view[:, :x0] = self.pad
-            if x0 + nw < self.in_w:
-                view[:, x0 + nw :] = self.pad
+            # Only the bands that exist, and only when they are not there yet: right after
+            # invoke() each numpy call costs microseconds.
+            layout = (x0, y0, nw, nh)
+            if out is not None or self._tensor_padding != layout:
+                if y0:
+                    view[:y0] = self.pad
+                if y0 + nh < self.in_h:
+                    view[y0 + nh :] = self.pad
+                if x0:
+                    view[:, :x0] = self.pad
+                if x0 + nw < self.in_w:
+                    view[:, x0 + nw :] = self.pad
+                if out is None:
+                    self._tensor_padding = layout
             inner = view[y0 : y0 + nh, x0 : x0 + nw]
         else:
             nw, nh, inner = geo.new_w, geo.new_h, view

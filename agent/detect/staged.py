@@ -90,6 +90,7 @@ class StagedDetector:
     def infer(self, prepared: Prepared) -> Inferred:
         det = self.det
         self.interp.set_tensor(det.input_index, prepared.pixels.view(det.input_dtype)[np.newaxis])
+        det.pre.tensor_replaced()  # detect() on this detector must write its padding again
         self.interp.invoke()
         return Inferred(self.copies.copy_outputs(), prepared.geometry)
 

@@ -67,6 +67,28 @@ def test_result_does_not_depend_on_the_previous_frame_size(detector, image) -> N
     assert first == again and first
 
 
+@pytest.mark.parametrize("model_id", CPU_MODELS)
+def test_the_runtime_never_writes_its_input(detector, image, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The letterbox padding is written once per picture placement: that holds only while invoke()
+    leaves the input tensor's bytes as they were."""
+    det = detector(model_id)
+    run(det, image("zidane.jpg"))
+    index = det.interp.get_input_details()[0]["index"]
+    before = det.interp.get_tensor(index)
+    for _ in range(2):
+        det.interp.invoke()
+    assert np.array_equal(det.interp.get_tensor(index), before)
+
+
+def test_detect_after_the_frame_loop_filled_the_tensor_pads_again(detector, image) -> None:  # type: ignore[no-untyped-def]
+    det = detector("yolox_nano_ti_lite_416_int8", classes=["person", "tie"])
+    first = run(det, image("zidane.jpg"))  # landscape: padding below the picture
+    stages = det.stages()
+    stages.infer(stages.prepare(Frame(image("bus.jpg"), 0.0, 0)))  # portrait, through set_tensor
+    again = run(det, image("zidane.jpg"))
+    assert first == again and first
+
+
 def test_class_allow_list_drops_other_classes_inside_detection(detector, image) -> None:  # type: ignore[no-untyped-def]
     only_people = run(detector("yolov8n_int8"), image("bus.jpg"))
     assert only_people and {d.label for d in only_people} == {"person"}
