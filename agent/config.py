@@ -84,6 +84,11 @@ class SourceConfig:
         "(to test the service watchdog; 0: never).", 0
     )
     max_frames: int = _help("Stop after this many frames (0: no limit).", 0)
+    decode_threads: int = _help(
+        "Threads FFmpeg decodes a replayed file or an rtsp stream with (0: one for files, whose decoding "
+        "has its own thread in the frame loop and leaves the other cores to inference; FFmpeg's choice, "
+        "one per core, for rtsp, which must keep up with the camera).", 0
+    )
 
     def __post_init__(self) -> None:
         kinds = ("replay", "synthetic", "v4l2", "rtsp", "picamera2")
@@ -97,6 +102,8 @@ class SourceConfig:
             raise ValueError("source.stall_after must be >= 0 (0: never)")
         if self.max_frames < 0:
             raise ValueError("source.max_frames must be >= 0 (0: no limit)")
+        if self.decode_threads < 0:
+            raise ValueError("source.decode_threads must be >= 0 (0: the default)")
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,11 @@ class OpenCVSource(LiveSource):
             target: Any = int(cfg.path) if cfg.path.isdigit() else cfg.path
             cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if cfg.path.startswith("/dev/") else cv2.VideoCapture(target)
         else:
-            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, RTSP_OPEN_TIMEOUT_MS,
-                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, RTSP_READ_TIMEOUT_MS]
-            cap = cv2.VideoCapture(cfg.path, cv2.CAP_FFMPEG, timeouts)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, RTSP_OPEN_TIMEOUT_MS,
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, RTSP_READ_TIMEOUT_MS]
+            if cfg.decode_threads:  # else FFmpeg's choice: a live stream must be decoded as fast as it comes
+                params += [cv2.CAP_PROP_N_THREADS, cfg.decode_threads]
+            cap = cv2.VideoCapture(cfg.path, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open camera {self.name!r}")

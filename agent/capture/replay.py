@@ -49,7 +49,14 @@ class ReplaySource(FileClock):
             self.fps = cfg.fps
         else:
             self._images = []
-            cap = cv2.VideoCapture(str(self.path))
+            # One decoding thread by default: FFmpeg's own pool (one per core) costs more CPU for the
+            # same rate and runs on the core the interpreter is using (measured on the clip, 768x432
+            # H.264: 0.91 ms CPU per frame with one thread, 1.27 ms with two, the same wall time).
+            threads = cfg.decode_threads or 1
+            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
+            if not cap.isOpened():  # a build without FFmpeg, or a format only another backend reads
+                cap.release()
+                cap = cv2.VideoCapture(str(self.path))
             ok, _ = cap.read() if cap.isOpened() else (False, None)
             if not ok:
                 cap.release()

@@ -28,6 +28,19 @@ def test_replay_as_fast_as_possible_gives_every_frame_with_media_time(clip: Path
     assert src.dropped_frames == 0
 
 
+def test_replay_decodes_on_one_thread_unless_told(clip: Path) -> None:
+    """FFmpeg's own pool would run on the interpreter's cores; the frame loop gives decoding a thread."""
+    import cv2
+
+    for asked, used in ((0, 1), (2, 2)):
+        src = ReplaySource(SourceConfig(kind="replay", path=str(clip), max_frames=3, decode_threads=asked))
+        assert src._cap is not None and src._cap.get(cv2.CAP_PROP_N_THREADS) == used
+        assert [f.index for f in src.frames()] == [0, 1, 2]
+        src.close()
+    with pytest.raises(ValueError, match="decode_threads"):
+        SourceConfig(kind="replay", path=str(clip), decode_threads=-1)
+
+
 def test_realtime_replay_skips_late_frames_newest_wins(clip: Path) -> None:
     now = [0.0]  # a manual clock: the replay's pacing and the consumer's work both move it
 
