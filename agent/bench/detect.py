@@ -22,7 +22,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="ID", help="model id (default: config)")
     p.add_argument("--model-dir", metavar="DIR", help="where installed models live (default: config)")
     p.add_argument("--threads", type=int, help="interpreter threads (default: config)")
-    p.add_argument("--repeat", type=int, default=40, help="timed rounds (each: one bare invoke, one detect step)")
+    p.add_argument("--repeat", type=int, default=200,
+                   help="timed rounds (each: bare invoke, detect step, cold-frame step; default 200)")
     p.add_argument("--image", metavar="FILE", help="picture resized to 1280x720 (default: a synthetic frame)")
     add_config_args(p)
 
