@@ -19,22 +19,22 @@ from agent.delivery.emitter import Emitter
 from agent.delivery.heartbeat import Health
 from agent.delivery.outbox import Outbox
 from agent.delivery.sender import Sender
-from agent.device_health import InferenceTimer
+from agent.device.health import InferenceTimer
 from agent.errors import ConfigError, EgressViolation, StateError, UsageError
 from agent.pipeline import Pipeline
 from agent.privacy.anonymizer import Anonymizer, Identity
 from agent.privacy.egress import image_signature
 from agent.privacy.manifest import manifest_body, manifest_hash
-from agent.private import private_dir
+from agent.device.private import private_dir
 from agent.protocol import enrolment
 from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE, SigningKey
 from agent.protocol.topics import DEFAULT_PREFIX
-from agent.sysinfo import Readers
+from agent.device.sysinfo import Readers
 from agent.types import Observation
 
 if TYPE_CHECKING:
     from agent.remote.live import LiveDevice
-    from agent.coverage import Coverage
+    from agent.device.coverage import Coverage
     from agent.remote.control import RemoteControl
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def check_state_dir(path: Path) -> None:
     """The state folder exists (or can be made), is a folder and this user can write it: one line if not."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"state folder {str(path)!r} is a file; give --state a folder")
-    from agent.writable import ensure_writable
+    from agent.device.writable import ensure_writable
 
     ensure_writable(path, "state folder")  # read-only or foreign-owned: one line with the fix
     try:
@@ -192,7 +192,7 @@ def publishing(
 
         sender.birth = birth_body(__version__, model_id, ident.manifest, boot)
         if cfg.homeassistant.enabled:
-            from agent.homeassistant import Discovery
+            from agent.device.homeassistant import Discovery
 
             ha = Discovery(cfg, model_id, __version__)
             for _, body in ha.configs:
@@ -219,9 +219,9 @@ def heartbeat_counters(
     """The pipeline's numbers for the heartbeat: frames, processing rate since the last beat,
     camera outages and state, payloads the egress guard refused, whether the Edge TPU runs
     inference, inference p50/p95 since the last beat (with an InferenceTimer), the agent's version
-    and, with readers, the host's health (agent.device_health.host_values)."""
+    and, with readers, the host's health (agent.device.health.host_values)."""
     from agent import __version__
-    from agent.device_health import camera_state, host_values, version_number
+    from agent.device.health import camera_state, host_values, version_number
 
     last = {"frames": 0, "t": clock()}
     version = version_number(__version__)
@@ -255,7 +255,7 @@ def covered_rules(rules: Sequence[Any], coverage: Coverage, alive: Path | None,
                   from_now: bool = False) -> list[Any]:
     """Counting rules wrapped so their count events carry coverage (observed_s, blind_<reason>_s).
     from_now: rules that take over mid-run (a remote change, the setup view) count from now."""
-    from agent.coverage import CoveredCounts
+    from agent.device.coverage import CoveredCounts
     from agent.rules.counting import Counting
 
     out: list[Any] = []
@@ -274,7 +274,7 @@ class Assembly:
     publishing: Publishing
     events_out: IO[bytes] | None = None
     remote: RemoteControl | None = None  # with [remote] operator_keys: signed changes on the cmd topic
-    coverage: Any = None  # agent.coverage.Coverage: the pipeline's frame stage
+    coverage: Any = None  # agent.device.coverage.Coverage: the pipeline's frame stage
     alive: Path | None = None  # the alive mark counting rules touch (`run` only)
     live: LiveDevice | None = None  # the running pipeline and publishing half, as changes switch them
 
@@ -301,7 +301,7 @@ def assemble(
     are repeatable). The sender, with [mqtt], is built but not started: asm.publishing.start().
     replay: recorded footage (`edge-agent replay`): its events are marked `source: replay`."""
     from agent.capture import open_source
-    from agent.coverage import ALIVE_FILE, Coverage, downtime_s
+    from agent.device.coverage import ALIVE_FILE, Coverage, downtime_s
     from agent.detect.factory import build_detector
     from agent.privacy import manifest as privacy_manifest
     from agent.rules import build_rules
@@ -340,7 +340,7 @@ def assemble(
     detector = InferenceTimer(build_detector(cfg))
     if throwaway_key:
         key = load_or_create_key(cfg, say, throwaway=True)
-    from agent.device_identity import bind, key_path
+    from agent.device.identity import bind, key_path
 
     cfg = bind(cfg, key, key_path(cfg))  # never sign as a device the key is not enrolled as
     # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id

@@ -13,7 +13,7 @@ from typing import NoReturn, Sequence
 
 from agent import __version__
 from agent.errors import AgentError
-from agent.private import STATE_COMMANDS, private_umask
+from agent.device.private import STATE_COMMANDS, private_umask
 
 # Each module has register(subparsers); its parsers set func(args) -> exit code.
 COMMAND_MODULES = (

@@ -121,7 +121,7 @@ PI_PROFILE = "zero2w"  # the board profile whose outbox settings the write targe
 
 def pi_commit_interval_s() -> float:
     """outbox.commit_interval_s of the Raspberry Pi profile the write target applies to."""
-    from agent.board import profiles
+    from agent.device.board import profiles
 
     return float(profiles()[PI_PROFILE].table.get("outbox", {}).get("commit_interval_s", 0.0))
 

@@ -11,7 +11,7 @@ from agent import config
 from agent.config import Config
 
 if TYPE_CHECKING:
-    from agent.board import Choice
+    from agent.device.board import Choice
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def load_config(args: argparse.Namespace) -> Config:
 
 def load_config_for_board(args: argparse.Namespace) -> tuple[Config, Choice]:
     """The config with this board's profile laid under it (run, replay), and which profile it was."""
-    from agent import board
+    from agent.device import board
 
     table, choice = board.apply(config.load_table(args.config))
     return _command_line(args, config.parse(table)), choice
@@ -45,7 +45,7 @@ def _command_line(args: argparse.Namespace, cfg: Config) -> Config:
             device["key"] = str(credential)
     if device:
         cfg = config.replace(cfg, device=device)
-    from agent.device_identity import resolve
+    from agent.device.identity import resolve
 
     return resolve(cfg, args.config)  # device id and site: the key's enrolment record decides
 

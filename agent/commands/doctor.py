@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from agent import sysinfo
+    from agent.device import sysinfo
     from agent.doctor.checks import diagnose
     from agent.doctor.report import FAIL, PASS, Result, exit_code, summary
 

@@ -10,8 +10,8 @@ from agent.assets import expected_hash, install_checked, install_unpinned, obtai
 from agent.commands import add_config_args, load_config
 from agent.detect.notices import install_notice, model_folders
 from agent.errors import AssetError, UsageError
-from agent.hints import fetch_hint
-from agent.writable import ensure_writable
+from agent.device.hints import fetch_hint
+from agent.device.writable import ensure_writable
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

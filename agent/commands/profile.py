@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import socket
 
-from agent import board, config
+from agent import config
+from agent.device import board
 from agent.config import check_id
 from agent.errors import UsageError
 

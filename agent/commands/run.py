@@ -44,12 +44,12 @@ def say(text: str) -> None:
 def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = False, board: str = "",
          replay: bool = False, config_path: Path | None = None) -> int:
     from agent.assembly import assemble
-    from agent.systemd import Supervisor
+    from agent.device.systemd import Supervisor
 
     asm = assemble(cfg, say, events_out, throwaway_key, heartbeat=True, replay=replay)
     if config_path is not None and asm.live is not None and asm.coverage is not None:
         # zones, lines and masks saved to the file (setup-view) apply at a frame boundary
-        from agent.config_watch import ConfigWatch
+        from agent.device.config_watch import ConfigWatch
 
         asm.pipeline.frame_stages.insert(0, ConfigWatch(config_path, asm.live, asm.coverage))
     if board:

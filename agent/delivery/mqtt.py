@@ -71,7 +71,7 @@ class Session:
         self.cmd_topic = topics.cmd_topic(cfg.topic_prefix, site, device)
         self.manifest = manifest
         self.birth = birth  # retained on connect: agent version, model, manifest hash
-        self.ha = ha  # agent.homeassistant.Discovery when discovery is on
+        self.ha = ha  # agent.device.homeassistant.Discovery when discovery is on
         self.subscribe_acks = subscribe_acks
         self.subscribe_cmd = subscribe_cmd
         self._connack = threading.Event()

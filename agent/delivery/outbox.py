@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import IO, Callable
 
 from agent.errors import StateError
-from agent.private import private_dir, private_file, tighten
+from agent.device.private import private_dir, private_file, tighten
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class Outbox:
             self._committed_seq = max(int(top), self._meta("seq"))
         except (sqlite3.Error, OSError) as exc:
             self._unlock()
-            from agent.writable import not_writable  # SQLite (WAL) writes beside the database
+            from agent.device.writable import not_writable  # SQLite (WAL) writes beside the database
 
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise not_writable(Path(path).parent, "state folder",

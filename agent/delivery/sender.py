@@ -222,7 +222,7 @@ class Sender:
         self.parse_ack = parse_ack  # verifies, then parses; SignatureError for a bad ack
         self.manifest = manifest  # what every connection publishes retained (a remote change swaps it)
         self.birth: bytes | None = None  # the retained birth (agent.protocol.birth), set by the assembly
-        self.ha: Any = None  # agent.homeassistant.Discovery when discovery is on, set by the assembly
+        self.ha: Any = None  # agent.device.homeassistant.Discovery when discovery is on, set by the assembly
         self.on_command = on_command
         self.cmd_topic = topics.cmd_topic(mqtt_cfg.topic_prefix, site, device)
         self.open_session: SessionFactory = open_session or self._open_mqtt

@@ -10,7 +10,7 @@ from agent import config
 from agent.assets import expected_hash, sha256_file
 from agent.config import Config
 from agent.errors import ModelError
-from agent.hints import fetch_hint, import_hint
+from agent.device.hints import fetch_hint, import_hint
 from agent.detect.catalogue import model
 
 if TYPE_CHECKING:

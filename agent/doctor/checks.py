@@ -1,7 +1,7 @@
 """The doctor's checks, in the order a person fixes them: identity, model, camera, host, broker, service.
 
 Each check returns Results and never raises for what it finds: a failure is a line with its fix.
-The host is read through agent.sysinfo.Readers, so tests hand in a fake sysfs tree, clock state,
+The host is read through agent.device.sysinfo.Readers, so tests hand in a fake sysfs tree, clock state,
 disk and service. Everything runs offline in a few seconds (camera sampling and the broker probe
 are bounded by CAMERA_S and BROKER_S).
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent import sysinfo
+from agent.device import sysinfo
 from agent.config import Config
 from agent.doctor.report import FAIL, PASS, SKIP, WARN, Result
 from agent.errors import AgentError

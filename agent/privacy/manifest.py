@@ -200,7 +200,7 @@ def build(cfg: Config, model_sha256: str, model_id: str | None = None) -> dict[s
                          "refuses": list(IMAGE_SIGNATURES)},
     }
     if cfg.homeassistant.enabled:  # opt-in: listed only when on, so a device without it is unchanged
-        from agent.homeassistant import manifest_entry
+        from agent.device.homeassistant import manifest_entry
 
         ha = manifest_entry(cfg)
         doc["homeassistant"] = ha

@@ -1,7 +1,7 @@
 """Switching a running device to a new config between frames: rules, manifest, masks, heartbeat, log.
 
 LiveDevice holds the one config the device runs. Both ways a running config changes (a signed
-remote change, the setup view's save picked up by agent.config_watch) derive their new config from
+remote change, the setup view's save picked up by agent.device.config_watch) derive their new config from
 `live.cfg` and switch through it, so neither undoes the other and the signed manifest always names
 the zones, lines and masks in force."""
 

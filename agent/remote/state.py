@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agent.errors import StateError
-from agent.private import private_dir, private_file, tighten
+from agent.device.private import private_dir, private_file, tighten
 
 STATE_FILE = "remote.db"
 

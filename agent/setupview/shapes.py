@@ -107,7 +107,7 @@ def apply(table: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
 
 def check(table: dict[str, Any]) -> Config:
     """Exactly what `edge-agent run` does with the file: board profile under it, parse, build the rules."""
-    from agent import board
+    from agent.device import board
     from agent.rules import build_rules
 
     laid, _ = board.apply(table)

@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import cli
 
 from agent.central.verify import Verifier
-from agent.coverage import KEYS, REASONS, Coverage, CoveredCounts, apportion
+from agent.device.coverage import KEYS, REASONS, Coverage, CoveredCounts, apportion
 from agent.protocol.enrolment import load_registry
 from agent.types import Observation
 
@@ -118,7 +118,7 @@ def test_covered_counts_adds_the_split_and_downtime_to_the_first_interval() -> N
 
 
 def test_the_alive_mark_gives_the_next_boot_its_downtime(tmp_path: Path) -> None:
-    from agent.coverage import ALIVE_FILE, downtime_s
+    from agent.device.coverage import ALIVE_FILE, downtime_s
 
     class Rule:
         def update(self, tracks: object, now_s: float) -> list[Observation]:

@@ -14,8 +14,9 @@ import pytest
 from tests.delivery.dhelpers import Subscriber
 from tests.helpers import ROOT, device_publishing, wait_until
 
-from agent import __version__, sysinfo
-from agent.device_health import InferenceTimer, host_values, version_number
+from agent import __version__
+from agent.device import sysinfo
+from agent.device.health import InferenceTimer, host_values, version_number
 from agent.protocol.birth import birth_body, check
 from agent.types import Observation
 

@@ -18,7 +18,7 @@ from agent.central.ingest.classify import Classifier
 from agent.central.store import open_store
 from agent.central.verify import Verifier
 from agent.config import HealthConfig
-from agent.coverage import Coverage, CoveredCounts
+from agent.device.coverage import Coverage, CoveredCounts
 from agent.delivery.heartbeat import Health
 from agent.delivery.outbox import PRIORITY_ALARM, Outbox
 from agent.protocol.dsse import SigningKey

@@ -14,7 +14,7 @@ from agent import config
 from agent.assembly import publishing
 from agent.config import Config
 from agent.errors import ConfigError
-from agent.homeassistant import check_state
+from agent.device.homeassistant import check_state
 from agent.privacy import manifest as privacy_manifest
 from agent.protocol.dsse import SigningKey
 from agent.types import Observation

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from tests.helpers import cli
 
-from agent import board, config
+from agent import config
+from agent.device import board
 from agent.errors import ConfigError
 from agent.detect.catalogue import default_model, model
 

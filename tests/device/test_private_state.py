@@ -51,7 +51,7 @@ def test_state_is_private_under_umask_022(tmp_path: Path, assets: Path, clip: Pa
 def test_wal_and_shm_files_are_private_while_open(tmp_path: Path) -> None:
     """SQLite creates -wal and -shm with the database's mode; an old world-readable outbox is tightened."""
     from agent.delivery.outbox import Outbox
-    from agent.private import private_umask
+    from agent.device.private import private_umask
 
     state = tmp_path / "state"
     state.mkdir(mode=0o755)

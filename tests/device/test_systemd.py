@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tests.helpers import ROOT, stop_by_pid
 
-from agent.systemd import Notifier, Supervisor, Watchdog, watchdog_interval_s
+from agent.device.systemd import Notifier, Supervisor, Watchdog, watchdog_interval_s
 
 UNIT = ROOT / "hw" / "edge-agent.service"
 WATCHDOG_S = 0.8  # the WatchdogSec the test plays systemd with: pings every 0.2 s, stall after 0.4 s

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from tests.helpers import cli, wait_until
 
-from agent import config, sysinfo
+from agent import config
+from agent.device import sysinfo
 from agent.config import Config
 from agent.doctor.checks import diagnose
 from agent.doctor.report import FAIL, PASS, SKIP, WARN, Result, exit_code

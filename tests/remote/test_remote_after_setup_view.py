@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.assembly import assemble
 from agent import config
-from agent.config_watch import ConfigWatch
+from agent.device.config_watch import ConfigWatch
 from agent.privacy.manifest import masks_hash
 from agent.protocol.dsse import SigningKey, open_envelope
 from agent.setupview import shapes

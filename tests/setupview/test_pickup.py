@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import config
-from agent.config_watch import ConfigWatch
+from agent.device.config_watch import ConfigWatch
 from agent.protocol.dsse import open_envelope
 from agent.setupview import marker, shapes
 from tests.helpers import wait_until

@@ -11,7 +11,8 @@ import ast
 from pathlib import Path
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
-DEVICE = ("capture", "detect", "track", "rules", "delivery", "privacy", "pipeline", "assembly", "remote")
+DEVICE = ("capture", "detect", "track", "rules", "delivery", "privacy", "pipeline", "assembly", "remote", "device",
+          "frameloop", "setupview", "doctor")
 
 
 def module_name(path: Path) -> str:

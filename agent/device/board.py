@@ -29,7 +29,7 @@ def profiles_dir() -> Path:
     packed = Path(str(resources.files("agent"))) / "_profiles"
     if packed.is_dir():
         return packed
-    return Path(__file__).resolve().parent.parent / "hw" / "profiles"
+    return Path(__file__).resolve().parents[2] / "hw" / "profiles"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The device's health numbers for the heartbeat: inference percentiles, camera state, host readings.
 
 All integers. The detector is wrapped (InferenceTimer) rather than the frame loop edited, so the
-timing follows the detector wherever the loop calls it. Host readings come from agent.sysinfo and
+timing follows the detector wherever the loop calls it. Host readings come from agent.device.sysinfo and
 are left out where the host has none (no thermal zone, no firmware bits), never sent as a guess.
 """
 
@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from agent import sysinfo
+from agent.device import sysinfo
 
 CAMERA_STREAMING = 0
 CAMERA_LOST = 1
-CAMERA_BLIND = 2  # covered or too dark (agent.coverage)
+CAMERA_BLIND = 2  # covered or too dark (agent.device.coverage)
 CAMERA_SLOW = 3  # frames below health.min_fps
 
 

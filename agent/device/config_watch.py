@@ -35,7 +35,7 @@ from agent.setupview.marker import AGENT, RULE, Mark
 from agent.types import Observation
 
 if TYPE_CHECKING:
-    from agent.coverage import Coverage
+    from agent.device.coverage import Coverage
     from agent.remote.live import LiveDevice
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ class ConfigWatch:
             return None
 
     def _read(self) -> Config:
-        from agent import board, config
+        from agent import config
+        from agent.device import board
 
         laid, _ = board.apply(config.read_toml(self.path))
         return config.parse(laid)
