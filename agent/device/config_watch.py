@@ -36,6 +36,7 @@ from agent.types import Observation
 
 if TYPE_CHECKING:
     from agent.device.coverage import Coverage
+    from agent.remote.control import RemoteControl
     from agent.remote.live import LiveDevice
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ class ConfigWatch:
 
     def __init__(self, path: Path, live: LiveDevice, coverage: Coverage,
                  every_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 remote: RemoteControl | None = None) -> None:
         self.path = path
         self.live = live
+        self.remote = remote  # told of each save taken up: the latest of the file and remote wins
         self.coverage = coverage
         self.every_s = every_s
         self.clock = clock
@@ -140,6 +143,19 @@ class ConfigWatch:
         self.live.publishing.emitter.emit([Observation(kind, RULE, "", now_s, values)])
         log.info("setup view beside the running agent: %s %s signed and queued", kind, values)
 
+    def _saved(self, read: Config) -> None:
+        """The file's zones and lines now run: stored remote ones are older and are set aside."""
+        if self.remote is None:
+            return
+        try:
+            dropped = self.remote.local_geometry_saved(read)
+        except AgentError as exc:  # the next start compares the file's fingerprint and does it then
+            log.warning("saved geometry runs, but the remote state could not record it: %s", exc)
+            return
+        if dropped:
+            log.info("remote %s set aside: the zones and lines saved to the config file are newer",
+                     " and ".join(dropped))
+
     def reload(self, now_s: float) -> bool:
         """Take up the file's geometry now; False when it did not change or does not check."""
         from agent.protocol.change import ChangeRefused
@@ -153,6 +169,7 @@ class ConfigWatch:
             new = with_geometry(running, read)
             if geometry(new) == geometry(running):
                 self._file_geometry = geometry(read)
+                self._saved(read)
                 return False
             prepared = self.live.prepare(new)  # the rules build and the new manifest may leave
         except AgentError as exc:
@@ -163,6 +180,7 @@ class ConfigWatch:
             return False
         self.live.switch(prepared, now_s)  # the new running config, masks included
         self._file_geometry = geometry(read)
+        self._saved(read)
         self.applied += 1
         log.info("config geometry taken up: %d zone(s), %d line(s), %d mask(s); a new privacy manifest "
                  "cites them", len(new.zones), len(new.lines), len(new.privacy.masks))

@@ -34,6 +34,7 @@ from agent.protocol.change import (
 )
 from agent.protocol.dsse import open_envelope, verify_envelope
 from agent.remote.settings import overlay
+from agent.remote.geometry import KEYS, fingerprint
 from agent.remote.state import RemoteState
 from agent.types import Observation
 
@@ -99,6 +100,9 @@ class RemoteControl:
         self.dropped = 0
         self.restart_requested = False
         self.results: dict[str, int] = {}
+        # the config file's zones and lines as last read (at start, then each save taken up):
+        # recorded with every commit, so a start can tell whether the file changed since
+        self.file_geometry = fingerprint(base)
         try:  # the state's version when last read (for result events)
             self._version_in_force = state.current().version
         except StateError:
@@ -221,6 +225,7 @@ class RemoteControl:
                 accepted.settings,
                 envelope,
                 int(self.wall_s() * 1000),
+                self.file_geometry,
             )
         except StateError as exc:  # not recorded, so not applied: nothing switched or run
             refused = ChangeRefused(STATE_UNAVAILABLE, f"nothing applied: {exc}")
@@ -241,6 +246,17 @@ class RemoteControl:
                 True  # the run loop stops, flushes and exits for systemd to start it
             )
         return out
+
+    def local_geometry_saved(self, file_cfg: Config) -> list[str]:
+        """The running agent took up zones and lines saved to its config file (setup view, hand
+        edit): the newer of the two, they set the stored remote zones and lines aside, so neither the
+        next change (merged over the stored settings) nor the next start brings the older ones back.
+        Returns the settings set aside; StateError when the state cannot be written (the next start
+        then sees the file's fingerprint changed and sets them aside itself)."""
+        new = fingerprint(file_cfg)
+        dropped = self.state.local_geometry(new, KEYS)
+        self.file_geometry = new
+        return dropped
 
     def _result(self, reason: str, version: int, now_s: float, setting: str = "") -> Observation:
         self.results[reason] = self.results.get(reason, 0) + 1

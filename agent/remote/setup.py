@@ -9,6 +9,7 @@ from agent.config import Config
 from agent.protocol.change import ChangeRefused, operator_keys
 from agent.remote.clock import clock_synchronised
 from agent.remote.control import RemoteControl
+from agent.remote.geometry import KEYS
 from agent.remote.settings import overlay
 from agent.remote.state import STATE_FILE, RemoteState
 
@@ -26,6 +27,17 @@ def remote_control(cfg: Config) -> tuple[RemoteControl, Config]:
     synced = (lambda: True) if cfg.remote.clock == "trusted" else clock_synchronised
     control = RemoteControl(cfg, keys, state, synced)
     current = state.current()
+    if current.version and current.file_geometry != control.file_geometry:
+        if current.file_geometry:  # zones or lines were saved to the file after the remote settings
+            dropped = state.local_geometry(control.file_geometry, KEYS)
+            if dropped:
+                log.warning(
+                    "remote %s of version %d set aside: the config file's zones or lines were saved "
+                    "after it, and the latest wins", " and ".join(dropped), current.version,
+                )
+        else:  # written before the file's geometry was recorded: as before, remote settings stay
+            state.local_geometry(control.file_geometry, ())
+        current = state.current()
     running = cfg
     if current.settings:
         try:

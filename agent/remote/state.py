@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS current (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
     digest TEXT NOT NULL,
-    settings TEXT NOT NULL
+    settings TEXT NOT NULL,
+    file_geometry TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS applied (
     digest TEXT PRIMARY KEY,
@@ -42,6 +43,7 @@ class Current:
     settings: Mapping[str, Any] = field(
         default_factory=dict
     )  # every remote setting in force, merged
+    file_geometry: str = ""  # the config file's zones and lines when settings were last written ("": unknown)
 
 
 class RemoteState:
@@ -59,6 +61,9 @@ class RemoteState:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(current)")}
+            if "file_geometry" not in columns:  # a state file written before this column existed
+                self.db.execute("ALTER TABLE current ADD COLUMN file_geometry TEXT NOT NULL DEFAULT ''")
         except sqlite3.Error as exc:
             raise StateError(
                 f"cannot open the remote configuration state {str(path)!r}: {exc}"
@@ -69,13 +74,13 @@ class RemoteState:
     def current(self) -> Current:
         try:
             row = self.db.execute(
-                "SELECT version, digest, settings FROM current WHERE id = 1"
+                "SELECT version, digest, settings, file_geometry FROM current WHERE id = 1"
             ).fetchone()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read {str(self.path)!r}: {exc}") from None
         if row is None:
             return Current()
-        return Current(int(row[0]), str(row[1]), json.loads(row[2]))
+        return Current(int(row[0]), str(row[1]), json.loads(row[2]), str(row[3]))
 
     def was_applied(self, digest: str) -> bool:
         try:
@@ -85,7 +90,8 @@ class RemoteState:
         return row is not None
 
     def commit(
-        self, version: int, digest: str, settings: Mapping[str, Any], envelope: bytes, now_ms: int
+        self, version: int, digest: str, settings: Mapping[str, Any], envelope: bytes, now_ms: int,
+        file_geometry: str = "",
     ) -> None:
         """Record version, merged settings and digest together; refuse to go backwards."""
         with self._lock:
@@ -98,11 +104,12 @@ class RemoteState:
                             f"remote configuration version {version} is not above {row[0]}"
                         )
                     self.db.execute(
-                        "INSERT INTO current (id, version, digest, settings) VALUES (1, ?, ?, ?) "
+                        "INSERT INTO current (id, version, digest, settings, file_geometry) "
+                        "VALUES (1, ?, ?, ?, ?) "
                         "ON CONFLICT(id) DO UPDATE SET version = excluded.version, "
-                        "digest = excluded.digest, "
-                        "settings = excluded.settings",
-                        (version, digest, json.dumps(dict(settings), sort_keys=True)),
+                        "digest = excluded.digest, settings = excluded.settings, "
+                        "file_geometry = excluded.file_geometry",
+                        (version, digest, json.dumps(dict(settings), sort_keys=True), file_geometry),
                     )
                     self.db.execute(
                         "INSERT INTO applied (digest, version, applied_ms, envelope)"
@@ -117,6 +124,35 @@ class RemoteState:
                 raise StateError(
                     f"cannot record remote configuration in {str(self.path)!r}: {exc}"
                 ) from None
+
+    def local_geometry(self, file_geometry: str, supersede: tuple[str, ...]) -> list[str]:
+        """The config file's zones and lines are now file_geometry; remote settings named in
+        supersede are set aside (the file's are newer). Version and digest stay, so older changes
+        stay refused. Returns the settings set aside; nothing is written before any remote change."""
+        with self._lock:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = self.db.execute("SELECT settings FROM current WHERE id = 1").fetchone()
+                    dropped: list[str] = []
+                    if row is not None:
+                        settings = json.loads(row[0])
+                        dropped = sorted(k for k in supersede if k in settings)
+                        for key in dropped:
+                            del settings[key]
+                        self.db.execute(
+                            "UPDATE current SET settings = ?, file_geometry = ? WHERE id = 1",
+                            (json.dumps(settings, sort_keys=True), file_geometry),
+                        )
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StateError(
+                    f"cannot record the config file's geometry in {str(self.path)!r}: {exc}"
+                ) from None
+        return dropped
 
     def close(self) -> None:
         self.db.close()

@@ -13,7 +13,7 @@ from agent.device.config_watch import ConfigWatch
 from agent.privacy.manifest import masks_hash
 from agent.protocol.dsse import SigningKey, open_envelope
 from agent.setupview import shapes
-from tests.remote.rkit import ZONE, key_record_file, signed
+from tests.remote.rkit import MOVED, ZONE, key_record_file, signed
 
 OPERATOR = SigningKey.from_seed(b"s" * 32)
 OLD_MASK = [[0.0, 0.0], [0.2, 0.0], [0.2, 0.2], [0.0, 0.2]]
@@ -76,3 +76,114 @@ def test_remote_change_after_a_setup_view_save_keeps_the_saved_geometry(tmp_path
     asm.outbox.close()
     assert asm.events_out is not None
     asm.events_out.close()
+
+
+def write_config(tmp_path: Path, model_dir: Path, clip: Path, heartbeat_s: float = 60.0) -> Path:
+    cfg_file = tmp_path / "agent.toml"
+    cfg_file.write_text(
+        f'[device]\nid = "cam-1"\nsite = "lab"\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[detector]\nmodel_dir = "{model_dir}"\n'
+        f'[source]\nkind = "replay"\npath = "{clip}"\n'
+        f'[[zones]]\nid = "door"\npolygon = {json.dumps(ZONE["polygon"])}\n'
+        f'[health]\nheartbeat_s = {heartbeat_s}\n'
+        f'[remote]\noperator_keys = "{key_record_file(OPERATOR, tmp_path / "operator.pub.json")}"\n'
+        f'clock = "trusted"\n')
+    return cfg_file
+
+
+def start(cfg_file: Path, tmp_path: Path) -> Any:
+    asm = assemble(config.load(cfg_file), lambda s: None, tmp_path / "events.jsonl", throwaway_key=True,
+                   heartbeat=True)
+    assert asm.live is not None and asm.coverage is not None and asm.remote is not None
+    return asm
+
+
+def stop(asm: Any) -> None:
+    asm.outbox.close()
+    asm.events_out.close()
+
+
+def zone_polygons(cfg: Any) -> dict[str, list[list[float]]]:
+    return {z.id: [list(p) for p in z.polygon] for z in cfg.zones}
+
+
+def test_a_save_taken_up_while_running_outlasts_older_remote_zones(tmp_path: Path, model_dir: Path,
+                                                                     clip: Path) -> None:
+    """Remote zones, then the installer's save, then a remote change of another setting: after a
+    restart the saved zones run (the latest wins) with the remote setting."""
+    cfg_file = write_config(tmp_path, model_dir, clip)
+    asm = start(cfg_file, tmp_path)
+    watch = ConfigWatch(cfg_file, asm.live, asm.coverage, every_s=0.0, remote=asm.remote)
+    [res] = asm.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 1.0)
+    assert res.reason == "applied" and zone_polygons(asm.live.cfg) == {"door": MOVED["polygon"]}
+    shapes.save(cfg_file, shapes.from_json({"zones": SAVED["zones"], "lines": SAVED["lines"], "masks": []}))
+    assert watch.reload(2.0)
+    assert "zones" not in asm.remote.state.current().settings  # set aside at once
+    [res] = asm.remote.handle(signed(OPERATOR, 2, {"health.heartbeat_s": 5.0}), False, 3.0)
+    assert res.reason == "applied"
+    stop(asm)
+
+    again = start(cfg_file, tmp_path)
+    running = again.live.cfg
+    assert list(zone_polygons(running)) == ["table"] and [ln.id for ln in running.lines] == ["exit"]
+    assert running.health.heartbeat_s == 5.0 and again.remote.state.current().version == 2
+    stop(again)
+
+
+def test_a_save_made_while_stopped_wins_at_the_next_start(tmp_path: Path, model_dir: Path, clip: Path,
+                                                           caplog: Any) -> None:
+    cfg_file = write_config(tmp_path, model_dir, clip)
+    asm = start(cfg_file, tmp_path)
+    [res] = asm.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED], "health.heartbeat_s": 5.0}), False, 1.0)
+    assert res.reason == "applied"
+    stop(asm)
+
+    shapes.save(cfg_file, shapes.from_json({"zones": SAVED["zones"], "lines": [], "masks": []}))  # agent stopped
+    with caplog.at_level("WARNING"):
+        again = start(cfg_file, tmp_path)
+    assert list(zone_polygons(again.live.cfg)) == ["table"]  # the file's save is newer
+    assert again.live.cfg.health.heartbeat_s == 5.0  # the remote setting it did not touch stays
+    current = again.remote.state.current()
+    assert current.version == 1 and "zones" not in current.settings  # older changes stay refused
+    assert any("set aside" in r.getMessage() and "version 1" in r.getMessage() for r in caplog.records)
+    [res] = again.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 2.0)
+    assert res.reason in ("replayed", "stale-version")
+    stop(again)
+
+
+def test_remote_zones_stay_when_the_file_changed_elsewhere(tmp_path: Path, model_dir: Path, clip: Path) -> None:
+    cfg_file = write_config(tmp_path, model_dir, clip)
+    asm = start(cfg_file, tmp_path)
+    [res] = asm.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 1.0)
+    assert res.reason == "applied"
+    stop(asm)
+
+    write_config(tmp_path, model_dir, clip, heartbeat_s=30.0)  # a hand edit of another key, agent stopped
+    again = start(cfg_file, tmp_path)
+    assert zone_polygons(again.live.cfg) == {"door": MOVED["polygon"]}  # the remote zones are still the latest
+    assert again.live.cfg.health.heartbeat_s == 30.0
+    stop(again)
+
+
+def test_a_state_file_from_before_the_fingerprint_keeps_its_remote_zones(tmp_path: Path, model_dir: Path,
+                                                                          clip: Path) -> None:
+    import sqlite3
+
+    cfg_file = write_config(tmp_path, model_dir, clip)
+    (tmp_path / "state").mkdir(mode=0o700)
+    db = sqlite3.connect(tmp_path / "state" / "remote.db")
+    db.executescript(
+        "CREATE TABLE current (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, "
+        "digest TEXT NOT NULL, settings TEXT NOT NULL);"
+        "CREATE TABLE applied (digest TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_ms INTEGER NOT NULL, "
+        "envelope BLOB NOT NULL);")
+    db.execute("INSERT INTO current VALUES (1, 3, 'd', ?)", (json.dumps({"zones": [MOVED]}),))
+    db.commit()
+    db.close()
+    (tmp_path / "state" / "remote.db").chmod(0o600)
+
+    asm = start(cfg_file, tmp_path)
+    assert zone_polygons(asm.live.cfg) == {"door": MOVED["polygon"]}  # as before: nothing says which is newer
+    current = asm.remote.state.current()
+    assert current.version == 3 and current.file_geometry == asm.remote.file_geometry != ""
+    stop(asm)
