@@ -95,7 +95,7 @@ class Preprocessor:
         self.as_bytes = tensor().dtype != np.uint8  # int8 inputs: the table holds their bytes
         self._geo: dict[tuple[int, int], Geometry] = {}
         # The letterbox whose padding the input tensor already holds: the interpreter never writes
-        # its input (tests/detect/test_models.py checks every model), so the bands are written
+        # its input (tests/detect/test_quality.py checks every model), so the bands are written
         # again only when the picture's place changes or someone else filled the tensor.
         self._tensor_padding: tuple[int, int, int, int] | None = None
 
@@ -140,10 +140,9 @@ class Preprocessor:
                 view = view.view(np.uint8)
         if self.letterbox:
             x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
-            # Padding is written every frame (the previous frame may have had another size),
-            # already quantized, so the table runs over the picture only.
-            # Only the bands that exist, and only when they are not there yet: right after
-            # invoke() each numpy call costs microseconds.
+            # Padding is written already quantized, so the table runs over the picture only; only
+            # the bands that exist, and into the tensor only when the picture's place changed
+            # (right after invoke() each numpy call costs microseconds).
             layout = (x0, y0, nw, nh)
             if out is not None or self._tensor_padding != layout:
                 if y0:

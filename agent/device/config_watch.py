@@ -21,6 +21,7 @@ config_changed); it then removes a closed mark, so a restart does not sign them 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -167,6 +168,11 @@ class ConfigWatch:
             if geometry(read) == self._file_geometry:
                 return False  # the file's geometry is as last taken up (another key changed)
             new = with_geometry(running, read)
+            if self._file_geometry is not None:  # only the part the file changed: masks alone leave
+                if geometry(read)[:2] == self._file_geometry[:2]:  # zones a remote change set in force
+                    new = dataclasses.replace(new, zones=running.zones, lines=running.lines)
+                if geometry(read)[2] == self._file_geometry[2]:
+                    new = dataclasses.replace(new, privacy=running.privacy)
             if geometry(new) == geometry(running):
                 self._file_geometry = geometry(read)
                 self._saved(read)

@@ -254,6 +254,8 @@ class RemoteControl:
         Returns the settings set aside; StateError when the state cannot be written (the next start
         then sees the file's fingerprint changed and sets them aside itself)."""
         new = fingerprint(file_cfg)
+        if new == self.file_geometry:  # the save changed masks only: the file's zones and lines are as they were
+            return []
         dropped = self.state.local_geometry(new, KEYS)
         self.file_geometry = new
         return dropped

@@ -187,3 +187,22 @@ def test_a_state_file_from_before_the_fingerprint_keeps_its_remote_zones(tmp_pat
     current = asm.remote.state.current()
     assert current.version == 3 and current.file_geometry == asm.remote.file_geometry != ""
     stop(asm)
+
+
+def test_a_save_of_masks_alone_leaves_remote_zones_in_force(tmp_path: Path, model_dir: Path, clip: Path) -> None:
+    cfg_file = write_config(tmp_path, model_dir, clip)
+    asm = start(cfg_file, tmp_path)
+    watch = ConfigWatch(cfg_file, asm.live, asm.coverage, every_s=0.0, remote=asm.remote)
+    [res] = asm.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 1.0)
+    assert res.reason == "applied"
+    shapes.save(cfg_file, shapes.from_json({"zones": [ZONE], "lines": [], "masks": [NEW_MASK]}))  # zones as they were
+    assert watch.reload(2.0)
+    assert detector_masks(asm) == [NEW_MASK]
+    assert zone_polygons(asm.live.cfg) == {"door": MOVED["polygon"]}  # the remote zones stay in force
+    assert asm.remote.state.current().settings["zones"] == [MOVED]
+    stop(asm)
+
+    again = start(cfg_file, tmp_path)
+    assert zone_polygons(again.live.cfg) == {"door": MOVED["polygon"]}
+    assert [[list(p) for p in m] for m in again.live.cfg.privacy.masks] == [NEW_MASK]
+    stop(again)
