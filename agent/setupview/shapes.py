@@ -80,14 +80,29 @@ def from_json(doc: Any) -> Shapes:
     return Shapes(tuple(zones), tuple(lines), masks)
 
 
+def _kept(old: Any, new: tuple[tuple[float, float], ...]) -> list[list[float]]:
+    """The file's own points when the page sent them back unchanged (the page rounds to DECIMALS),
+    else the page's: a save that moves nothing leaves the file's values, and with them the
+    fingerprint that tells a local save from a remote change (agent.remote.geometry)."""
+    try:
+        if (isinstance(old, list) and len(old) == len(new)
+                and all(round(float(a), DECIMALS) == b for p, q in zip(old, new) for a, b in zip(p, q, strict=True))):
+            return [list(p) for p in old]
+    except (TypeError, ValueError):
+        pass
+    return [list(p) for p in new]
+
+
 def apply(table: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
     """A copy of the config file's table with these shapes; other keys of a kept id stay as they were."""
     out = copy.deepcopy(table)
     old_zones = {z.get("id"): z for z in table.get("zones", []) if isinstance(z, dict)}
     old_lines = {ln.get("id"): ln for ln in table.get("lines", []) if isinstance(ln, dict)}
-    out["zones"] = [dict(copy.deepcopy(old_zones.get(i, {})), id=i, polygon=[list(p) for p in poly])
+    out["zones"] = [dict(copy.deepcopy(old_zones.get(i, {})), id=i,
+                         polygon=_kept(old_zones.get(i, {}).get("polygon"), poly))
                     for i, poly in shapes.zones]
-    out["lines"] = [dict(copy.deepcopy(old_lines.get(i, {})), id=i, points=[list(p) for p in pts])
+    out["lines"] = [dict(copy.deepcopy(old_lines.get(i, {})), id=i,
+                         points=_kept(old_lines.get(i, {}).get("points"), pts))
                     for i, pts in shapes.lines]
     if not out["zones"]:
         del out["zones"]
@@ -95,7 +110,10 @@ def apply(table: dict[str, Any], shapes: Shapes) -> dict[str, Any]:
         del out["lines"]
     privacy = dict(out.get("privacy", {})) if isinstance(out.get("privacy"), dict) else {}
     if shapes.masks:
-        privacy["masks"] = [[list(p) for p in poly] for poly in shapes.masks]
+        given = privacy.get("masks")
+        old_masks: list[Any] = given if isinstance(given, list) else []
+        privacy["masks"] = [_kept(old_masks[k] if k < len(old_masks) else None, poly)
+                            for k, poly in enumerate(shapes.masks)]
     else:
         privacy.pop("masks", None)
     if privacy:

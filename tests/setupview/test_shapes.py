@@ -116,3 +116,19 @@ def test_two_saves_at_once_each_write_a_whole_file(tmp_path: Path) -> None:
     assert failed == []
     assert [z["id"] for z in tomllib.loads(path.read_text())["zones"]] in (["a"], ["b"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.toml", "agent.toml.bak"]
+
+
+def test_points_sent_back_unchanged_keep_the_files_own_digits(tmp_path: Path) -> None:
+    """The page rounds to 4 decimals: a save that moves a mask only must not rewrite a zone drawn by
+    hand with 5 (it would read as a new zone, and set aside zones a remote change sent)."""
+    path = tmp_path / "agent.toml"
+    path.write_text(START.replace("[0.3, 0.05]", "[0.30001, 0.05]"))
+    page = {"zones": [{"id": "table", "polygon": [[0.3, 0.05], [0.85, 0.05], [0.85, 1.0], [0.3, 1.0]]}],
+            "masks": [[[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]]]}
+    shapes.save(path, shapes.from_json(page))
+    table = tomllib.loads(path.read_text())
+    assert table["zones"][0]["polygon"][0] == [0.30001, 0.05]  # as the file had it
+    assert table["privacy"]["masks"] == [[[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]]]
+    moved = {"zones": [{"id": "table", "polygon": [[0.31, 0.05], [0.85, 0.05], [0.85, 1.0], [0.3, 1.0]]}]}
+    shapes.save(path, shapes.from_json(moved))
+    assert tomllib.loads(path.read_text())["zones"][0]["polygon"][0] == [0.31, 0.05]  # moved: the page's
