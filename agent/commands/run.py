@@ -51,7 +51,8 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
         # zones, lines and masks saved to the file (setup-view) apply at a frame boundary
         from agent.device.config_watch import ConfigWatch
 
-        asm.pipeline.frame_stages.insert(0, ConfigWatch(config_path, asm.live, asm.coverage, remote=asm.remote))
+        watch = ConfigWatch(config_path, asm.live, asm.coverage, remote=asm.remote, loaded=cfg)
+        asm.pipeline.frame_stages.insert(0, watch)
     if board:
         say(board)  # once everything is built: a start-up error stays one line
     # publishing runs in its own thread; without [mqtt] events stay in the outbox

@@ -53,7 +53,7 @@ class ConfigWatch:
     def __init__(self, path: Path, live: LiveDevice, coverage: Coverage,
                  every_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                 remote: RemoteControl | None = None) -> None:
+                 remote: RemoteControl | None = None, loaded: Config | None = None) -> None:
         self.path = path
         self.live = live
         self.remote = remote  # told of each save taken up: the latest of the file and remote wins
@@ -62,10 +62,16 @@ class ConfigWatch:
         self.clock = clock
         self.wall_ms = wall_ms
         self._last_check: float | None = None
-        self._stamp = self._stat()
         # the file's own geometry when last read: only a change to it is taken up, so editing
-        # another key of the file does not undo zones or lines a signed remote change set
-        self._file_geometry = self._read_geometry()
+        # another key of the file does not undo zones or lines a signed remote change set. With
+        # `loaded` (the config the agent started from) a save made while the agent was being
+        # built is taken up at the first check: the file is read again then.
+        if loaded is not None:
+            self._stamp: tuple[int, int] | None = None
+            self._file_geometry: tuple[Any, ...] | None = geometry(loaded)
+        else:
+            self._stamp = self._stat()
+            self._file_geometry = self._read_geometry()
         self.applied = 0  # geometry changes taken up (tests, logs)
         self._session: Mark | None = None  # the setup view whose opened event this agent signed
         self._session_closed = False

@@ -103,6 +103,9 @@ class RemoteControl:
         # the config file's zones and lines as last read (at start, then each save taken up):
         # recorded with every commit, so a start can tell whether the file changed since
         self.file_geometry = fingerprint(base)
+        # stored remote settings a newer save of the file set aside at start (agent.remote.setup):
+        # left out of what runs and of the next commit's merged settings
+        self.set_aside: tuple[str, ...] = ()
         try:  # the state's version when last read (for result events)
             self._version_in_force = state.current().version
         except StateError:
@@ -205,7 +208,8 @@ class RemoteControl:
                 "not-yet-valid", f"issued {int(change.issued - now)} s in the future"
             )
         check_settings(change.settings)  # names the key of this change, not of an earlier one
-        settings = {**current.settings, **change.settings}  # in force after it (next start)
+        stored = {k: v for k, v in current.settings.items() if k not in self.set_aside}
+        settings = {**stored, **change.settings}  # in force after it (next start)
         if self.live is None:
             return Accepted(change, digest, settings, overlay(self.base, settings))
         # only this change's settings, over what runs: the earlier ones are in it already, and
@@ -231,6 +235,7 @@ class RemoteControl:
             refused = ChangeRefused(STATE_UNAVAILABLE, f"nothing applied: {exc}")
             refused.version = change.version
             raise refused from None
+        self.set_aside = ()  # the stored settings no longer hold them
         out: list[Observation] = []
         if self.live is not None:
             if prepared is not None:
@@ -258,6 +263,7 @@ class RemoteControl:
             return []
         dropped = self.state.local_geometry(new, KEYS)
         self.file_geometry = new
+        self.set_aside = ()
         return dropped
 
     def _result(self, reason: str, version: int, now_s: float, setting: str = "") -> Observation:

@@ -27,21 +27,22 @@ def remote_control(cfg: Config) -> tuple[RemoteControl, Config]:
     synced = (lambda: True) if cfg.remote.clock == "trusted" else clock_synchronised
     control = RemoteControl(cfg, keys, state, synced)
     current = state.current()
-    if current.version and current.file_geometry != control.file_geometry:
-        if current.file_geometry:  # zones or lines were saved to the file after the remote settings
-            dropped = state.local_geometry(control.file_geometry, KEYS)
-            if dropped:
-                log.warning(
-                    "remote %s of version %d set aside: the config file's zones or lines were saved "
-                    "after it, and the latest wins", " and ".join(dropped), current.version,
-                )
-        else:  # written before the file's geometry was recorded: as before, remote settings stay
-            state.local_geometry(control.file_geometry, ())
-        current = state.current()
+    settings = dict(current.settings)
+    if current.version and current.file_geometry and current.file_geometry != control.file_geometry:
+        # zones or lines were saved to the file after the remote settings were written: the latest
+        # wins. Decided here, written nowhere: a replay of another config on this state folder must
+        # not change what the device runs; the next commit records it (RemoteControl.set_aside).
+        control.set_aside = tuple(k for k in KEYS if k in settings)
+        if control.set_aside:
+            log.warning(
+                "remote %s of version %d set aside: the config file's zones or lines were saved "
+                "after it, and the latest wins", " and ".join(control.set_aside), current.version,
+            )
+            settings = {k: v for k, v in settings.items() if k not in control.set_aside}
     running = cfg
-    if current.settings:
+    if settings:
         try:
-            running = overlay(cfg, current.settings)
+            running = overlay(cfg, settings)
         except ChangeRefused as exc:
             log.warning(
                 "remote configuration version %d no longer fits the config file (%s); running the "
@@ -53,8 +54,8 @@ def remote_control(cfg: Config) -> tuple[RemoteControl, Config]:
             log.info(
                 "remote configuration version %d in force (%s)",
                 current.version,
-                ", ".join(sorted(current.settings)),
+                ", ".join(sorted(settings)),
             )
-            if "log.level" in current.settings:
-                logging.getLogger().setLevel(str(current.settings["log.level"]).upper())
+            if "log.level" in settings:
+                logging.getLogger().setLevel(str(settings["log.level"]).upper())
     return control, running

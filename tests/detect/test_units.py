@@ -112,6 +112,14 @@ def test_nms_is_class_wise() -> None:
     assert nms(_tlwh(boxes)[:0], scores[:0], classes[:0], 0.45, 10).size == 0
 
 
+def test_nms_never_keeps_a_box_without_width_or_height() -> None:
+    tlwh = np.array([[0, 0, 0, 10], [50, 50, 10, 0], [5, 5, 10, 10], [100, 100, 0, 0], [6, 6, 10, 10]], np.float32)
+    scores = np.array([0.9, 0.9, 0.8, 0.95, 0.7], np.float32)
+    classes = np.zeros(5, np.int64)
+    assert nms(tlwh, scores, classes, 0.45, 100).tolist() == [2]  # box 4 overlaps box 2
+    assert nms(tlwh[:2], scores[:2], classes[:2], 0.45, 100).size == 0
+
+
 def test_nms_keeps_what_the_greedy_definition_keeps() -> None:
     rng = np.random.default_rng(11)
     for case in range(600):

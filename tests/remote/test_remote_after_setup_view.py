@@ -143,11 +143,39 @@ def test_a_save_made_while_stopped_wins_at_the_next_start(tmp_path: Path, model_
         again = start(cfg_file, tmp_path)
     assert list(zone_polygons(again.live.cfg)) == ["table"]  # the file's save is newer
     assert again.live.cfg.health.heartbeat_s == 5.0  # the remote setting it did not touch stays
-    current = again.remote.state.current()
-    assert current.version == 1 and "zones" not in current.settings  # older changes stay refused
     assert any("set aside" in r.getMessage() and "version 1" in r.getMessage() for r in caplog.records)
+    assert again.remote.state.current().settings["zones"] == [MOVED]  # decided at start, written nowhere
     [res] = again.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 2.0)
-    assert res.reason in ("replayed", "stale-version")
+    assert res.reason in ("replayed", "stale-version")  # older changes stay refused
+    [res] = again.remote.handle(signed(OPERATOR, 2, {"health.heartbeat_s": 7.0}), False, 3.0)
+    assert res.reason == "applied"
+    current = again.remote.state.current()
+    assert "zones" not in current.settings and current.settings["health.heartbeat_s"] == 7.0  # recorded now
+    assert list(zone_polygons(again.live.cfg)) == ["table"]
+    stop(again)
+
+    third = start(cfg_file, tmp_path)
+    assert list(zone_polygons(third.live.cfg)) == ["table"] and third.live.cfg.health.heartbeat_s == 7.0
+    stop(third)
+
+
+def test_starting_on_another_config_changes_nothing_stored(tmp_path: Path, model_dir: Path, clip: Path) -> None:
+    """A replay of a trial config on the device's state folder must not change what the device runs."""
+    cfg_file = write_config(tmp_path, model_dir, clip)
+    asm = start(cfg_file, tmp_path)
+    [res] = asm.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 1.0)
+    assert res.reason == "applied"
+    stop(asm)
+
+    trial = tmp_path / "trial.toml"
+    elsewhere = SAVED["zones"][0]["polygon"]
+    trial.write_text(cfg_file.read_text().replace(json.dumps(ZONE["polygon"]), json.dumps(elsewhere)))
+    other = start(trial, tmp_path)
+    assert zone_polygons(other.live.cfg) == {"door": elsewhere}  # the trial file's zones
+    stop(other)
+
+    again = start(cfg_file, tmp_path)
+    assert zone_polygons(again.live.cfg) == {"door": MOVED["polygon"]}  # the device's remote zones, as before
     stop(again)
 
 
@@ -185,7 +213,7 @@ def test_a_state_file_from_before_the_fingerprint_keeps_its_remote_zones(tmp_pat
     asm = start(cfg_file, tmp_path)
     assert zone_polygons(asm.live.cfg) == {"door": MOVED["polygon"]}  # as before: nothing says which is newer
     current = asm.remote.state.current()
-    assert current.version == 3 and current.file_geometry == asm.remote.file_geometry != ""
+    assert current.version == 3 and current.file_geometry == ""  # recorded by the next change
     stop(asm)
 
 
@@ -206,3 +234,17 @@ def test_a_save_of_masks_alone_leaves_remote_zones_in_force(tmp_path: Path, mode
     assert zone_polygons(again.live.cfg) == {"door": MOVED["polygon"]}
     assert [[list(p) for p in m] for m in again.live.cfg.privacy.masks] == [NEW_MASK]
     stop(again)
+
+
+def test_a_save_made_while_the_agent_was_being_built_is_taken_up(tmp_path: Path, model_dir: Path,
+                                                                  clip: Path) -> None:
+    cfg_file = write_config(tmp_path, model_dir, clip)
+    loaded = config.load(cfg_file)
+    asm = assemble(loaded, lambda s: None, tmp_path / "events.jsonl", throwaway_key=True, heartbeat=True)
+    shapes.save(cfg_file, shapes.from_json({"zones": SAVED["zones"], "lines": [], "masks": []}))
+    watch = ConfigWatch(cfg_file, asm.live, asm.coverage, every_s=0.0, remote=asm.remote, loaded=loaded)
+    watch.frame(1.0, None)  # the first check reads the file again
+    assert list(zone_polygons(asm.live.cfg)) == ["table"] and watch.applied == 1
+    watch.frame(2.0, None)
+    assert watch.applied == 1  # once
+    stop(asm)
