@@ -7,12 +7,13 @@ older or replayed change stays refused across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from agent.errors import StateError
 from agent.device.private import private_dir, private_file, tighten
@@ -94,65 +95,55 @@ class RemoteState:
         file_geometry: str = "",
     ) -> None:
         """Record version, merged settings and digest together; refuse to go backwards."""
-        with self._lock:
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    row = self.db.execute("SELECT version FROM current WHERE id = 1").fetchone()
-                    if row is not None and int(row[0]) >= version:
-                        raise StateError(
-                            f"remote configuration version {version} is not above {row[0]}"
-                        )
-                    self.db.execute(
-                        "INSERT INTO current (id, version, digest, settings, file_geometry) "
-                        "VALUES (1, ?, ?, ?, ?) "
-                        "ON CONFLICT(id) DO UPDATE SET version = excluded.version, "
-                        "digest = excluded.digest, settings = excluded.settings, "
-                        "file_geometry = excluded.file_geometry",
-                        (version, digest, json.dumps(dict(settings), sort_keys=True), file_geometry),
-                    )
-                    self.db.execute(
-                        "INSERT INTO applied (digest, version, applied_ms, envelope)"
-                        " VALUES (?, ?, ?, ?)",
-                        (digest, version, now_ms, envelope),
-                    )
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
-                self.db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StateError(
-                    f"cannot record remote configuration in {str(self.path)!r}: {exc}"
-                ) from None
+        with self._transaction("record remote configuration"):
+            row = self.db.execute("SELECT version FROM current WHERE id = 1").fetchone()
+            if row is not None and int(row[0]) >= version:
+                raise StateError(f"remote configuration version {version} is not above {row[0]}")
+            self.db.execute(
+                "INSERT INTO current (id, version, digest, settings, file_geometry) "
+                "VALUES (1, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET version = excluded.version, "
+                "digest = excluded.digest, settings = excluded.settings, "
+                "file_geometry = excluded.file_geometry",
+                (version, digest, json.dumps(dict(settings), sort_keys=True), file_geometry),
+            )
+            self.db.execute(
+                "INSERT INTO applied (digest, version, applied_ms, envelope) VALUES (?, ?, ?, ?)",
+                (digest, version, now_ms, envelope),
+            )
 
     def local_geometry(self, file_geometry: str, supersede: tuple[str, ...]) -> list[str]:
         """The config file's zones and lines are now file_geometry; remote settings named in
         supersede are set aside (the file's are newer). Version and digest stay, so older changes
         stay refused. Returns the settings set aside; nothing is written before any remote change."""
+        dropped: list[str] = []
+        with self._transaction("record the config file's geometry"):
+            row = self.db.execute("SELECT settings FROM current WHERE id = 1").fetchone()
+            if row is not None:
+                settings = json.loads(row[0])
+                dropped = sorted(k for k in supersede if k in settings)
+                for key in dropped:
+                    del settings[key]
+                self.db.execute(
+                    "UPDATE current SET settings = ?, file_geometry = ? WHERE id = 1",
+                    (json.dumps(settings, sort_keys=True), file_geometry),
+                )
+        return dropped
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """One write transaction, rolled back on any error; SQLite's errors as one StateError."""
         with self._lock:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
                 try:
-                    row = self.db.execute("SELECT settings FROM current WHERE id = 1").fetchone()
-                    dropped: list[str] = []
-                    if row is not None:
-                        settings = json.loads(row[0])
-                        dropped = sorted(k for k in supersede if k in settings)
-                        for key in dropped:
-                            del settings[key]
-                        self.db.execute(
-                            "UPDATE current SET settings = ?, file_geometry = ? WHERE id = 1",
-                            (json.dumps(settings, sort_keys=True), file_geometry),
-                        )
+                    yield
                 except BaseException:
                     self.db.execute("ROLLBACK")
                     raise
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise StateError(
-                    f"cannot record the config file's geometry in {str(self.path)!r}: {exc}"
-                ) from None
-        return dropped
+                raise StateError(f"cannot {what} in {str(self.path)!r}: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
