@@ -22,6 +22,11 @@ def cli(*args: str, timeout: float = 300, stdin: bytes | None = None) -> subproc
     )
 
 
+def replay(clip: Path, config: Path, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`edge-agent replay CLIP --config CONFIG --state STATE [extra...]` in a subprocess."""
+    return cli("replay", str(clip), "--config", str(config), "--state", str(state), *extra)
+
+
 def stop_by_pid(proc: subprocess.Popen, grace_s: float = 5.0) -> None:  # type: ignore[type-arg]
     """SIGTERM by PID, then SIGKILL if the process lingers past grace_s; no-op if it already ended."""
     if proc.poll() is not None:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.helpers import cli, wait_until
+from tests.helpers import cli, replay, wait_until
 from tests.ingest.ingest_env import IngestEnv
 
 from agent.central.ingest.batch import IngestPipeline, Message
@@ -35,18 +35,7 @@ def test_replay_events_are_marked_and_the_ingest_counts_them_apart(
 ) -> None:
     st, cfg = device(tmp_path, model_dir, "")
     out = tmp_path / "events.jsonl"
-    r = cli(
-        "replay",
-        str(clip),
-        "--config",
-        str(cfg),
-        "--state",
-        str(st),
-        "--events-out",
-        str(out),
-        "--max-frames",
-        "5",
-    )
+    r = replay(clip, cfg, st, "--events-out", str(out), "--max-frames", "5")
     assert r.returncode == 0, r.stderr
     registry = load_registry(st / "device.pub.json")
     envelopes = out.read_bytes().splitlines()
@@ -89,24 +78,14 @@ def test_replay_publishes_only_with_publish(
     worker = env.start_worker("w1")
     try:
         # without --publish: nothing is sent, so a broker-acked outbox keeps every row
-        r = cli("replay", str(clip), "--config", str(cfg), "--state", str(st), "--max-frames", "5")
+        r = replay(clip, cfg, st, "--max-frames", "5")
         assert r.returncode == 0, r.stderr
         ob = Outbox(st / "outbox.db")
         kept = ob.stats()
         ob.close()
         assert kept.rows == kept.last_seq > 0
         # with --publish: everything goes out, marked, and the ingest stores it as replayed footage
-        r = cli(
-            "replay",
-            str(clip),
-            "--config",
-            str(cfg),
-            "--state",
-            str(st),
-            "--max-frames",
-            "5",
-            "--publish",
-        )
+        r = replay(clip, cfg, st, "--max-frames", "5", "--publish")
         assert r.returncode == 0, r.stderr
         ob = Outbox(st / "outbox.db")
         total = ob.stats().last_seq

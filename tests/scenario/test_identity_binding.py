@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.helpers import cli
+from tests.helpers import cli, replay
 
 from agent.central.verify import Verifier
 from agent.protocol.enrolment import load_registry
@@ -41,18 +41,7 @@ def test_replay_without_device_section_signs_as_the_keys_device(
     cfg = tmp_path / "zones.toml"
     cfg.write_text(ZONES_ONLY + "[health]\nheartbeat_s = 0.05\n")  # a few signed events in 5 frames
     out = tmp_path / "events.jsonl"
-    r = cli(
-        "replay",
-        str(clip),
-        "--config",
-        str(cfg),
-        "--state",
-        str(st),
-        "--events-out",
-        str(out),
-        "--max-frames",
-        "5",
-    )
+    r = replay(clip, cfg, st, "--events-out", str(out), "--max-frames", "5")
     assert r.returncode == 0, r.stderr
     verifier = Verifier(load_registry(st / "device.pub.json"))
     lines = out.read_bytes().splitlines()
