@@ -1,7 +1,8 @@
 """Frame -> model input tensor: resize or letterbox, channel order, privacy masks, input quantization.
 
-Everything that depends on the frame size (scale, padding, mask pixels, box mapping) is computed
-once per frame size; per frame there is one cv2.resize into a preallocated buffer (the
+Everything that depends on the frame size (scale, padding, mask pixels, box mapping, the views
+into the input tensor, which stays where it is: agent/detect/runtime.pinned) is computed once per
+frame size; per frame there is one cv2.resize into a preallocated buffer (the
 interpreter's own input tensor when no quantization table is needed), an optional mask fill,
 an optional channel swap and an optional 256-entry lookup table. The common int8 case (zero point
 -128, scale 1: the byte is the pixel with its top bit flipped) is one XOR instead of a table
@@ -12,7 +13,7 @@ swap + XOR 0.04 ms).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -59,12 +60,24 @@ class Geometry:
     mask: np.ndarray | None  # new_h x new_w x 1 bool over the resized picture
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Where one frame size's pixels go in one target: views prepared once, padding already written."""
+
+    size: tuple[int, int]  # the frame's width, height
+    geometry: Geometry
+    dsize: tuple[int, int]  # the resized picture's width, height
+    resized: np.ndarray  # cv2.resize writes here
+    swapped: np.ndarray | None  # the channel swap writes here (BGR models)
+    inner: np.ndarray  # the picture's place in the target; the last step writes here
+
+
 class Preprocessor:
     """Writes one RGB frame into the interpreter's input tensor."""
 
     def __init__(
         self,
-        tensor: Callable[[], np.ndarray],
+        tensor: np.ndarray,
         in_w: int,
         in_h: int,
         letterbox: bool,
@@ -77,7 +90,9 @@ class Preprocessor:
         # cores, and OpenCV's own pool competing with them made the resize slower (measured: 0.56 ms
         # with the default pool, 0.43 ms with one thread, 1280x720 -> 300x300 just after an invoke).
         cv2.setNumThreads(1)
-        self.tensor = tensor  # interpreter.tensor(index): a view that must not outlive invoke()
+        # The input's bytes, [1,] H x W x 3: an array that stays valid across invoke()
+        # (agent/detect/runtime.pinned), so the views into it are prepared once per frame size.
+        self.tensor = tensor.view(np.uint8).reshape(in_h, in_w, 3)
         self.in_w, self.in_h = in_w, in_h
         self.letterbox = letterbox
         self.table = table
@@ -92,21 +107,21 @@ class Preprocessor:
         # a general table after a swap needs a second buffer; XOR runs in place
         self.swapped = np.empty((in_h, in_w, 3), np.uint8) if bgr and table is not None and self.xor is None else None
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
-        self.as_bytes = tensor().dtype != np.uint8  # int8 inputs: the table holds their bytes
         self._geo: dict[tuple[int, int], Geometry] = {}
-        # The letterbox whose padding the input tensor already holds: the interpreter never writes
-        # its input (tests/detect/test_quality.py checks every model), so the bands are written
-        # again only when the picture's place changes or someone else filled the tensor.
-        self._tensor_padding: tuple[int, int, int, int] | None = None
+        # The plan for the input tensor, kept while its padding is there: the interpreter never
+        # writes its input (tests/detect/test_quality.py checks every model), so the bands are
+        # written again only when the frame size changes or someone else filled the tensor.
+        self._plan: _Plan | None = None
 
     def set_masks(self, masks: Sequence[Polygon]) -> None:
         """New privacy masks from the next frame on (the setup view, a config re-read at a frame boundary)."""
         self.masks = tuple(masks)
         self._geo.clear()
+        self._plan = None
 
     def tensor_replaced(self) -> None:
         """The input tensor was filled another way (set_tensor): write the padding next time."""
-        self._tensor_padding = None
+        self._plan = None
 
     def geometry(self, width: int, height: int) -> Geometry:
         geo = self._geo.get((width, height))
@@ -126,51 +141,48 @@ class Preprocessor:
         mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
         return Geometry(new_w, new_h, pad_x, pad_y, mapping, mask)
 
+    def _make_plan(self, target: np.ndarray, width: int, height: int) -> _Plan:
+        """Writes the letterbox padding into target (in_h x in_w x 3 bytes), already quantized so
+        the table runs over the picture only, and prepares the views the picture goes through."""
+        geo = self.geometry(width, height)
+        x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
+        if self.letterbox:
+            if y0:
+                target[:y0] = self.pad
+            if y0 + nh < self.in_h:
+                target[y0 + nh :] = self.pad
+            if x0:
+                target[:, :x0] = self.pad
+            if x0 + nw < self.in_w:
+                target[:, x0 + nw :] = self.pad
+        inner = target[y0 : y0 + nh, x0 : x0 + nw]
+        resized = inner if self.buf is None else self.buf[:nh, :nw]
+        swapped = None
+        if self.bgr:  # no table, or one XOR: swapped straight into the target
+            swapped = inner if self.swapped is None else self.swapped[:nh, :nw]
+        return _Plan((width, height), geo, (nw, nh), resized, swapped, inner)
+
     def write(self, image: np.ndarray, out: np.ndarray | None = None) -> Geometry:
         """Resize (or letterbox) the H x W x 3 RGB uint8 image into the model input, or into `out`
         (in_h x in_w x 3 uint8: the input's bytes, for a thread that must not touch the
         interpreter while it runs; the frame loop's capture thread)."""
         h, w = image.shape[:2]
-        geo = self.geometry(w, h)
+        plan = self._plan
         if out is not None:
-            view = out
-        else:
-            view = self.tensor()[0]
-            if self.as_bytes:
-                view = view.view(np.uint8)
-        if self.letterbox:
-            x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
-            # Padding is written already quantized, so the table runs over the picture only; only
-            # the bands that exist, and into the tensor only when the picture's place changed
-            # (right after invoke() each numpy call costs microseconds).
-            layout = (x0, y0, nw, nh)
-            if out is not None or self._tensor_padding != layout:
-                if y0:
-                    view[:y0] = self.pad
-                if y0 + nh < self.in_h:
-                    view[y0 + nh :] = self.pad
-                if x0:
-                    view[:, :x0] = self.pad
-                if x0 + nw < self.in_w:
-                    view[:, x0 + nw :] = self.pad
-                if out is None:
-                    self._tensor_padding = layout
-            inner = view[y0 : y0 + nh, x0 : x0 + nw]
-        else:
-            nw, nh, inner = geo.new_w, geo.new_h, view
-        resized = inner if self.buf is None else self.buf[:nh, :nw]
-        cv2.resize(image, (nw, nh), dst=resized, interpolation=cv2.INTER_LINEAR)
-        if geo.mask is not None:
-            np.copyto(resized, np.uint8(MASK_VALUE), where=geo.mask)
-        if self.bgr:
-            if self.swapped is None:  # no table, or one XOR: straight into the input tensor
-                cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=inner)
-                resized = inner
-            else:
-                resized = cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=self.swapped[:nh, :nw])
+            plan = self._make_plan(out, w, h)
+        elif plan is None or plan.size != (w, h):
+            plan = self._plan = self._make_plan(self.tensor, w, h)
+        # Right after invoke() each Python or numpy call costs microseconds (cold caches): per
+        # frame only the calls below, on views prepared with the plan.
+        picture = plan.resized
+        cv2.resize(image, plan.dsize, dst=picture, interpolation=cv2.INTER_LINEAR)
+        mask = plan.geometry.mask
+        if mask is not None:
+            np.copyto(picture, np.uint8(MASK_VALUE), where=mask)
+        if plan.swapped is not None:
+            picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR, dst=plan.swapped)
         if self.xor is not None:
-            np.bitwise_xor(resized, self.xor, out=inner)
+            np.bitwise_xor(picture, self.xor, out=plan.inner)
         elif self.table is not None:
-            cv2.LUT(resized, self.table, dst=inner)
-        del view, inner, resized
-        return geo
+            cv2.LUT(picture, self.table, dst=plan.inner)
+        return plan.geometry

@@ -12,7 +12,7 @@ import numpy as np
 from agent.detect.decoders import DECODERS, guess_decoder
 from agent.detect.masks import Polygon
 from agent.detect.preprocess import Preprocessor, quant_table
-from agent.detect.runtime import load_interpreter
+from agent.detect.runtime import PinnedTensors, load_interpreter, pinned
 from agent.errors import ModelError
 from agent.detect.catalogue import ModelSpec
 from agent.types import Box, Detection, Frame
@@ -127,11 +127,11 @@ class TfliteDetector:
         )
         self.input_index, self.input_dtype = int(inp["index"]), np.dtype(inp["dtype"])
         try:
-            self.decode = self.make_decoder(self.interp)
+            self.decode = self.make_decoder(PinnedTensors(self.interp))
         except ValueError as exc:
             raise ModelError(f"{spec.id}: its outputs fit no decoder ({name}: {exc})") from None
         self.pre = Preprocessor(
-            self.interp.tensor(inp["index"]), self.in_w, self.in_h,
+            pinned(self.interp, inp["index"]), self.in_w, self.in_h,
             letterbox=spec.resize == "letterbox", table=table, masks=masks,
             bgr=spec.channels == "bgr", pad=spec.pad,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agent.detect.runtime import pinned
 from agent.types import Box, Frame
 from tests.detect.conftest import CPU_MODELS
 
@@ -78,6 +79,29 @@ def test_the_runtime_never_writes_its_input(detector, image, model_id: str) -> N
     for _ in range(2):
         det.interp.invoke()
     assert np.array_equal(det.interp.get_tensor(index), before)
+
+
+@pytest.mark.parametrize("model_id", CPU_MODELS)
+def test_tensors_stay_where_they_were_allocated(detector, image, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The detector keeps arrays over the input and output tensors' memory across invoke()
+    (agent/detect/runtime.pinned): that holds only while the runtime never moves them."""
+    det = detector(model_id)
+    interp = det.interp
+    indices = [int(d["index"]) for d in interp.get_input_details() + interp.get_output_details()]
+
+    def addresses() -> dict[int, int]:
+        return {i: interp.tensor(i)().ctypes.data for i in indices}  # each view gone at once
+
+    where = addresses()
+    run(det, image("zidane.jpg"))
+    stages = det.stages()
+    stages.infer(stages.prepare(Frame(image("bus.jpg"), 0.0, 0)))
+    run(det, image("bus.jpg"))
+    assert addresses() == where
+    assert det.pre.tensor.ctypes.data == where[indices[0]]
+    for i in indices:
+        assert np.array_equal(pinned(interp, i), interp.get_tensor(i))
+    interp.invoke()  # the pinned arrays alive above do not stop the interpreter
 
 
 def test_detect_after_the_frame_loop_filled_the_tensor_pads_again(detector, image) -> None:  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 
@@ -51,11 +50,6 @@ def _reference_input(image: np.ndarray, in_w: int, in_h: int, table: np.ndarray 
     return out if table is None else table[:, 0][out]
 
 
-def _holding(array: np.ndarray) -> Callable[[], np.ndarray]:
-    """Stands in for interpreter.tensor(i): returns the same array on every call."""
-    return lambda: array
-
-
 def test_preprocessor_fast_paths_match_the_plain_construction() -> None:
     rng = np.random.default_rng(3)
     tables = {"none": None, "xor": quant_table(np.int8, 1.0, -128, 0.0, 1.0),
@@ -67,7 +61,7 @@ def test_preprocessor_fast_paths_match_the_plain_construction() -> None:
                 for w, h in ((160, 90), (90, 160), (64, 64)):  # padding below, beside, none
                     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
                     tensor = np.full((1, 48, 64, 3), 7, np.uint8)  # stale bytes: all must be rewritten
-                    pre = Preprocessor(_holding(tensor), 64, 48, True, table, [mask], bgr=bgr, pad=pad)
+                    pre = Preprocessor(tensor, 64, 48, True, table, [mask], bgr=bgr, pad=pad)
                     pre.write(image)
                     expected = _reference_input(image, 64, 48, table, bgr, pad, mask)
                     assert np.array_equal(tensor[0], expected), (name, bgr, pad, w, h)
