@@ -57,11 +57,17 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One RGB image in memory. Frames are never written to disk or sent anywhere."""
+    """One colour image in memory. Frames are never written to disk or sent anywhere.
 
-    image: "np.ndarray"  # H x W x 3, uint8, RGB order
+    The pixels stay in the order the source decoded them ("bgr" from OpenCV and the Pi camera's
+    lores stream): the detect step puts the channels in the model's order on the model-sized
+    picture, so nothing converts a full frame only to have it converted back.
+    """
+
+    image: "np.ndarray"  # H x W x 3, uint8, in `channels` order
     t_s: float  # capture time in seconds (monotonic for cameras, media time for replay)
     index: int  # frame number from the source, 0-based
+    channels: str = "rgb"  # "rgb" or "bgr"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class Device(Protocol):
-    """What a backend opens: read() -> RGB image or None when the camera failed; release()."""
+    """What a backend opens: read() -> B, G, R image or None when the camera failed; release()."""
 
     def read(self) -> Any: ...
 
@@ -179,7 +179,7 @@ class LiveSource:
                     yield None
                 continue
             image, t, _ = item
-            yield Frame(image, t - self._t0, n)
+            yield Frame(image, t - self._t0, n, channels="bgr")
             n += 1
 
     def interrupt(self) -> None:

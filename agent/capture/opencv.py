@@ -25,7 +25,7 @@ class _CvDevice:
         ok, bgr = self.cap.read()
         if not ok or bgr is None:
             return None
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return bgr  # as decoded: B, G, R (LiveSource.channels)
 
     def release(self) -> None:
         self.cap.release()

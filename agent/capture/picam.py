@@ -24,7 +24,7 @@ class _PiDevice:
         yuv = self.cam.capture_array("lores")  # YUV420 planar, (h * 3/2) x w
         if yuv is None:
             return None
-        return self.cv2.cvtColor(yuv, self.cv2.COLOR_YUV420p2RGB)
+        return self.cv2.cvtColor(yuv, self.cv2.COLOR_YUV420p2BGR)  # OpenCV's order, as other sources
 
     def release(self) -> None:
         try:

@@ -119,7 +119,7 @@ class ReplaySource(FileClock):
                 return
             assert not isinstance(bgr, bool)  # decoded: an image, never the skip marker
             self.t_s = n / self.fps
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.t_s, n)
+            yield Frame(bgr, self.t_s, n, channels="bgr")  # as decoded: the detect step orders the channels
             n += 1
             self.reached = n
             emitted += 1

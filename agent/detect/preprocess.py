@@ -64,7 +64,7 @@ class Geometry:
 class _Plan:
     """Where one frame size's pixels go in one target: views prepared once, padding already written."""
 
-    size: tuple[int, int]  # the frame's width, height
+    size: tuple[int, int, str]  # the frame's width, height and channel order
     geometry: Geometry
     dsize: tuple[int, int]  # the resized picture's width, height
     resized: np.ndarray  # cv2.resize writes here
@@ -73,7 +73,7 @@ class _Plan:
 
 
 class Preprocessor:
-    """Writes one RGB frame into the interpreter's input tensor."""
+    """Writes one frame (R, G, B or B, G, R) into the interpreter's input tensor."""
 
     def __init__(
         self,
@@ -100,12 +100,11 @@ class Preprocessor:
         if pad not in ("centre", "bottom_right"):
             raise ValueError(f"letterbox padding {pad!r} is not centre or bottom_right")
         self.pad_centre = pad == "centre"  # bottom_right: the picture at the top-left, as YOLOX trains
-        self.bgr = bgr  # the model wants B, G, R: channels swapped once, after the resize
+        self.order = "bgr" if bgr else "rgb"  # the model's channel order; a frame in the other is
+        # swapped once, after the resize, on the model-sized picture
         xor = xor_constant(table)
         self.xor = None if xor is None else np.uint8(xor)  # the table as one XOR, or None
-        self.buf = np.empty((in_h, in_w, 3), np.uint8) if table is not None or bgr else None
-        # a general table after a swap needs a second buffer; XOR runs in place
-        self.swapped = np.empty((in_h, in_w, 3), np.uint8) if bgr and table is not None and self.xor is None else None
+        self._buffers: dict[str, np.ndarray] = {}  # in_h x in_w x 3 scratch, made when first needed
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
         self._geo: dict[tuple[int, int], Geometry] = {}
         # The plan for the input tensor, kept while its padding is there: the interpreter never
@@ -141,9 +140,19 @@ class Preprocessor:
         mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
         return Geometry(new_w, new_h, pad_x, pad_y, mapping, mask)
 
-    def _make_plan(self, target: np.ndarray, width: int, height: int) -> _Plan:
+    def _buffer(self, name: str) -> np.ndarray:
+        buf = self._buffers.get(name)
+        if buf is None:
+            buf = self._buffers[name] = np.empty((self.in_h, self.in_w, 3), np.uint8)
+        return buf
+
+    def _make_plan(self, target: np.ndarray, width: int, height: int, channels: str) -> _Plan:
         """Writes the letterbox padding into target (in_h x in_w x 3 bytes), already quantized so
-        the table runs over the picture only, and prepares the views the picture goes through."""
+        the table runs over the picture only, and prepares the views the picture goes through:
+        resize, then a swap when the frame's order is not the model's, then XOR or table; each
+        step in place in the target where it can be."""
+        if channels not in ("rgb", "bgr"):
+            raise ValueError(f"frame channels {channels!r} is not rgb or bgr")
         geo = self.geometry(width, height)
         x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
         if self.letterbox:
@@ -156,22 +165,24 @@ class Preprocessor:
             if x0 + nw < self.in_w:
                 target[:, x0 + nw :] = self.pad
         inner = target[y0 : y0 + nh, x0 : x0 + nw]
-        resized = inner if self.buf is None else self.buf[:nh, :nw]
+        in_place = self.table is None or self.xor is not None  # the last step can run on the target
+        swap = channels != self.order
+        resized = inner if in_place and not swap else self._buffer("resized")[:nh, :nw]
         swapped = None
-        if self.bgr:  # no table, or one XOR: swapped straight into the target
-            swapped = inner if self.swapped is None else self.swapped[:nh, :nw]
-        return _Plan((width, height), geo, (nw, nh), resized, swapped, inner)
+        if swap:
+            swapped = inner if in_place else self._buffer("swapped")[:nh, :nw]
+        return _Plan((width, height, channels), geo, (nw, nh), resized, swapped, inner)
 
-    def write(self, image: np.ndarray, out: np.ndarray | None = None) -> Geometry:
-        """Resize (or letterbox) the H x W x 3 RGB uint8 image into the model input, or into `out`
-        (in_h x in_w x 3 uint8: the input's bytes, for a thread that must not touch the
-        interpreter while it runs; the frame loop's capture thread)."""
+    def write(self, image: np.ndarray, out: np.ndarray | None = None, channels: str = "rgb") -> Geometry:
+        """Resize (or letterbox) the H x W x 3 uint8 image, its channels in `channels` order, into
+        the model input, or into `out` (in_h x in_w x 3 uint8: the input's bytes, for a thread
+        that must not touch the interpreter while it runs; the frame loop's capture thread)."""
         h, w = image.shape[:2]
         plan = self._plan
         if out is not None:
-            plan = self._make_plan(out, w, h)
-        elif plan is None or plan.size != (w, h):
-            plan = self._plan = self._make_plan(self.tensor, w, h)
+            plan = self._make_plan(out, w, h, channels)
+        elif plan is None or plan.size != (w, h, channels):
+            plan = self._plan = self._make_plan(self.tensor, w, h, channels)
         # Right after invoke() each Python or numpy call costs microseconds (cold caches): per
         # frame only the calls below, on views prepared with the plan.
         picture = plan.resized
@@ -179,7 +190,7 @@ class Preprocessor:
         mask = plan.geometry.mask
         if mask is not None:
             np.copyto(picture, np.uint8(MASK_VALUE), where=mask)
-        if plan.swapped is not None:
+        if plan.swapped is not None:  # R, G, B <-> B, G, R: the same swap either way
             picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR, dst=plan.swapped)
         if self.xor is not None:
             np.bitwise_xor(picture, self.xor, out=plan.inner)

@@ -84,7 +84,7 @@ class StagedDetector:
 
     def prepare(self, frame: Frame) -> Prepared:
         pixels = np.empty(self.shape, np.uint8)  # a fresh buffer: the previous one may still be queued
-        geometry = self.det.pre.write(frame.image, out=pixels)
+        geometry = self.det.pre.write(frame.image, out=pixels, channels=frame.channels)
         return Prepared(pixels, geometry)
 
     def infer(self, prepared: Prepared) -> Inferred:

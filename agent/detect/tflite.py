@@ -141,7 +141,7 @@ class TfliteDetector:
         return dict(self._health)
 
     def detect(self, frame: Frame) -> list[Detection]:
-        geo = self.pre.write(frame.image)
+        geo = self.pre.write(frame.image, channels=frame.channels)
         self.interp.invoke()
         return self.to_detections(self.decode(), geo.mapping)
 

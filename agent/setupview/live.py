@@ -25,16 +25,17 @@ MAX_WIDTH = 640  # the preview's width in pixels at most
 JPEG_QUALITY = 70
 
 
-def encode_jpeg(image_rgb: Any, max_width: int = MAX_WIDTH) -> bytes:
-    """The RGB frame downscaled to max_width and JPEG-encoded in memory (never a file)."""
+def encode_jpeg(image: Any, max_width: int = MAX_WIDTH, channels: str = "rgb") -> bytes:
+    """The frame (channels in `channels` order) downscaled to max_width and JPEG-encoded in memory
+    (never a file)."""
     import cv2
 
-    h, w = image_rgb.shape[:2]
+    h, w = image.shape[:2]
     if w > max_width:
-        image_rgb = cv2.resize(image_rgb, (max_width, max(1, round(h * max_width / w))),
-                               interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        image = cv2.resize(image, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
+    if channels != "bgr":  # OpenCV's encoder reads B, G, R
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return bytes(buf)
@@ -131,7 +132,7 @@ class Live:
                 observations: list[Observation] = []
                 for rule in self.rules:
                     observations.extend(rule.update(tracks, frame.t_s))
-                jpeg = encode_jpeg(frame.image)
+                jpeg = encode_jpeg(frame.image, channels=frame.channels)
                 boxes = [{"x0": t.box.x0, "y0": t.box.y0, "x1": t.box.x1, "y1": t.box.y1, "label": t.label}
                          for t in tracks if t.confirmed and t.misses == 0]
                 with self._lock:

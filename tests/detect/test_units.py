@@ -68,6 +68,14 @@ def test_preprocessor_fast_paths_match_the_plain_construction() -> None:
                     out = np.full((48, 64, 3), 7, np.uint8)
                     pre.write(image, out=out)  # the frame loop's own buffer: the same bytes
                     assert np.array_equal(out, expected), (name, bgr, pad, w, h)
+                    # the same picture delivered B, G, R (OpenCV's order): the same model input
+                    decoded = np.ascontiguousarray(image[:, :, ::-1])
+                    tensor[:] = 7
+                    pre.write(decoded, channels="bgr")
+                    assert np.array_equal(tensor[0], expected), (name, bgr, pad, w, h, "bgr frame")
+                    out[:] = 7
+                    pre.write(decoded, out=out, channels="bgr")
+                    assert np.array_equal(out, expected), (name, bgr, pad, w, h, "bgr frame")
 
 
 def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> list[int]:
