@@ -20,7 +20,8 @@ REGISTRY = {
 
 @runtime_checkable
 class FrameSource(Protocol):
-    """Yields RGB frames held in memory only. close() releases the device or file.
+    """Yields frames held in memory only, in the order the source decodes them (Frame.channels).
+    close() releases the device or file.
 
     A live source yields None while its camera is lost, so the pipeline keeps ticking its
     periodic stages at now_s(); file sources never do. Every source is also a periodic stage

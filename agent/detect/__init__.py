@@ -1,4 +1,4 @@
-"""Detection: turn an RGB frame into Detection objects (a quantized TFLite model, or a script)."""
+"""Detection: turn a frame into Detection objects (a quantized TFLite model, or a script)."""
 
 from __future__ import annotations
 
