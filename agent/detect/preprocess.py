@@ -64,7 +64,8 @@ class Geometry:
 class _Plan:
     """Where one frame size's pixels go in one target: views prepared once, padding already written."""
 
-    size: tuple[int, int, str]  # the frame's width, height and channel order
+    frame: tuple[Any, ...]  # the frame's shape, dtype and channel order
+    masks: tuple[Polygon, ...]  # the masks the geometry was made with
     geometry: Geometry
     dsize: tuple[int, int]  # the resized picture's width, height
     resized: np.ndarray  # cv2.resize writes here
@@ -104,56 +105,65 @@ class Preprocessor:
         # swapped once, after the resize, on the model-sized picture
         xor = xor_constant(table)
         self.xor = None if xor is None else np.uint8(xor)  # the table as one XOR, or None
-        self._buffers: dict[str, np.ndarray] = {}  # in_h x in_w x 3 scratch, made when first needed
+        # in_h x in_w x 3 scratch, made when first needed: one set for the input tensor (detect()),
+        # one for `out` buffers (the frame loop's capture thread), so two threads never share one
+        self._buffers: dict[tuple[str, bool], np.ndarray] = {}
         self.pad = np.uint8(PAD_VALUE if table is None else table[PAD_VALUE, 0])
-        self._geo: dict[tuple[int, int], Geometry] = {}
+        # per frame size: the masks it was made with and the geometry; a set_masks() on another
+        # thread while one is being made can only leave an entry that is never used
+        self._geo: dict[tuple[int, int], tuple[tuple[Polygon, ...], Geometry]] = {}
         # The plan for the input tensor, kept while its padding is there: the interpreter never
         # writes its input (tests/detect/test_quality.py checks every model), so the bands are
         # written again only when the frame size changes or someone else filled the tensor.
         self._plan: _Plan | None = None
 
     def set_masks(self, masks: Sequence[Polygon]) -> None:
-        """New privacy masks from the next frame on (the setup view, a config re-read at a frame boundary)."""
+        """New privacy masks from the next frame on (the setup view, a config re-read at a frame
+        boundary, from any thread): geometries and plans made with other masks are not used again."""
         self.masks = tuple(masks)
-        self._geo.clear()
-        self._plan = None
 
     def tensor_replaced(self) -> None:
         """The input tensor was filled another way (set_tensor): write the padding next time."""
         self._plan = None
 
-    def geometry(self, width: int, height: int) -> Geometry:
-        geo = self._geo.get((width, height))
-        if geo is None:
-            geo = self._geo[(width, height)] = self._make_geometry(width, height)
-        return geo
+    def geometry(self, width: int, height: int, masks: tuple[Polygon, ...] | None = None) -> Geometry:
+        masks = self.masks if masks is None else masks
+        entry = self._geo.get((width, height))
+        if entry is None or entry[0] is not masks:
+            entry = self._geo[(width, height)] = (masks, self._make_geometry(width, height, masks))
+        return entry[1]
 
-    def _make_geometry(self, width: int, height: int) -> Geometry:
+    def _make_geometry(self, width: int, height: int, masks: tuple[Polygon, ...]) -> Geometry:
         if not self.letterbox:
-            mask = rasterize(self.masks, self.in_w, self.in_h)
+            mask = rasterize(masks, self.in_w, self.in_h)
             return Geometry(self.in_w, self.in_h, 0, 0, (1.0, 1.0, 0.0, 0.0), mask)
         r = min(self.in_w / width, self.in_h / height)
         new_w, new_h = max(1, round(width * r)), max(1, round(height * r))
         pad_x, pad_y = ((self.in_w - new_w) // 2, (self.in_h - new_h) // 2) if self.pad_centre else (0, 0)
         # input-normalized u -> pixels u*in_w -> minus pad -> divide by the resized size
         mapping = (self.in_w / new_w, self.in_h / new_h, -pad_x / new_w, -pad_y / new_h)
-        mask = rasterize(self.masks, new_w, new_h)  # over the resized picture, padding excluded
+        mask = rasterize(masks, new_w, new_h)  # over the resized picture, padding excluded
         return Geometry(new_w, new_h, pad_x, pad_y, mapping, mask)
 
-    def _buffer(self, name: str) -> np.ndarray:
-        buf = self._buffers.get(name)
+    def _buffer(self, name: str, for_out: bool) -> np.ndarray:
+        buf = self._buffers.get((name, for_out))
         if buf is None:
-            buf = self._buffers[name] = np.empty((self.in_h, self.in_w, 3), np.uint8)
+            buf = self._buffers[(name, for_out)] = np.empty((self.in_h, self.in_w, 3), np.uint8)
         return buf
 
-    def _make_plan(self, target: np.ndarray, width: int, height: int, channels: str) -> _Plan:
+    def _make_plan(self, target: np.ndarray, image: np.ndarray, channels: str, for_out: bool) -> _Plan:
         """Writes the letterbox padding into target (in_h x in_w x 3 bytes), already quantized so
         the table runs over the picture only, and prepares the views the picture goes through:
         resize, then a swap when the frame's order is not the model's, then XOR or table; each
         step in place in the target where it can be."""
         if channels not in ("rgb", "bgr"):
             raise ValueError(f"frame channels {channels!r} is not rgb or bgr")
-        geo = self.geometry(width, height)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            # cv2.resize would leave the input as it was and return a new array: never silently
+            raise ValueError(f"a frame must be H x W x 3 uint8, not {image.shape} {image.dtype}")
+        height, width = image.shape[:2]
+        masks = self.masks
+        geo = self.geometry(width, height, masks)
         x0, y0, nw, nh = geo.pad_x, geo.pad_y, geo.new_w, geo.new_h
         if self.letterbox:
             if y0:
@@ -167,22 +177,21 @@ class Preprocessor:
         inner = target[y0 : y0 + nh, x0 : x0 + nw]
         in_place = self.table is None or self.xor is not None  # the last step can run on the target
         swap = channels != self.order
-        resized = inner if in_place and not swap else self._buffer("resized")[:nh, :nw]
+        resized = inner if in_place and not swap else self._buffer("resized", for_out)[:nh, :nw]
         swapped = None
         if swap:
-            swapped = inner if in_place else self._buffer("swapped")[:nh, :nw]
-        return _Plan((width, height, channels), geo, (nw, nh), resized, swapped, inner)
+            swapped = inner if in_place else self._buffer("swapped", for_out)[:nh, :nw]
+        return _Plan((image.shape, image.dtype, channels), masks, geo, (nw, nh), resized, swapped, inner)
 
     def write(self, image: np.ndarray, out: np.ndarray | None = None, channels: str = "rgb") -> Geometry:
         """Resize (or letterbox) the H x W x 3 uint8 image, its channels in `channels` order, into
         the model input, or into `out` (in_h x in_w x 3 uint8: the input's bytes, for a thread
         that must not touch the interpreter while it runs; the frame loop's capture thread)."""
-        h, w = image.shape[:2]
         plan = self._plan
         if out is not None:
-            plan = self._make_plan(out, w, h, channels)
-        elif plan is None or plan.size != (w, h, channels):
-            plan = self._plan = self._make_plan(self.tensor, w, h, channels)
+            plan = self._make_plan(out, image, channels, for_out=True)
+        elif plan is None or plan.frame != (image.shape, image.dtype, channels) or plan.masks is not self.masks:
+            plan = self._plan = self._make_plan(self.tensor, image, channels, for_out=False)
         # Right after invoke() each Python or numpy call costs microseconds (cold caches): per
         # frame only the calls below, on views prepared with the plan.
         picture = plan.resized

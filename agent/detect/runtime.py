@@ -139,16 +139,27 @@ def load_interpreter(path: Path, threads: int, delegates: list[Any] | None = Non
     return interp
 
 
+def tensors_stay(interp: Any, indices: list[int]) -> bool:
+    """Whether these tensors are where they were after one invoke() (on whatever the input holds).
+
+    Here tensors are allocated once (load_interpreter) and never resized; a model whose runtime
+    still moves one (dynamic outputs) is run without pinned arrays (agent/detect/tflite.py).
+    """
+    before = [interp.tensor(i)().ctypes.data for i in indices]  # each view dropped at once
+    interp.invoke()
+    return [interp.tensor(i)().ctypes.data for i in indices] == before
+
+
 def pinned(interp: Any, index: int) -> Any:
     """Tensor `index`'s memory as a numpy array that may live across invoke().
 
     `interpreter.tensor(i)()` gives a view based on the interpreter's C++ wrapper, and invoke()
-    refuses to run while one exists, because re-allocating tensors may move them. Here tensors are
-    allocated once (load_interpreter) and never resized, so their memory stays where it is for the
-    interpreter's life (tests/detect/test_quality.py checks every model). The array keeps the
-    interpreter itself alive (not the wrapper invoke() counts), so it can never outlive the memory.
-    Built once, it spares the detect step one wrapper call per frame, each costing tens of
-    microseconds from the cold cache invoke() leaves behind.
+    refuses to run while one exists, because re-allocating tensors may move them. Only for tensors
+    that stay where they are (`tensors_stay`; tests/detect/test_quality.py checks every model, and
+    nothing here re-allocates or resizes after load_interpreter). The array keeps the interpreter
+    itself alive (not the wrapper invoke() counts), so it can never outlive the memory. Built once,
+    it spares the detect step one wrapper call per frame, each costing tens of microseconds from
+    the cold cache invoke() leaves behind.
     """
     view = interp.tensor(index)()
     address, shape, dtype, size = view.ctypes.data, view.shape, view.dtype, view.nbytes
@@ -161,16 +172,20 @@ def pinned(interp: Any, index: int) -> Any:
 
 
 class PinnedTensors:
-    """Stands in for the interpreter in front of a decoder: tensor(i) gives pinned arrays.
+    """Stands in for the interpreter in front of a decoder: tensor(i) gives pinned arrays (kept in
+    `arrays`, so a test can check they still are where the runtime's tensors are).
 
     Everything else (get_tensor copies, tensor details) is the interpreter's own.
     """
 
     def __init__(self, interp: Any) -> None:
         self._interp = interp
+        self.arrays: dict[int, Any] = {}
 
     def tensor(self, index: int) -> Any:
-        array = pinned(self._interp, index)
+        array = self.arrays.get(index)
+        if array is None:
+            array = self.arrays[index] = pinned(self._interp, index)
         return lambda: array
 
     def __getattr__(self, name: str) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 from agent.detect.decoders import DECODERS, guess_decoder
 from agent.detect.masks import Polygon
 from agent.detect.preprocess import Preprocessor, quant_table
-from agent.detect.runtime import PinnedTensors, load_interpreter, pinned
+from agent.detect.runtime import PinnedTensors, load_interpreter, pinned, tensors_stay
 from agent.errors import ModelError
 from agent.detect.catalogue import ModelSpec
 from agent.types import Box, Detection, Frame
@@ -126,13 +126,25 @@ class TfliteDetector:
             nms_iou=nms_iou, max_detections=max_detections,
         )
         self.input_index, self.input_dtype = int(inp["index"]), np.dtype(inp["dtype"])
+        # The detect step works on arrays over the interpreter's own input and output memory
+        # (runtime.pinned) when its tensors stay in place, as every model in the manifest does.
+        # A file whose runtime moves them (a loose `--model-file`) goes the frame loop's way
+        # instead: its own input buffer, set_tensor(), copies of the outputs.
+        outputs = [int(d["index"]) for d in self.interp.get_output_details()]
+        stable = tensors_stay(self.interp, [self.input_index, *outputs])
+        self.outputs = PinnedTensors(self.interp)
+        self._copying: StagedDetector | None = None
         try:
-            self.decode = self.make_decoder(PinnedTensors(self.interp))
+            if stable:
+                self.decode = self.make_decoder(self.outputs)
+            else:
+                self._copying = self.stages()
+                self.decode = self._copying.decode  # reads the copies the last infer() made
         except ValueError as exc:
             raise ModelError(f"{spec.id}: its outputs fit no decoder ({name}: {exc})") from None
         self.pre = Preprocessor(
-            pinned(self.interp, inp["index"]), self.in_w, self.in_h,
-            letterbox=spec.resize == "letterbox", table=table, masks=masks,
+            pinned(self.interp, self.input_index) if stable else np.zeros((self.in_h, self.in_w, 3), np.uint8),
+            self.in_w, self.in_h, letterbox=spec.resize == "letterbox", table=table, masks=masks,
             bgr=spec.channels == "bgr", pad=spec.pad,
         )
 
@@ -141,6 +153,9 @@ class TfliteDetector:
         return dict(self._health)
 
     def detect(self, frame: Frame) -> list[Detection]:
+        if self._copying is not None:  # tensors that move: through copies, never pinned arrays
+            steps = self._copying
+            return steps.detections(steps.infer(steps.prepare(frame)))
         geo = self.pre.write(frame.image, channels=frame.channels)
         self.interp.invoke()
         return self.to_detections(self.decode(), geo.mapping)

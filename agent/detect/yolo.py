@@ -30,6 +30,10 @@ def _q_threshold(value: float, scale: float, zero: int, dtype: Any) -> int | flo
 
 
 class _Yolo:
+    """Base of the YOLO decoders. `interp` is a stand-in (runtime.PinnedTensors or
+    staged.OutputCopies), never the interpreter itself: views into the output are kept between
+    calls, and the interpreter's invoke() refuses to run while views of its own exist."""
+
     name: str  # the decoder's name, set by each subclass
 
     def check_shape(self, shape: tuple[int, ...], n_labels: int) -> None:

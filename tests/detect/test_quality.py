@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.detect.runtime import pinned
 from agent.types import Box, Frame
 from tests.detect.conftest import CPU_MODELS
 
@@ -87,21 +86,41 @@ def test_tensors_stay_where_they_were_allocated(detector, image, model_id: str) 
     (agent/detect/runtime.pinned): that holds only while the runtime never moves them."""
     det = detector(model_id)
     interp = det.interp
-    indices = [int(d["index"]) for d in interp.get_input_details() + interp.get_output_details()]
-
-    def addresses() -> dict[int, int]:
-        return {i: interp.tensor(i)().ctypes.data for i in indices}  # each view gone at once
-
-    where = addresses()
+    held = {det.input_index: det.pre.tensor, **det.outputs.arrays}  # made when the detector was built
+    # the YOLO decoders read their output in place; the SSD one copies its four small outputs
+    assert len(held) == 1 + (0 if det.spec.decoder == "ssd_postprocess" else 1)
     run(det, image("zidane.jpg"))
     stages = det.stages()
     stages.infer(stages.prepare(Frame(image("bus.jpg"), 0.0, 0)))
     run(det, image("bus.jpg"))
-    assert addresses() == where
-    assert det.pre.tensor.ctypes.data == where[indices[0]]
-    for i in indices:
-        assert np.array_equal(pinned(interp, i), interp.get_tensor(i))
-    interp.invoke()  # the pinned arrays alive above do not stop the interpreter
+    for index, array in held.items():
+        assert array.ctypes.data == interp.tensor(index)().ctypes.data, index
+    for index, array in det.outputs.arrays.items():
+        assert np.array_equal(array, interp.get_tensor(index)), index
+
+
+def test_a_runtime_that_moves_its_tensors_gets_copies_and_the_same_detections(  # type: ignore[no-untyped-def]
+        detector, image, models_dir, monkeypatch) -> None:
+    from agent import config
+    from agent.detect import tflite
+    from agent.detect.factory import build_detector
+
+    monkeypatch.setattr(tflite, "tensors_stay", lambda interp, indices: False)
+    table = {"detector": {"model": "yolox_nano_ti_lite_416_int8", "model_dir": str(models_dir),
+                          "delegate": "cpu", "threads": 2, "classes": ["person", "tie"]}}
+    moving = build_detector(config.parse(table))
+    assert moving.outputs.arrays == {}  # nothing pinned
+    pinned_det = detector("yolox_nano_ti_lite_416_int8", classes=["person", "tie"])
+    for name in ("zidane.jpg", "bus.jpg", "zidane.jpg"):
+        found = run(moving, image(name))
+        assert found and found == run(pinned_det, image(name)), name
+
+
+def test_a_frame_that_is_not_three_channel_bytes_is_refused(detector) -> None:  # type: ignore[no-untyped-def]
+    det = detector("yolox_nano_ti_lite_416_int8")
+    for bad in (np.zeros((48, 64), np.uint8), np.zeros((48, 64, 4), np.uint8), np.zeros((48, 64, 3), np.float32)):
+        with pytest.raises(ValueError, match="H x W x 3 uint8"):
+            det.detect(Frame(bad, 0.0, 0))
 
 
 def test_detect_after_the_frame_loop_filled_the_tensor_pads_again(detector, image) -> None:  # type: ignore[no-untyped-def]

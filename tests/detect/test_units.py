@@ -40,9 +40,10 @@ def _reference_input(image: np.ndarray, in_w: int, in_h: int, table: np.ndarray 
     nw, nh = max(1, round(w * r)), max(1, round(h * r))
     x0, y0 = ((in_w - nw) // 2, (in_h - nh) // 2) if pad == "centre" else (0, 0)
     picture = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    m = rasterize([mask], nw, nh)
-    assert m is not None
-    picture[m[:, :, 0]] = 0
+    if mask:
+        m = rasterize([mask], nw, nh)
+        assert m is not None
+        picture[m[:, :, 0]] = 0
     if bgr:
         picture = picture[:, :, ::-1]
     out = np.full((in_h, in_w, 3), 114, np.uint8)
@@ -76,6 +77,20 @@ def test_preprocessor_fast_paths_match_the_plain_construction() -> None:
                     out[:] = 7
                     pre.write(decoded, out=out, channels="bgr")
                     assert np.array_equal(out, expected), (name, bgr, pad, w, h, "bgr frame")
+
+
+def test_new_masks_apply_from_the_next_frame_even_after_a_stale_geometry() -> None:
+    image = np.random.default_rng(5).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    mask = ((0.6, 0.1), (0.9, 0.1), (0.9, 0.5))
+    tensor = np.zeros((1, 48, 64, 3), np.uint8)
+    pre = Preprocessor(tensor, 64, 48, True, None)
+    pre.write(image)  # the plan for this frame size, without masks
+    assert np.array_equal(tensor[0], _reference_input(image, 64, 48, None, False, "centre", ()))
+    before = pre.masks
+    pre.set_masks([mask])  # e.g. the setup view, from another thread
+    pre.geometry(160, 90, before)  # a capture thread finishing a geometry with the masks it started with
+    pre.write(image)
+    assert np.array_equal(tensor[0], _reference_input(image, 64, 48, None, False, "centre", mask))
 
 
 def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> list[int]:
