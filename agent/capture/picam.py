@@ -21,10 +21,12 @@ class _PiDevice:
         self.cv2 = cv2
 
     def read(self) -> Any:
-        yuv = self.cam.capture_array("lores")  # YUV420 planar, (h * 3/2) x w
+        yuv = self.cam.capture_array("lores")  # libcamera's YUV420: I420, Y then U then V, (h * 3/2) x w
         if yuv is None:
             return None
-        return self.cv2.cvtColor(yuv, self.cv2.COLOR_YUV420p2BGR)  # OpenCV's order, as other sources
+        # OpenCV's "YUV420p" names YV12 (V before U): on I420 it swaps the chroma planes, which
+        # reverses the colour order and distorts saturation; I420 is said by name.
+        return self.cv2.cvtColor(yuv, self.cv2.COLOR_YUV2BGR_I420)  # B, G, R, as the other sources
 
     def release(self) -> None:
         try:

@@ -148,3 +148,25 @@ def test_synthetic_source(tmp_path: Path) -> None:
     src = open_source(SourceConfig(kind="synthetic", max_frames=3, width=64, height=48))
     frames = list(src.frames())
     assert len(frames) == 3 and frames[0].image.shape == (48, 64, 3)
+
+
+def test_the_pi_camera_lores_stream_becomes_the_scene_in_b_g_r() -> None:
+    """libcamera's YUV420 is I420 (U plane before V): the frame handed over must be the scene in
+    B, G, R, not chroma-swapped (OpenCV's "YUV420p" codes mean YV12)."""
+    import cv2
+    import numpy as np
+
+    from agent.capture.picam import _PiDevice
+
+    scene = np.zeros((48, 64, 3), np.uint8)  # B, G, R
+    scene[:, :32] = (30, 40, 220)  # red
+    scene[:, 32:] = (200, 120, 20)  # blue
+
+    class LoresOnly:
+        def capture_array(self, stream: str) -> np.ndarray:
+            assert stream == "lores"
+            return cv2.cvtColor(scene, cv2.COLOR_BGR2YUV_I420)
+
+    frame = _PiDevice(LoresOnly(), cv2).read()
+    assert frame.shape == scene.shape
+    assert np.abs(frame.astype(int) - scene.astype(int)).max() <= 3
