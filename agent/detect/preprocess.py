@@ -2,9 +2,10 @@
 
 Everything that depends on the frame size (scale, padding, mask pixels, box mapping, the views
 into the input tensor, which stays where it is: agent/detect/runtime.pinned) is computed once per
-frame size; per frame there is one cv2.resize into a preallocated buffer (the
-interpreter's own input tensor when no quantization table is needed), an optional mask fill,
-an optional channel swap and an optional 256-entry lookup table. The common int8 case (zero point
+frame size; per frame there is one cv2.resize (straight into the interpreter's input tensor
+unless a channel swap or a general table needs a scratch buffer first), an optional mask fill,
+a channel swap only when the frame's order is not the model's, and an optional 256-entry lookup
+table. The common int8 case (zero point
 -128, scale 1: the byte is the pixel with its top bit flipped) is one XOR instead of a table
 lookup, applied in place after the swap (measured after an invoke, YOLOX 416: swap + table 0.11 ms,
 swap + XOR 0.04 ms).

@@ -171,16 +171,17 @@ class ConfigWatch:
         running = self.live.cfg
         try:
             read = self._read()
-            if geometry(read) == self._file_geometry:
+            file_geometry = geometry(read)
+            if file_geometry == self._file_geometry:
                 return False  # the file's geometry is as last taken up (another key changed)
             new = with_geometry(running, read)
             if self._file_geometry is not None:  # only the part the file changed: masks alone leave
-                if geometry(read)[:2] == self._file_geometry[:2]:  # zones a remote change set in force
+                if file_geometry[:2] == self._file_geometry[:2]:  # zones a remote change set in force
                     new = dataclasses.replace(new, zones=running.zones, lines=running.lines)
-                if geometry(read)[2] == self._file_geometry[2]:
+                if file_geometry[2] == self._file_geometry[2]:
                     new = dataclasses.replace(new, privacy=running.privacy)
             if geometry(new) == geometry(running):
-                self._file_geometry = geometry(read)
+                self._file_geometry = file_geometry
                 self._saved(read)
                 return False
             prepared = self.live.prepare(new)  # the rules build and the new manifest may leave
@@ -191,7 +192,7 @@ class ConfigWatch:
             log.warning("config file changed but cannot apply, nothing applied: %s", exc)
             return False
         self.live.switch(prepared, now_s)  # the new running config, masks included
-        self._file_geometry = geometry(read)
+        self._file_geometry = file_geometry
         self._saved(read)
         self.applied += 1
         log.info("config geometry taken up: %d zone(s), %d line(s), %d mask(s); a new privacy manifest "

@@ -159,13 +159,19 @@ def test_a_save_made_while_stopped_wins_at_the_next_start(tmp_path: Path, model_
     stop(third)
 
 
-def test_starting_on_another_config_changes_nothing_stored(tmp_path: Path, model_dir: Path, clip: Path) -> None:
-    """A replay of a trial config on the device's state folder must not change what the device runs."""
+def remote_zones_recorded(tmp_path: Path, model_dir: Path, clip: Path) -> Path:
+    """A config file whose agent took a signed change of its zones (MOVED) and stopped."""
     cfg_file = write_config(tmp_path, model_dir, clip)
     asm = start(cfg_file, tmp_path)
     [res] = asm.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 1.0)
     assert res.reason == "applied"
     stop(asm)
+    return cfg_file
+
+
+def test_starting_on_another_config_changes_nothing_stored(tmp_path: Path, model_dir: Path, clip: Path) -> None:
+    """A replay of a trial config on the device's state folder must not change what the device runs."""
+    cfg_file = remote_zones_recorded(tmp_path, model_dir, clip)
 
     trial = tmp_path / "trial.toml"
     elsewhere = SAVED["zones"][0]["polygon"]
@@ -180,11 +186,7 @@ def test_starting_on_another_config_changes_nothing_stored(tmp_path: Path, model
 
 
 def test_remote_zones_stay_when_the_file_changed_elsewhere(tmp_path: Path, model_dir: Path, clip: Path) -> None:
-    cfg_file = write_config(tmp_path, model_dir, clip)
-    asm = start(cfg_file, tmp_path)
-    [res] = asm.remote.handle(signed(OPERATOR, 1, {"zones": [MOVED]}), False, 1.0)
-    assert res.reason == "applied"
-    stop(asm)
+    cfg_file = remote_zones_recorded(tmp_path, model_dir, clip)
 
     write_config(tmp_path, model_dir, clip, heartbeat_s=30.0)  # a hand edit of another key, agent stopped
     again = start(cfg_file, tmp_path)
