@@ -38,7 +38,7 @@ demo: $(BIN)/.installed-runtime
 system-deps:
 	sh hw/install-apt.sh hw/apt-test.txt
 
-# Static checks, part of `make test`: ruff (lint, line length 100) and mypy (strict on agent/,
+# Static checks, part of `make test`: ruff (lint, line length 120) and mypy (strict on agent/,
 # lenient on tests/; settings in pyproject.toml). Either one failing fails the tests.
 lint: $(BIN)/.installed-test
 	$(BIN)/ruff check agent tests
