@@ -44,7 +44,7 @@ PY=$REPO/.venv/bin/python
 if [ ! -f "$DEPS/.complete" ]; then
     step "download the dependency wheels for Python $pyver with numpy==$sysnumpy (once; cached)"
     rm -rf "$DEPS" && mkdir -p "$DEPS.tmp"
-    PYTHON=$PY "$REPO/hw/install.sh" download "$DEPS.tmp" --python-version "$pyver" --numpy "$sysnumpy" \
+    PYTHON=$PY "$REPO/hw/install.sh" download "$DEPS.tmp" --python-version "$pyver" --numpy "$sysnumpy" --models none \
         --target "x86_64:$(chroot "$BASE" ldd --version | head -n 1 | grep -o '2\.[0-9]*$')"
     rm -f "$DEPS.tmp"/edge_agent-*.whl
     touch "$DEPS.tmp/.complete" && mv "$DEPS.tmp" "$DEPS"
@@ -52,16 +52,9 @@ fi
 mkdir -p "$WORK/wheels"
 cp "$DEPS"/*.whl "$WORK/wheels/"
 "$PY" -m pip wheel --quiet --no-deps --disable-pip-version-check --wheel-dir "$WORK/wheels" "$REPO"
-# the manifest's default model and the licence notice that must travel with it, as on a stick
-read -r model_file model_notice < <("$PY" -c '
-import tomllib, sys
-m = tomllib.load(open(sys.argv[1], "rb")); d = m["default"]
-spec = next(x for x in m["model"] if x["id"] == d)
-print(spec["file"], spec.get("notice", ""))' "$REPO/models/manifest.toml")
-model=$(find "$ASSETS/models" -name "$model_file" | head -n 1)
-[ -n "$model" ] || fail "no $model_file under $ASSETS/models"
-cp "$model" "$WORK/wheels/"
-if [ -n "$model_notice" ]; then cp "$(dirname "$model")/$model_notice" "$WORK/wheels/"; fi
+# the models and their licence notices, as `hw/install.sh download` puts them on a stick
+PYTHONPATH=$REPO "$PY" -m agent.device.install_media "$WORK/wheels" --from "$ASSETS/models" --offline \
+    || fail "the models could not be put beside the wheels"
 
 # 3. a fresh root from the cache, with the installer and the wheels inside
 step "fresh root $ROOT"

@@ -7,6 +7,7 @@
 #                              [--provisioning-key FILE]
 #   sudo hw/install.sh uninstall [--purge]
 #   hw/install.sh download DIR [--python-version 3.11] [--target aarch64:2.36] [--numpy 1.24.2]
+#                              [--models ID,...|none] [--models-from FOLDER]
 #
 # install: Debian packages (hw/apt-device.txt, python3-picamera2 where the archive has it), a system
 #   user edge-agent in the video group, a virtualenv in /opt/edge-agent/venv that sees Debian's
@@ -14,7 +15,8 @@
 #   with numpy 2), the agent's runtime dependencies only, /etc/edge-agent/agent.toml from the board
 #   profile, a device key (root-only; the service gets a copy through LoadCredential), the model,
 #   the systemd unit, a udev rule for the Coral, and a small journal. --wheels DIR installs offline
-#   from a folder of wheels (made by `download`; the model file may sit in the same folder).
+#   from a folder of wheels (made by `download`, which puts the models and their licence notices
+#   there too).
 #   --provisioning-key FILE (an image for a fleet): no device key now; the operator's provisioning.pub.json
 #   goes to /etc/edge-agent and edge-agent-firstboot.service makes the key at the device's first boot
 #   from the site bundle on the boot partition or a stick (provisioning/README.md).
@@ -60,7 +62,7 @@ usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 # ---------------------------------------------------------------- download (for a USB stick)
 
 cmd_download() {
-    local dest="" pyver="" platform="" numpy=""
+    local dest="" pyver="" platform="" numpy="" models="" models_from=()
     while [ $# -gt 0 ]; do
         case $1 in
             --python-version) pyver=$2; shift 2 ;;
@@ -70,6 +72,8 @@ cmd_download() {
                 for minor in $(seq 17 "${glibc#2.}"); do platform="$platform manylinux_2_${minor}_$arch"; done
                 platform="$platform manylinux2014_$arch"; shift 2 ;;
             --numpy) numpy=$2; shift 2 ;;
+            --models) models=$2; shift 2 ;;  # ids, comma-separated; none: wheels only
+            --models-from) models_from+=(--from "$2"); shift 2 ;;
             -*) die "unknown option $1" ;;
             *) dest=$1; shift ;;
         esac
@@ -88,6 +92,14 @@ cmd_download() {
     local wheel
     wheel=$(ls -t "$dest"/edge_agent-*.whl | head -n 1)
     "$py" -m pip download --quiet "${args[@]}" -c "$constraints" "$wheel"
+    # the models every board profile installs (or those named), each with its licence notice; the
+    # standard library is enough, so this runs from the checkout on any PC
+    if [ "$models" != none ]; then
+        local pick=()
+        [ -n "$models" ] && pick=(--models "$models")
+        PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}" "$py" -m agent.device.install_media "$dest" "${pick[@]}" "${models_from[@]}" \
+            || die "the models could not be put in $dest (above); --models none leaves them out"
+    fi
     echo "$APP download: $(ls "$dest" | wc -l) files in $dest; on the device: sudo hw/install.sh install --wheels $dest"
 }
 

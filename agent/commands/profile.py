@@ -35,12 +35,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
         table = config.merge(table, {"device": {"profile": args.pin}})
     merged, choice = board.apply(table)
     if args.models:
-        from agent.detect.catalogue import model
+        from agent.device.install_media import install_set
 
-        spec = model(config.parse(merged).detector.model)
-        for model_id in (spec.id, spec.cpu_twin or spec.edgetpu):
-            if model_id:
-                print(model_id)
+        for model_id in install_set(config.parse(merged).detector.model):
+            print(model_id)
         return 0
     if not args.agent_toml:
         print(choice.line())
