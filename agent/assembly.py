@@ -20,7 +20,7 @@ from agent.delivery.heartbeat import Health
 from agent.delivery.outbox import Outbox
 from agent.delivery.sender import Sender
 from agent.device.health import InferenceTimer
-from agent.errors import ConfigError, EgressViolation, StateError, UsageError
+from agent.errors import AgentError, ConfigError, EgressViolation, StateError, UsageError
 from agent.pipeline import Pipeline
 from agent.privacy.anonymizer import Anonymizer, Identity
 from agent.privacy.egress import image_signature
@@ -346,36 +346,40 @@ def assemble(
     # what actually runs: after an Edge TPU fall-back that is the CPU twin, not the configured id
     model_id, model_sha = detector.model_id, detector.model_sha256
     outbox = open_outbox(cfg)
-    document = privacy_manifest.build(cfg, model_sha, model_id)
-    if fh is not None:
-        fh.truncate(0)
-    pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink,
-                     on_command=remote.offer if remote is not None else None, replay=replay)
-    coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
-                        dropped=lambda: source.dropped_frames)
-    alive: Path | None = None
-    if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
-        alive = cfg.state_dir / ALIVE_FILE
-        coverage.add_downtime(downtime_s(alive, int(time.time() * 1000)))
-    rules = covered_rules(rules, coverage, alive, pub.outbox.when_committed)
-    pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
-    pipeline.frame_stages.append(coverage)
-    pipeline.add_periodic(source)  # a live camera's outage is an alarm, not a crash (files: none)
-    health = None
-    if heartbeat:
-        counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage,
-                                      timer=detector)
-        health = pub.heartbeat(cfg, counters=counters)
-        pipeline.add_periodic(health)
-    from agent.remote.live import LiveDevice
+    try:
+        document = privacy_manifest.build(cfg, model_sha, model_id)
+        if fh is not None:
+            fh.truncate(0)
+        pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink,
+                         on_command=remote.offer if remote is not None else None, replay=replay)
+        coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
+                            dropped=lambda: source.dropped_frames)
+        alive: Path | None = None
+        if not throwaway_key:  # `run`: the time since the last boot's last interval is blind (not running)
+            alive = cfg.state_dir / ALIVE_FILE
+            coverage.add_downtime(downtime_s(alive, int(time.time() * 1000)))
+        rules = covered_rules(rules, coverage, alive, pub.outbox.when_committed)
+        pipeline = Pipeline(source, detector, rules, pub.emitter, ByteTracker(cfg.tracker))
+        pipeline.frame_stages.append(coverage)
+        pipeline.add_periodic(source)  # a live camera's outage is an alarm, not a crash (files: none)
+        health = None
+        if heartbeat:
+            counters = heartbeat_counters(pipeline, readers=Readers(), state_dir=cfg.state_dir, coverage=coverage,
+                                          timer=detector)
+            health = pub.heartbeat(cfg, counters=counters)
+            pipeline.add_periodic(health)
+        from agent.remote.live import LiveDevice
 
-    # the running config, and what a remote change or the setup view switches at a frame boundary:
-    # rules (with coverage on their counts, counted from the switch), the signed manifest, the
-    # detector's privacy masks, the heartbeat's settings
-    live = LiveDevice(cfg, pipeline, pub, health, model_id, model_sha,
-                      wrap_rules=lambda new: covered_rules(new, coverage, alive, pub.outbox.when_committed,
-                                                           from_now=True))
-    if remote is not None:
-        remote.live = live
-        pipeline.add_boundary(remote)  # changes are applied between two frames
-    return Assembly(pipeline, pub, fh, remote, coverage, alive, live)
+        # the running config, and what a remote change or the setup view switches at a frame boundary:
+        # rules (with coverage on their counts, counted from the switch), the signed manifest, the
+        # detector's privacy masks, the heartbeat's settings
+        live = LiveDevice(cfg, pipeline, pub, health, model_id, model_sha,
+                          wrap_rules=lambda new: covered_rules(new, coverage, alive, pub.outbox.when_committed,
+                                                               from_now=True))
+        if remote is not None:
+            remote.live = live
+            pipeline.add_boundary(remote)  # changes are applied between two frames
+        return Assembly(pipeline, pub, fh, remote, coverage, alive, live)
+    except AgentError:  # a mistake said in one line (a missing TLS file, say) is an orderly stop, not a crash
+        outbox.close()
+        raise

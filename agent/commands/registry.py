@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ap.add_argument("--publish", action="store_true", help="publish the approval retained on the device's "
                     "enrolled topic (broker from --config's [ingest])")
     ro = rsub.add_parser("rotate", help="apply a device's key rotation (signed by its enrolled key)")
-    ro.add_argument("rotation", metavar="FILE", help="rotation.dsse from `edge-agent rotate-key`")
+    ro.add_argument("rotation", metavar="FILE", nargs="+",
+                    help="rotation.dsse from `edge-agent rotate-key` (several: applied in order, oldest first)")
     for q in (a, r, ls, pe, ap, ro):
         q.add_argument("--registry", metavar="FILE", help="registry file (default: ingest.registry)")
         q.add_argument("--config", metavar="FILE", help="TOML config whose [ingest] names the registry")
@@ -108,9 +109,10 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    try:
-        data = Path(args.rotation).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.rotation!r}: {exc.strerror or exc}") from None
-    enrolment.rotate(data, registry_path(args), print)
+    for name in args.rotation:  # in order: each record is signed by the key the one before introduced
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {name!r}: {exc.strerror or exc}") from None
+        enrolment.rotate(data, registry_path(args), print)
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent import config
 from agent.commands import add_config_args, load_config_for_board
-from agent.errors import BrokerError, SourceError, UsageError
+from agent.errors import AgentError, BrokerError, SourceError, UsageError
 
 # Exit code after a signed "restart" command (EX_TEMPFAIL): the unit's Restart=always starts the
 # service again; by hand it tells a restart asked for from a failure.
@@ -83,8 +83,12 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
     def stop() -> bool:
         return stopping.is_set() or (remote is not None and remote.restart_requested)
 
+    said = False  # an error said in one line (a bad file in a replayed folder): an orderly stop
     try:
         summary = asm.pipeline.run(stop=stop)
+    except AgentError:
+        said = True
+        raise
     finally:
         if supervisor is not None:
             supervisor.stop()
@@ -93,6 +97,8 @@ def _run(cfg: config.Config, events_out: Path | None, throwaway_key: bool = Fals
             signal.signal(sig, handler)
         if asm.events_out is not None:
             asm.events_out.close()
+        if said:  # not counted as an unclean stop at the next start; a crash still is
+            asm.outbox.close()
     for line in summary.lines():
         print(line)
     stats = asm.outbox.stats()

@@ -470,6 +470,9 @@ def rotate(paths: DevicePaths, say: Say) -> Path:
     old, device_id, site = own_record(paths)
     if paths.state is None:
         raise UsageError("give --state, the agent's state folder (its outbox holds the seq counter)")
+    if not paths.state.is_dir():
+        raise UsageError(f"state folder {str(paths.state)!r} does not exist; give --state the agent's state "
+                         f"folder (where outbox.db keeps the seq counter)")
     from_seq = next_seq(paths.state)
     new = SigningKey.generate()
     new_path = key_path.with_name(KEY_FILE + ".new")
@@ -478,12 +481,34 @@ def rotate(paths: DevicePaths, say: Say) -> Path:
     new.save(new_path)
     record = enrolment(new, device_id, site)
     envelope = Rotation(device_id, site, old.keyid, record, from_seq, int(time.time())).sign(old, new)
+    chain = [*keep_earlier(paths.etc / ROTATION_FILE), paths.etc / ROTATION_FILE]
     write_public(paths.etc / ROTATION_FILE, envelope)
     os.replace(new_path, key_path)  # the old key is gone from here on
     write_public(paths.etc / PUB_FILE, (json.dumps(record.to_json(), indent=2) + "\n").encode())
     for stick in paths.sticks():
+        keep_earlier(stick / FOLDER / REQUESTS / f"{device_id}.rotation.dsse")
         write_public(stick / FOLDER / REQUESTS / f"{device_id}.rotation.dsse", envelope)
     say(f"rotated {device_id}: key {fingerprint(old.keyid)} -> {fingerprint(new.keyid)} from seq {from_seq}; "
-        f"give {paths.etc / ROTATION_FILE} to `edge-agent registry rotate`, then start edge-agent")
+        f"give {' '.join(map(str, chain))} to `edge-agent registry rotate`"
+        f"{' (oldest first; one the registry already has is refused, leave it out)' if len(chain) > 1 else ''}, "
+        f"then start edge-agent")
     return paths.etc / ROTATION_FILE
+
+
+def keep_earlier(path: Path) -> list[Path]:
+    """An earlier rotation record at path is kept, renamed NAME.1.dsse, NAME.2.dsse, ... (never
+    overwritten: the registry may not have it yet, and a later record is signed by the key it
+    introduced). Returns the kept records, oldest first."""
+    base = path.name.removesuffix(".dsse")
+
+    def numbered(n: int) -> Path:
+        return path.with_name(f"{base}.{n}.dsse")
+
+    n = 1
+    while numbered(n).exists():
+        n += 1
+    if path.exists():
+        os.replace(path, numbered(n))
+        n += 1
+    return [numbered(k) for k in range(1, n)]
 

@@ -17,6 +17,8 @@ def read_detections(path: Path, width: int, height: int) -> dict[int, list[Detec
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"MOT detections file {str(path)!r} not found") from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise UsageError(f"{str(path)!r} is not a MOTChallenge text file (rows frame,id,x,y,w,h,conf,...)") from None
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue

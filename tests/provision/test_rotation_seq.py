@@ -12,7 +12,7 @@ from agent.central import enrolment as central
 from agent.central import registry
 from agent.central.verify import Verifier
 from agent.delivery.outbox import Outbox
-from agent.errors import SignatureError
+from agent.errors import SignatureError, UsageError
 from agent.protocol.body import Event, encode
 from agent.protocol.dsse import EVENT_PAYLOAD_TYPE, SigningKey
 from agent.protocol.enrolment import KEY_FILE, PUB_FILE, enrolment, save_registry
@@ -77,3 +77,43 @@ def test_rotation_starts_above_every_stored_seq_and_queued_old_rows_are_accepted
 def test_no_outbox_yet_starts_at_one(tmp_path: Path) -> None:
     assert next_seq(tmp_path) == 1
     assert not (tmp_path / "outbox.db").exists()  # asking does not create one
+
+
+def test_two_rotations_before_the_registry_keep_the_chain(tmp_path: Path) -> None:
+    # rotate-key run twice before `registry rotate`: the first record must not be overwritten, or
+    # the second (signed by the key the first introduced) could never be applied
+    etc, state = tmp_path / "etc", tmp_path / "state"
+    etc.mkdir()
+    state.mkdir()
+    first = SigningKey.generate()
+    first.save(etc / KEY_FILE)
+    (etc / PUB_FILE).write_text(json.dumps(enrolment(first, DEVICE, SITE).to_json()))
+    paths = DevicePaths(etc=etc, boot=(), media=(), state=state)
+    said: list[str] = []
+    rotate(paths, said.append)
+    rotate(paths, said.append)
+    kept = etc / "rotation.1.dsse"
+    assert kept.is_file() and f"give {kept} {etc / ROTATION_FILE} to" in said[1]
+    reg = tmp_path / "registry.json"
+    save_registry(reg, [enrolment(first, DEVICE, SITE)])
+    from tests.helpers import cli
+
+    done = cli("registry", "rotate", str(kept), str(etc / ROTATION_FILE), "--registry", str(reg))
+    assert done.returncode == 0, done.stderr
+    active = [r for r in registry.load_or_empty(reg) if r.status == "active"]
+    assert [r.keyid for r in active] == [SigningKey.load(etc / KEY_FILE).keyid]
+    # a third rotation keeps both earlier records, numbered in order
+    rotate(paths, said.append)
+    chain = f"give {kept} {etc / 'rotation.2.dsse'} {etc / ROTATION_FILE} to"
+    assert (etc / "rotation.2.dsse").is_file() and chain in said[2]
+
+
+def test_a_state_folder_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    key = SigningKey.generate()
+    key.save(etc / KEY_FILE)
+    (etc / PUB_FILE).write_text(json.dumps(enrolment(key, DEVICE, SITE).to_json()))
+    with pytest.raises(UsageError, match="does not exist"):
+        rotate(DevicePaths(etc=etc, boot=(), media=(), state=tmp_path / "typo"), print)
+    assert not (etc / ROTATION_FILE).exists() and SigningKey.load(etc / KEY_FILE).keyid == key.keyid

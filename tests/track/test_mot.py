@@ -62,3 +62,10 @@ def test_track_command_missing_file_is_one_line(tmp_path: Path) -> None:
     r = cli("track", "--mot-det", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o.txt"))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "not found" in r.stderr
+
+
+def test_track_command_binary_file_is_one_line(assets: Path, tmp_path: Path) -> None:
+    # a picture given by mistake: not UTF-8 text, so no row can even be read
+    r = cli("track", "--mot-det", str(assets / "images" / "zidane.jpg"), "--out", str(tmp_path / "o.txt"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "is not a MOTChallenge text file" in r.stderr
