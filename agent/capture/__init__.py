@@ -8,6 +8,8 @@ from typing import Iterator, Protocol, runtime_checkable
 from agent.config import SourceConfig
 from agent.types import Frame, Observation
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # pictures OpenCV decodes here
+
 # name -> "module:Class"; the module is imported only when that source is chosen.
 REGISTRY = {
     "replay": "agent.capture.replay:ReplaySource",

@@ -8,12 +8,11 @@ from typing import Callable, Iterator
 
 import cv2
 
-from agent.capture import FileClock
+from agent.capture import IMAGE_SUFFIXES, FileClock
 from agent.config import SourceConfig
 from agent.errors import SourceError
 from agent.types import Frame
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 class ReplaySource(FileClock):
@@ -45,8 +44,11 @@ class ReplaySource(FileClock):
         if self.path.is_dir():
             self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._images:
-                raise SourceError(f"folder {cfg.path!r} holds no .jpg, .png or .bmp images")
+                raise SourceError(f"folder {cfg.path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             self.fps = cfg.fps
+        elif self.path.suffix.lower() in IMAGE_SUFFIXES:
+            raise SourceError(f"{cfg.path!r} is a picture, not a video: give a video or a folder of pictures "
+                              f"(`edge-agent detect {cfg.path}` looks at one picture)")
         else:
             self._images = []
             # One decoding thread by default: FFmpeg's own pool (one per core) costs more CPU for the

@@ -10,6 +10,7 @@ from typing import Any
 
 from agent import config
 from agent.commands import add_config_args, load_config, with_detector_options
+from agent.capture import IMAGE_SUFFIXES
 from agent.errors import UsageError
 
 
@@ -28,7 +29,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=main)
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def expand(paths: list[str]) -> list[str | UsageError]:
