@@ -131,8 +131,10 @@ def obtain(
     local: list[Path] | None = None,
     download: bool = True,
     accept_unchecked: bool = False,
+    fix: str = "put it in a folder and give --from FOLDER",
 ) -> Path:
-    """Install item into dest_dir: already there and valid, else from a local folder, else a URL."""
+    """Install item into dest_dir: already there and valid, else from a local folder, else a URL.
+    fix: what the person can do when the file can be had neither way (said in the error)."""
     dest = dest_dir / item.file
     expected = expected_hash(item, dest)
     if dest.is_file() and expected and sha256_file(dest) == expected:
@@ -146,11 +148,10 @@ def obtain(
                 raise _unchecked_refusal(item)
             return install_unpinned(found, dest, item.id)
     if not download or not item.urls:
-        where = ", ".join(str(p) for p in local or []) or "no local folder"
-        raise AssetError(
-            f"{item.id}: {item.file} not found in {where} and downloading is off; "
-            f"copy the file there or run `edge-agent models import FILE`"
-        )
+        folders = [f"{p} (no such folder)" if not p.is_dir() else str(p) for p in local or []]
+        where = f"{item.file} is not in {', '.join(folders)}" if folders else "no --from folder was given"
+        off = "downloading is off (--offline)" if item.urls else "it has no download address"
+        raise AssetError(f"{item.id}: {where} and {off}; {fix}")
     if not item.sha256_checked and not accept_unchecked:
         raise _unchecked_refusal(item)
     errors = []
@@ -175,7 +176,6 @@ def obtain(
         finally:
             Path(tmp.name).unlink(missing_ok=True)
     raise AssetError(
-        f"{item.id}: could not download {item.file} ({'; '.join(errors)[:300]}); "
-        f"on an offline device copy it from a USB stick with `edge-agent models import FILE`"
+        f"{item.id}: could not download {item.file} ({'; '.join(errors)[:300]}); without a network, {fix}"
     )
 

@@ -83,7 +83,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     if not spec.bundle_ok:
         print(f"{spec.id}: licence {spec.licence}; never bundled with edge-agent, fetched because you named it")
     local = [Path(d) for d in args.local]
-    path = obtain(spec.pinned, cfg.model_dir, local, not args.offline, args.accept_unchecked_hash)
+    path = obtain(spec.pinned, cfg.model_dir, local, not args.offline, args.accept_unchecked_hash,
+                  fix="put it in a folder and give --from FOLDER, or run `edge-agent models import FILE`")
     _with_notice(spec, path, model_folders(spec, local), not args.offline)
     seen = expected_hash(spec.pinned, path)
     print(f"{spec.id}: {path} (sha256 {seen[:16]}... ok, {spec.hash_status})")

@@ -288,3 +288,12 @@ def test_events_out_holds_every_line_the_outbox_holds_after_sigkill(
         ob.close()
     lines = out.read_bytes().splitlines()
     assert len(lines) >= in_outbox >= 3  # nothing the outbox holds is missing from the file
+
+
+def test_offline_fetches_name_the_fix_for_what_they_fetch(tmp_path: Path) -> None:
+    sample = one_clear_line(cli("samples", "fetch", "--offline", "--from", str(tmp_path / "nowhere"),
+                                "--dest", str(tmp_path / "clips")))
+    assert "(no such folder)" in sample and "give --from FOLDER" in sample and "models import" not in sample
+    model = one_clear_line(cli("models", "fetch", "yolox_nano_ti_lite_416_int8", "--offline",
+                               "--state", str(tmp_path / "st")))
+    assert "no --from folder was given" in model and "`edge-agent models import FILE`" in model
