@@ -217,8 +217,8 @@ class Outbox:
             from agent.device.writable import not_writable  # SQLite (WAL) writes beside the database
 
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise not_writable(Path(path).parent, "state folder",
-                               f"cannot open the outbox {Path(path).name}: {why}") from None
+            raise not_writable(Path(path).parent, "state folder", f"cannot open the outbox {Path(path).name}: {why}",
+                               code=exc.errno if isinstance(exc, OSError) else None) from None
         except BaseException:
             self._unlock()
             raise

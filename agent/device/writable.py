@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import tempfile
@@ -17,13 +18,20 @@ def _user() -> str:
         return str(os.geteuid())
 
 
-def not_writable(folder: Path, what: str, reason: str, option: str = "--state") -> StateError:
-    """The error for a folder this user cannot write: names it, says why and how to fix it."""
-    return StateError(
-        f"cannot write to the {what} {str(folder)!r} ({reason}); make it writable for user "
-        f"{_user()} (`sudo chown -R {_user()} {folder}`, or remount it read-write) or give "
-        f"{option} another folder"
-    )
+def not_writable(folder: Path, what: str, reason: str, option: str = "--state", code: int | None = None) -> StateError:
+    """The error for a folder this user cannot write: names it, says why and the fix for that cause
+    (code: the errno when known; a permission is fixed by an owner, a read-only disk by a remount)."""
+    if code == errno.EROFS:
+        fix = "remount it read-write"
+    elif code == errno.ENOSPC:
+        fix = "free some space on that disk"
+    elif code in (errno.ENOENT, errno.ENOTDIR):
+        fix = "it cannot be made there; use a folder on the device's disk"
+    elif code in (errno.EACCES, errno.EPERM) or code is None:
+        fix = f"make it writable for user {_user()} (`sudo chown -R {_user()} {folder}`, or remount it read-write)"
+    else:
+        fix = "check the disk it is on"
+    return StateError(f"cannot write to the {what} {str(folder)!r} ({reason}); {fix}, or give {option} another folder")
 
 
 def ensure_writable(folder: Path, what: str, option: str = "--state") -> None:
@@ -35,4 +43,4 @@ def ensure_writable(folder: Path, what: str, option: str = "--state") -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".edge-agent-probe-"):
             pass
     except OSError as exc:
-        raise not_writable(folder, what, exc.strerror or exc.__class__.__name__, option) from None
+        raise not_writable(folder, what, exc.strerror or exc.__class__.__name__, option, exc.errno) from None
