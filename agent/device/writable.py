@@ -18,20 +18,39 @@ def _user() -> str:
         return str(os.geteuid())
 
 
-def not_writable(folder: Path, what: str, reason: str, option: str = "--state", code: int | None = None) -> StateError:
-    """The error for a folder this user cannot write: names it, says why and the fix for that cause
-    (code: the errno when known; a permission is fixed by an owner, a read-only disk by a remount)."""
+def writable_fix(folder: Path, code: int | None) -> str:
+    """The fix for a folder that cannot be written, by cause (code: the errno when known): a
+    permission is fixed by an owner, a read-only disk by a remount, a full one by freeing space."""
     if code == errno.EROFS:
-        fix = "remount it read-write"
-    elif code == errno.ENOSPC:
-        fix = "free some space on that disk"
-    elif code in (errno.ENOENT, errno.ENOTDIR):
-        fix = "it cannot be made there; use a folder on the device's disk"
-    elif code in (errno.EACCES, errno.EPERM) or code is None:
-        fix = f"make it writable for user {_user()} (`sudo chown -R {_user()} {folder}`, or remount it read-write)"
-    else:
-        fix = "check the disk it is on"
-    return StateError(f"cannot write to the {what} {str(folder)!r} ({reason}); {fix}, or give {option} another folder")
+        return "remount it read-write"
+    if code == errno.ENOSPC:
+        return "free some space on that disk"
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return "it cannot be made there; use a folder on the device's disk"
+    if code in (errno.EACCES, errno.EPERM) or code is None:
+        return f"make it writable for user {_user()} (`sudo chown -R {_user()} {folder}`, or remount it read-write)"
+    return "check the disk it is on"
+
+
+def not_writable(folder: Path, what: str, reason: str, option: str = "--state", code: int | None = None) -> StateError:
+    """The error for a folder this user cannot write: names it, says why and the fix for that cause."""
+    return StateError(f"cannot write to the {what} {str(folder)!r} ({reason}); {writable_fix(folder, code)}, "
+                      f"or give {option} another folder")
+
+
+def probe_writable(folder: Path) -> OSError | None:
+    """Whether a file can be made in folder, or in the nearest existing folder above it when it does not
+    exist yet (nothing is created): None, or the error that stopped it."""
+    target = folder
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if not target.is_dir():
+        return NotADirectoryError(errno.ENOTDIR, "not a folder", str(target))
+    try:
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".edge-agent-probe-"):
+            return None
+    except OSError as exc:
+        return exc
 
 
 def ensure_writable(folder: Path, what: str, option: str = "--state") -> None:

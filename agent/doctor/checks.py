@@ -147,6 +147,10 @@ def check_camera(cfg: Config) -> tuple[Any, Result]:
     from agent.capture import open_source
 
     src = cfg.source
+    if src.kind == "replay" and not src.path:  # the embedded defaults: no config given
+        return None, Result("camera", FAIL, "no camera configured (no [source] in the config)",
+                            "give --config with the device's config (/etc/edge-agent/agent.toml), whose [source] "
+                            "names the camera")
     try:
         source = open_source(src)
     except AgentError as exc:
@@ -224,7 +228,26 @@ def check_clock(rd: sysinfo.Readers) -> Result:
     return Result("clock", PASS, "system clock synchronised")
 
 
+def check_state(cfg: Config) -> Result:
+    """The state folder (outbox, models, coverage) can be written, or made on the first run."""
+    from agent.device.writable import probe_writable, writable_fix
+
+    folder = cfg.state_dir
+    if folder.exists() and not folder.is_dir():
+        return Result("state", FAIL, f"the state folder {folder} is a file", "give --state (device.state_dir) a folder")
+    failed = probe_writable(folder)
+    if failed is not None:
+        return Result("state", FAIL, f"cannot write to the state folder {folder} ({failed.strerror or failed})",
+                      f"{writable_fix(folder, failed.errno)}, or give --state (device.state_dir) another folder")
+    if not folder.exists():
+        return Result("state", PASS, f"state folder {folder} will be made on the first run")
+    return Result("state", PASS, f"state folder {folder} is writable")
+
+
 def check_disk(cfg: Config, rd: sysinfo.Readers, now: Callable[[], float]) -> list[Result]:
+    state = check_state(cfg)
+    if state.status == FAIL:  # the disk and outbox lines would describe a folder nothing can use
+        return [state]
     usage = rd.disk(cfg.state_dir)
     free = usage.free_mb
     where = str(cfg.state_dir)
@@ -236,7 +259,7 @@ def check_disk(cfg: Config, rd: sysinfo.Readers, now: Callable[[], float]) -> li
                       "free space before the outbox fills it")
     else:
         disk = Result("disk", PASS, f"{free} MB free on the disk holding {where}")
-    return [disk, check_outbox(cfg, now)]
+    return [state, disk, check_outbox(cfg, now)]
 
 
 def check_outbox(cfg: Config, now: Callable[[], float]) -> Result:
@@ -333,6 +356,14 @@ def check_broker(cfg: Config, now: Callable[[], float]) -> list[Result]:
         check_files(m)
     except AgentError as exc:
         return [Result("broker", FAIL, str(exc), "fix the path in [mqtt]")]
+    if cfg.outbox.ack == "ingest":  # the sender cannot start without the keys its acks are checked with
+        from agent.delivery.ingest_keys import load_ingest_keys
+
+        try:
+            load_ingest_keys(cfg.outbox.ingest_keys)
+        except AgentError as exc:
+            return [Result("broker", FAIL, str(exc), "point outbox.ingest_keys at the ingest's public key "
+                           "record (ingest.pub.json, from the site's operator)")]
     seen = probe(m, cfg.device.id, cfg.device.site, BROKER_S)
     if seen.error:
         return [Result("broker", FAIL, seen.error, _broker_fix(seen.error))]

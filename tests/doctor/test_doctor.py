@@ -222,3 +222,29 @@ def test_cli_lines_with_a_fake_sysfs(device: Config, tmp_path: Path) -> None:
         in r.stdout
     assert "ok   temperature: SoC at 45.0 degrees C" in r.stdout
     assert r.stdout.rstrip().splitlines()[-1].endswith("not applicable")
+
+
+def test_a_state_folder_nothing_can_use(device: Config, tmp_path: Path) -> None:
+    # under /proc no folder can be made: the fix is another folder, and no disk or outbox line
+    # describes a place that cannot exist
+    cfg = config.replace(device, device={"state_dir": "/proc/edge-agent-state"})
+    got = by_name(diagnose(cfg, healthy_readers(tmp_path)))
+    assert got["state"].status == FAIL and "cannot be made there" in got["state"].fix
+    assert "disk" not in got and "outbox" not in got
+    fresh = config.replace(device, device={"state_dir": str(tmp_path / "not-yet")})
+    state = by_name(diagnose(fresh, healthy_readers(tmp_path)))["state"]
+    assert state.status == PASS and "will be made on the first run" in state.message
+    assert not (tmp_path / "not-yet").exists()  # the doctor creates nothing
+
+
+def test_ack_ingest_without_its_key_file(device: Config, tmp_path: Path) -> None:
+    cfg = config.replace(device, outbox={"ack": "ingest", "ingest_keys": str(tmp_path / "missing.json")},
+                         mqtt={"host": "127.0.0.1", "port": 1})
+    broker = by_name(diagnose(cfg, healthy_readers(tmp_path)))["broker"]
+    assert broker.status == FAIL and "missing.json" in broker.message and "outbox.ingest_keys" in broker.fix
+
+
+def test_no_config_names_the_missing_camera(device: Config, tmp_path: Path) -> None:
+    cfg = config.replace(device, source={"kind": "replay", "path": ""})
+    camera = by_name(diagnose(cfg, healthy_readers(tmp_path)))["camera"]
+    assert camera.status == FAIL and "no camera configured" in camera.message and "--config" in camera.fix
