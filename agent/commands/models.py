@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.detect import catalogue
 from agent.assets import expected_hash, install_checked, install_unpinned, obtain, sha256_file
 from agent.commands import add_config_args, load_config
-from agent.detect.notices import install_notice, model_folders
+from agent.detect.notices import install_notice, model_folders, notice_path
 from agent.errors import AssetError, UsageError
 from agent.device.hints import fetch_hint
 from agent.device.writable import ensure_writable
@@ -125,10 +125,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             tflite = fh.read(8)[4:8] == b"TFL3"
         if tflite:
             raise UsageError(
-                f"{src} (SHA-256 {seen}) is a TFLite file but no model in the manifest has that hash: a copy of "
-                f"one that is truncated or corrupt (fetch it again: {fetch_hint(catalogue.default_model(), cfg)}, "
-                f"or another ID from `edge-agent models list`); a model of your own runs with "
-                f"`edge-agent detect --model-file FILE`")
+                f"{src} (SHA-256 {seen}) is a TFLite file that no model in the manifest matches, so it is not "
+                f"installed: a model of your own runs with `edge-agent detect --model-file FILE`; a copy of a known "
+                f"model is damaged (fetch it again: {fetch_hint(catalogue.default_model(), cfg)}, or another ID "
+                f"from `edge-agent models list`)")
         raise UsageError(f"{src} (SHA-256 {seen}) is not a TFLite model, nor one in the manifest; refusing it")
     spec = same_name[0]
     if spec.sha256:
@@ -154,7 +154,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         checked += 1
         expected = expected_hash(spec.pinned, path)
         seen = sha256_file(path)
-        if expected and seen == expected:
+        notice = notice_path(spec, cfg.model_dir)
+        if expected and seen == expected and notice is not None and not (
+                notice.is_file() and sha256_file(notice) == spec.notice_sha256):
+            bad += 1  # the licence must travel with the file: a model without it is not installed right
+            print(f"{spec.id}: BAD its licence notice {notice} is missing or changed ({spec.licence}); "
+                  f"install it again: {fetch_hint(spec.id, cfg)}")
+        elif expected and seen == expected:
             print(f"{spec.id}: ok" + ("" if spec.sha256 else " (hash recorded on first use, unchecked upstream)"))
         else:
             bad += 1
@@ -163,7 +169,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not checked:  # nothing checked is not a success
         raise UsageError(f"no model is installed in {cfg.model_dir}; install one: "
                          f"{fetch_hint(catalogue.default_model(), cfg)}")
-    return 1 if bad else 0
+    return 2 if bad else 0  # a failure, as everywhere else (doctor's FAIL too)
 
 
 def cmd_sample_fetch(args: argparse.Namespace) -> int:

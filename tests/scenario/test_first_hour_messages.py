@@ -82,7 +82,7 @@ def test_model_messages_name_the_fix(
     truncated = tmp_path / "copy.tflite"
     truncated.write_bytes((model_dir / spec.file).read_bytes()[:-5000])
     line = one_clear_line(cli("models", "import", str(truncated), "--state", str(st)))
-    assert "truncated or corrupt" in line and "not a model in the manifest" not in line
+    assert "a copy of a known model is damaged (fetch it again" in line and "not a model in the manifest" not in line
     # not installed: the hint keeps --state
     line = one_clear_line(cli("replay", str(clip), "--state", str(st)))
     assert f"--state {st}" in line and "models fetch" in line
@@ -297,3 +297,22 @@ def test_offline_fetches_name_the_fix_for_what_they_fetch(tmp_path: Path) -> Non
     model = one_clear_line(cli("models", "fetch", "yolox_nano_ti_lite_416_int8", "--offline",
                                "--state", str(tmp_path / "st")))
     assert "no --from folder was given" in model and "`edge-agent models import FILE`" in model
+
+
+def test_models_verify_checks_the_notice_and_fails_with_2(tmp_path: Path, assets: Path) -> None:
+    from agent.detect import catalogue
+
+    st, spec = tmp_path / "st", catalogue.model(catalogue.default_model())
+    got = cli("models", "fetch", spec.id, "--from", str(assets / "models"), "--offline", "--state", str(st))
+    assert got.returncode == 0, got.stderr
+    ok = cli("models", "verify", "--state", str(st))
+    assert ok.returncode == 0 and f"{spec.id}: ok" in ok.stdout
+    (st / "models" / f"{spec.file}.{spec.notice}").unlink()
+    bad = cli("models", "verify", "--state", str(st))
+    assert bad.returncode == 2 and "licence notice" in bad.stdout and "missing or changed" in bad.stdout
+
+
+def test_importing_another_tflite_model_is_not_called_corrupt(tmp_path: Path, assets: Path) -> None:
+    other = next((assets / "models" / "blazeface").glob("*.tflite"))  # a sound model, not in the manifest
+    line = one_clear_line(cli("models", "import", str(other), "--state", str(tmp_path / "st")))
+    assert "no model in the manifest matches" in line and "--model-file" in line
