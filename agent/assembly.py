@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-THROWAWAY_MARKER = "device.key.throwaway"  # beside a key that replay made up
 OUTBOX_FILE = "outbox.db"
 
 
@@ -52,7 +51,7 @@ def load_or_create_key(cfg: Config, say: Callable[[str], object], throwaway: boo
     if cfg.device.key:
         return SigningKey.load(Path(cfg.device.key).expanduser())
     path = cfg.state_dir / enrolment.KEY_FILE
-    marker = cfg.state_dir / THROWAWAY_MARKER
+    marker = cfg.state_dir / enrolment.THROWAWAY_MARKER
     if not path.exists():
         if not throwaway:
             raise UsageError(

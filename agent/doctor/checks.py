@@ -55,7 +55,7 @@ def diagnose(cfg: Config, readers: sysinfo.Readers | None = None, now: Callable[
 
 def check_key(cfg: Config) -> list[Result]:
     """Key present, mode 0600, not a replay's throwaway, and its device.pub.json naming this device."""
-    from agent.assembly import THROWAWAY_MARKER
+    from agent.protocol.enrolment import THROWAWAY_MARKER
     from agent.protocol import enrolment
     from agent.protocol.dsse import SigningKey
     from agent.protocol.jsonfile import read_json

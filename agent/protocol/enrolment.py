@@ -14,6 +14,7 @@ from agent.protocol.dsse import SigningKey, key_id
 
 KEY_FILE = "device.key"
 PUB_FILE = "device.pub.json"
+THROWAWAY_MARKER = KEY_FILE + ".throwaway"  # beside a key that `replay` made up
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ def enrolment(key: SigningKey, device_id: str, site: str) -> Enrolment:
 def keygen(out_dir: Path, device_id: str, site: str) -> Enrolment:
     """Write device.key (0600) and device.pub.json into out_dir; refuse to overwrite a key."""
     key_path = out_dir / KEY_FILE
+    if key_path.exists() and (out_dir / THROWAWAY_MARKER).exists():
+        raise UsageError(f"{key_path} is the throwaway identity `replay` made in that state folder (never used "
+                         f"by `run`); give the device's own key another folder: keygen --out /etc/edge-agent, "
+                         f"then run with --key /etc/edge-agent/device.key")
     if key_path.exists():
         raise UsageError(f"{key_path} already exists; a device key is never overwritten")
     if out_dir.exists() and not out_dir.is_dir():

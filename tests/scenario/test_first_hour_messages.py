@@ -316,3 +316,18 @@ def test_importing_another_tflite_model_is_not_called_corrupt(tmp_path: Path, as
     other = next((assets / "models" / "blazeface").glob("*.tflite"))  # a sound model, not in the manifest
     line = one_clear_line(cli("models", "import", str(other), "--state", str(tmp_path / "st")))
     assert "no model in the manifest matches" in line and "--model-file" in line
+
+
+def test_keygen_over_replays_throwaway_identity_says_what_it_is(tmp_path: Path) -> None:
+    st, script = tmp_path / "st", tmp_path / "none.jsonl"
+    script.write_text("")
+    pictures = tmp_path / "pics"
+    pictures.mkdir()
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(pictures / "a.png"), np.zeros((48, 64, 3), np.uint8))
+    made = cli("replay", str(pictures), "--state", str(st), "--detections", str(script))
+    assert made.returncode == 0 and "throwaway device identity" in made.stderr, made.stderr
+    line = one_clear_line(cli("keygen", "--out", str(st), "--device-id", "cam-1", "--site", "lab"))
+    assert "throwaway identity `replay` made" in line and "keygen --out /etc/edge-agent" in line
