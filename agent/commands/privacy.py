@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from agent.commands import add_config_args, load_config
 from agent.config import Config
@@ -34,6 +35,22 @@ def model_sha256(cfg: Config) -> str:
     return spec.sha256
 
 
+def check_classes(cfg: Config) -> None:
+    """detector.classes are all in the model's labels, as the detector checks when it loads: a manifest
+    never lists a class nothing can report (a typo such as "persn")."""
+    from agent.detect.catalogue import model
+    from agent.detect.tflite import read_labels
+
+    if cfg.detector.backend != "tflite":
+        return
+    spec = model(cfg.detector.model)
+    labels = read_labels(Path(cfg.detector.labels).expanduser() if cfg.detector.labels else spec.labels_path)
+    unknown = [c for c in cfg.detector.classes if c not in labels]
+    if unknown:
+        raise UsageError(f"detector.classes: {unknown[0]!r} is not in {spec.id}'s labels (`edge-agent detect "
+                         f"--all-classes` on a picture shows their names); fix the config")
+
+
 def cmd_privacy_report(args: argparse.Namespace) -> int:
     from agent.privacy import manifest as privacy_manifest
     from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
@@ -43,6 +60,7 @@ def cmd_privacy_report(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     # the checks `replay` and `run` apply (classes the detector drops, ...): no manifest for what cannot run
     build_rules(cfg)
+    check_classes(cfg)
     doc = privacy_manifest.build(cfg, model_sha256(cfg))
     body = privacy_manifest.manifest_body(doc)
     if args.json:

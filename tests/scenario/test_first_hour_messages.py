@@ -119,6 +119,7 @@ def test_run_without_a_config_asks_for_a_camera_not_a_video(tmp_path: Path) -> N
         ('[lines]\nid = "a"\npoints = [[0, 0], [1, 1]]\n', "[[lines]]"),
         ('[mqtt]\nhost = "mqtt://broker:1883"\n', "mqtt.port"),
         ('[mqtt]\nhost = "broker:1883"\n', "mqtt.port"),
+        ('[detector]\nclasses = ["persn"]\n', "'persn' is not in yolox_nano_ti_lite_416_int8's labels"),
     ],
 )
 def test_config_mistakes_get_the_hint(tmp_path: Path, toml: str, needle: str) -> None:
