@@ -118,6 +118,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
     )
     key = SigningKey.load(Path(args.key))
     try:
+        from agent.remote.settings import parse_settings
+
+        parse_settings(settings)  # what every device refuses, whatever its config (a typo'd key)
         envelope = ch.sign(key, change)
     except ch.ChangeRefused as exc:  # the device would refuse it: say so here
         where = f" ({exc.setting})" if exc.setting else ""

@@ -13,12 +13,10 @@ from agent.protocol.change import ChangeRefused, check_settings
 RUNTIME_ONLY = ("log.level",)  # settings that are not part of the config file
 
 
-def overlay(cfg: Config, settings: Mapping[str, Any]) -> Config:
-    """cfg with settings applied, or ChangeRefused ("denied-setting", "unknown-setting",
-    "invalid-value"). Each value is parsed as the config file's own loader would parse it, and
-    the result must build its rules (zone classes within detector.classes, ids unique)."""
-    from agent.rules import build_rules
-
+def parse_settings(settings: Mapping[str, Any]) -> Config:
+    """The settings through the config file's own loader (types, ranges, unknown keys such as a
+    zone's 'polgon'), on their own: what holds whatever the device's config is, so `config sign`
+    refuses here what every device would refuse. ChangeRefused otherwise."""
     check_settings(settings)
     table: dict[str, Any] = {}
     for key, value in settings.items():
@@ -30,9 +28,18 @@ def overlay(cfg: Config, settings: Mapping[str, Any]) -> Config:
             node = node.setdefault(part, {})
         node[name] = value
     try:
-        given = config.parse(table)  # the local file's loader: types, ranges, unknown keys
+        return config.parse(table)
     except ConfigError as exc:
         raise ChangeRefused("invalid-value", str(exc), _setting_of(str(exc), settings)) from None
+
+
+def overlay(cfg: Config, settings: Mapping[str, Any]) -> Config:
+    """cfg with settings applied, or ChangeRefused ("denied-setting", "unknown-setting",
+    "invalid-value"). Each value is parsed as the config file's own loader would parse it, and
+    the result must build its rules (zone classes within detector.classes, ids unique)."""
+    from agent.rules import build_rules
+
+    given = parse_settings(settings)
     changes: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {}
     for key in settings:

@@ -54,6 +54,17 @@ def test_sign_refuses_what_a_device_would_refuse_in_one_line(tmp_path: Path) -> 
             "--version", "1", "--settings", str(bad))
     assert r.returncode == 2 and "denied-setting" in r.stderr and "privacy" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # a typo'd key or a wrong type is refused by every device whatever its config: said here, not
+    # found out on the device
+    for text, says in (('[[zones]]\nid = "door"\npolgon = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0]]\n',
+                        "unknown config key 'zones[0].polgon'; did you mean 'polygon'?"),
+                       ("[health]\nheartbeat_s = \"often\"\n", "health.heartbeat_s")):
+        bad.write_text(text)
+        out = tmp_path / "change.dsse"
+        r = cli("config", "sign", "--key", str(tmp_path / "op" / "device.key"), "--site", "lab",
+                "--version", "1", "--settings", str(bad), "--out", str(out))
+        assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not out.exists()
 
 
 def test_status_reads_versions_and_manifests_from_the_store(tmp_path: Path) -> None:
