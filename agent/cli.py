@@ -9,7 +9,7 @@ import importlib
 import logging
 import os
 import sys
-from typing import NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 from agent import __version__
 from agent.errors import AgentError
@@ -41,8 +41,26 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
+        # self.prog is the subcommand's ("edge-agent replay"), so the help named is the one that lists its options
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(2)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """As argparse's, but an option the command does not have names that command's help, not the
+        top level's (argparse reports leftovers from the top parser)."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            words = [self.prog]
+            command = getattr(ns, "command", None)
+            if command:
+                words.append(command)
+                action = getattr(ns, f"{command.replace('-', '_')}_command", None)
+                if isinstance(action, str):
+                    words.append(action)
+            where = " ".join(words)
+            sys.stderr.write(f"{where}: error: unrecognized arguments: {' '.join(extras)} (see `{where} --help`)\n")
+            raise SystemExit(2)
+        return ns
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,13 +127,17 @@ def cmd_setup_view(args: argparse.Namespace) -> int:
 
     port = server.server_address[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
-    print(f"setup view open at {url} for {seconds / 60:g} minutes (one viewer)", flush=True)
+    span = f"{seconds / 60:g} minute{'' if seconds == 60 else 's'}"
+    print(f"setup view open at {url} for {span} (one viewer)", flush=True)
     print(f"code: {gate.code}", flush=True)
     if not args.no_qr:
         _print_qr(url)
     say("the picture stays in this process's memory; Done on the page or Ctrl-C closes the view")
 
+    stopped: list[str] = []  # the signal that closed the view, if one did
+
     def on_signal(signum: int, _frame: Any) -> None:
+        stopped.append(signal.Signals(signum).name)
         view.done.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -143,7 +147,7 @@ def cmd_setup_view(args: argparse.Namespace) -> int:
             if gate.remaining_s(time.monotonic()) <= 0:
                 break
         else:
-            reason = "done"
+            reason = stopped[0] if stopped else "done"
     finally:
         gate.close()
         server.shutdown()

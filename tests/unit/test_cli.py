@@ -141,3 +141,12 @@ def test_paths_that_used_to_traceback(tmp_path: Path, model_dir: Path, clip: Pat
                               "--events-out", str(tmp_path)))
     assert "--events-out" in line
     assert "--max-frames" in one_clear_line(cli("run", "--max-frames", "-1"))
+
+
+def test_an_option_a_command_lacks_names_that_commands_help() -> None:
+    line = one_clear_line(cli("replay", "x.mp4", "--frames", "10"))
+    assert line.startswith("edge-agent replay: error: unrecognized arguments: --frames 10")
+    assert "(see `edge-agent replay --help`)" in line
+    line = one_clear_line(cli("models", "fetch", "x", "--bogus"))
+    assert "(see `edge-agent models fetch --help`)" in line
+    assert "(see `edge-agent --help`)" in one_clear_line(cli("--bogus"))
