@@ -50,6 +50,8 @@ def read_image(path: str) -> Any:
     import numpy as np
 
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise UsageError(f"{path!r} is not a picture file (a device or a special file); give a JPEG or PNG file")
     if not p.is_file():
         raise UsageError(f"image {path!r} not found")
     try:

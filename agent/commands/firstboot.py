@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from agent.provision import device
 from agent.provision.device import DevicePaths
 
 
-def _paths_args(p: argparse.ArgumentParser) -> None:
+def _paths_args(p: argparse.ArgumentParser, bundle: bool = True, state: bool = False) -> None:
+    """The folders a command reads and writes; bundle: the ones applying a site bundle needs."""
     p.add_argument("--etc", default="/etc/edge-agent", metavar="DIR", help="config and key folder")
-    p.add_argument("--boot", action="append", metavar="DIR", help="boot partition(s) to search "
-                   "(default /boot/firmware, /boot)")
     p.add_argument("--stick", metavar="DIR", help="the USB stick's mount point (default: search /media, /mnt)")
-    p.add_argument("--bundle", metavar="FILE", help="a bundle file to use instead of searching")
-    p.add_argument("--device-tree", metavar="DIR", help="device tree (default /proc/device-tree)")
-    p.add_argument("--nm-dir", default="/etc/NetworkManager/system-connections", metavar="DIR")
-    p.add_argument("--trust", metavar="FILE", help="provisioning key record(s) (default ETC/provisioning.pub.json)")
-    p.add_argument("--owner", default="", help="user that runs the agent (owns mqtt.key)")
-    p.add_argument("--state", metavar="DIR", help="the agent's state folder (rotate-key: its outbox)")
+    if bundle:
+        p.add_argument("--boot", action="append", metavar="DIR", help="boot partition(s) to search "
+                       "(default /boot/firmware, /boot)")
+        p.add_argument("--bundle", metavar="FILE", help="a bundle file to use instead of searching")
+        p.add_argument("--device-tree", metavar="DIR", help="device tree (default /proc/device-tree)")
+        p.add_argument("--nm-dir", default="/etc/NetworkManager/system-connections", metavar="DIR",
+                       help="where the bundle's Wi-Fi connection is written for NetworkManager")
+        p.add_argument("--trust", metavar="FILE",
+                       help="provisioning key record(s) (default ETC/provisioning.pub.json)")
+        p.add_argument("--owner", default="", help="user that runs the agent (owns mqtt.key)")
+    if state:
+        p.add_argument("--state", metavar="DIR", required=True,
+                       help="the agent's state folder (its outbox holds the seq counter)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,19 +43,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.set_defaults(func=cmd_stick)
     r = sub.add_parser("rotate-key",
                        help="device: new key, rotation record signed by the old one (stop the agent first)")
-    _paths_args(r)
+    _paths_args(r, bundle=False, state=True)
     r.set_defaults(func=cmd_rotate)
 
 
 def paths(args: argparse.Namespace) -> DevicePaths:
     base = DevicePaths()
+    given: dict[str, Any] = {k: v for k, v in vars(args).items() if v}  # a command without an option: its default
+
+    def path(name: str) -> Path | None:
+        return Path(given[name]) if name in given else None
+
     return DevicePaths(
-        etc=Path(args.etc).absolute(), boot=tuple(Path(b) for b in args.boot) if args.boot else base.boot,
-        bundle=Path(args.bundle) if args.bundle else None, stick=Path(args.stick) if args.stick else None,
-        device_tree=Path(args.device_tree) if args.device_tree else base.device_tree,
-        nm_dir=Path(args.nm_dir), trust=Path(args.trust) if args.trust else None,
-        state=Path(args.state) if args.state else None, owner=args.owner,
-        media=() if args.stick else base.media,
+        etc=Path(args.etc).absolute(), boot=tuple(Path(b) for b in given["boot"]) if "boot" in given else base.boot,
+        bundle=path("bundle"), stick=path("stick"), device_tree=path("device_tree") or base.device_tree,
+        nm_dir=path("nm_dir") or base.nm_dir, trust=path("trust"), state=path("state"),
+        owner=str(given.get("owner", "")), media=() if args.stick else base.media,
     )
 
 

@@ -47,8 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ssub = p.add_subparsers(dest="samples_command", metavar="ACTION", required=True)
     q = ssub.add_parser("fetch", help="install a sample clip: from --from DIR if there, else download")
     q.add_argument("sample_id", metavar="ID", nargs="?", default="one-by-one-person-detection")
-    q.add_argument("--from", dest="local", action="append", default=[], metavar="DIR")
-    q.add_argument("--offline", action="store_true")
+    q.add_argument("--from", dest="local", action="append", default=[], metavar="DIR",
+                   help="local folder to copy from first (a USB stick; repeatable)")
+    q.add_argument("--offline", action="store_true", help="never download")
     q.add_argument("--dest", default="samples", metavar="DIR", help="where to put it (default ./samples)")
     q.set_defaults(func=cmd_sample_fetch)
 
@@ -56,8 +57,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     default = catalogue.default_model()
-    print(f"{'ID':38s} {'DECODER':16s} {'INPUT':8s} {'LICENCE':11s} {'HASH':9s} {'TWIN':36s} STATE")
-    for spec in catalogue.models().values():
+    specs = catalogue.models().values()
+    lw = max(len("LICENCE"), *(len(s.licence) for s in specs))  # "BSD-3-Clause AND Apache-2.0" is long
+    print(f"{'ID':38s} {'DECODER':16s} {'INPUT':8s} {'LICENCE':{lw}s} {'HASH':9s} {'TWIN':36s} STATE")
+    for spec in specs:
         path = cfg.model_dir / spec.file
         installed = path.is_file()
         twin = spec.edgetpu or (f"cpu: {spec.cpu_twin}" if spec.cpu_twin else "-")
@@ -71,7 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not spec.bundle_ok:
             notes.append("fetch by name only")
         size = f"{spec.input[0]}x{spec.input[1]}"
-        print(f"{spec.id:38s} {spec.decoder:16s} {size:8s} {spec.licence:11s} {spec.hash_status:9s} "
+        print(f"{spec.id:38s} {spec.decoder:16s} {size:8s} {spec.licence:{lw}s} {spec.hash_status:9s} "
               f"{twin:36s} {', '.join(notes)}")
     return 0
 

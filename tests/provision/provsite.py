@@ -106,8 +106,13 @@ class Device:
         return f"pi-{self.serial}"
 
     def args(self) -> list[str | Path]:
+        """firstboot's and stick's folders."""
         return ["--etc", self.etc, "--boot", self.boot, "--stick", self.stick, "--device-tree", self.dt,
-                "--nm-dir", self.nm, "--state", self.state]
+                "--nm-dir", self.nm]
+
+    def rotate_args(self) -> list[str | Path]:
+        """rotate-key's: the key folder, the stick, the state folder whose outbox counts the seq."""
+        return ["--etc", self.etc, "--stick", self.stick, "--state", self.state]
 
 
 def tls_broker(site: Site) -> tuple[Mosquitto, dict[str, int]]:

@@ -125,7 +125,7 @@ def test_bundle_to_two_enrolled_devices_stored_by_the_ingest(tmp_path: Path) -> 
         old_key = site.root / "old-a-device.key"
         old_key.write_bytes((a.etc / "device.key").read_bytes())
         secrets.append(old_key)
-        rotated = site.cli("rotate-key", *a.args()).stdout
+        rotated = site.cli("rotate-key", *a.rotate_args()).stdout
         assert "from seq 2" in rotated
         site.cli("registry", "rotate", a.etc / "rotation.dsse", "--registry", site.registry)
         assert wait_until(lambda: "registry reloaded: 3 records" in env.workers[0].log.read_text(), 10)
