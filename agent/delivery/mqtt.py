@@ -38,6 +38,21 @@ def read_password(path: str) -> str | None:
         raise BrokerError(f"cannot read mqtt.credentials_file {path!r}: {exc.strerror}") from None
 
 
+def no_connack(client: mqtt.Client, where: str, timeout_s: float) -> str:
+    """Why no CONNACK came: nothing answered at all (address, network, firewall), or something did
+    but it did not speak MQTT (a wrong port, TLS on one side only). Asked before the client closes."""
+    sock = client.socket()
+    try:
+        connected = sock is not None and bool(sock.getpeername())  # type: ignore[attr-defined]
+    except (OSError, AttributeError):
+        connected = False
+    if not connected:
+        return (f"no connection to the MQTT broker at {where} in {timeout_s:g} s: nothing answered; check the "
+                f"address, the network and the firewall")
+    return (f"the MQTT broker at {where} took the connection but sent no CONNACK in {timeout_s:g} s: is it an "
+            f"MQTT broker on that port, and does [mqtt] tls match it?")
+
+
 def check_files(cfg: MqttConfig) -> None:
     """Fail early, with one line, on [mqtt] files that do not exist (a user mistake, not an outage)."""
     names = ["credentials_file"] + (["ca_file", "cert_file", "key_file"] if cfg.tls else [])
@@ -174,8 +189,9 @@ class Session:
             raise BrokerError(f"cannot reach the MQTT broker at {where} ({exc})") from None
         self.client.loop_start()
         if not self._connack.wait(self.cfg.connect_timeout_s):
+            why = no_connack(self.client, where, self.cfg.connect_timeout_s)
             self.close()
-            raise BrokerError(f"the MQTT broker at {where} sent no CONNACK in {self.cfg.connect_timeout_s:g} s")
+            raise BrokerError(why)
         if self._refused is not None:
             self.close()
             raise BrokerError(f"the MQTT broker at {where} refused the connection: {self._refused}")

@@ -165,6 +165,18 @@ def test_broker_down(device: Config, tmp_path: Path) -> None:
     assert exit_code(results) == 2
 
 
+def test_something_that_is_not_a_broker(device: Config, tmp_path: Path) -> None:
+    """A real socket that takes the connection and never answers (a wrong port, a web server): said
+    as such, not as an unreachable address."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        cfg = config.replace(device, mqtt={"host": "127.0.0.1", "port": silent.getsockname()[1]})
+        broker = by_name(diagnose(cfg, healthy_readers(tmp_path)))["broker"]
+    assert broker.status == FAIL and "took the connection but sent no CONNACK" in broker.message
+    assert "does [mqtt] tls match it" in broker.message
+
+
 def test_acl_denial_on_the_status_topic(device: Config, tmp_path: Path) -> None:
     """A real Mosquitto whose ACL gives cam-1 another device's topics only: the test publish is refused."""
     from tests.fixtures.mosquitto import start_mosquitto
