@@ -45,7 +45,11 @@ def ingest_config(args: argparse.Namespace) -> IngestConfig:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from agent.central.ingest.worker import IngestWorker
 
-    worker = IngestWorker.from_config(ingest_config(args))
+    cfg = ingest_config(args)
+    if not cfg.key and not getattr(args, "config", None):
+        raise UsageError("ingest needs its config: give --config FILE with an [ingest] section (key, registry, "
+                         "database, broker); README, 'Central ingest'")
+    worker = IngestWorker.from_config(cfg)
     worker.install_signals()
     worker.run()
     return 0

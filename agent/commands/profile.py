@@ -32,6 +32,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
         return 0
     table = config.load_table(args.config)
     if args.pin:
+        if args.pin not in ("auto", "none") and args.pin not in board.profiles():
+            known = ", ".join(board.profiles())
+            raise UsageError(f"--pin {args.pin!r} is not a board profile (known: {known}, or auto, none)")
         table = config.merge(table, {"device": {"profile": args.pin}})
     merged, choice = board.apply(table)
     if args.models:

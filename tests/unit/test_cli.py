@@ -155,3 +155,9 @@ def test_an_option_a_command_lacks_names_that_commands_help() -> None:
 def test_a_device_given_as_a_picture(tmp_path: Path) -> None:
     line = one_clear_line(cli("detect", "/dev/zero", "--state", str(tmp_path)))
     assert "is not a picture file" in line and "not found" not in line
+
+
+def test_ingest_without_a_config_and_an_unknown_pin() -> None:
+    assert "give --config FILE with an [ingest] section" in one_clear_line(cli("ingest"))
+    line = one_clear_line(cli("profile", "--agent-toml", "--pin", "pi9"))
+    assert line.startswith("edge-agent: error: --pin 'pi9' is not a board profile") and "pi5" in line
