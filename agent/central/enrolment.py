@@ -246,8 +246,10 @@ def approve(device_id: str, registry_file: Path, key: SigningKey, say: Say, *, f
     return approval
 
 
-def rotate(data: bytes, registry_file: Path, say: Say) -> Rotation:
-    """Apply a key rotation signed by the device's enrolled key: the old key stays valid below from_seq."""
+def rotate(data: bytes, registry_file: Path, say: Say, pass_applied: bool = False) -> Rotation | None:
+    """Apply a key rotation signed by the device's enrolled key: the old key stays valid below from_seq.
+    pass_applied: a record the registry already has (its old key rotated, its new key present) is
+    said and passed over (None) instead of refused as replayed; for a chain given as several files."""
     records = registry.load_or_empty(registry_file)
     active = {r.keyid: r.public_key for r in records if r.status == "active"}
     try:
@@ -258,6 +260,10 @@ def rotate(data: bytes, registry_file: Path, say: Say) -> Rotation:
         except SignatureError:
             signers = set()
         done = [r for r in records if r.keyid in signers and r.status == "rotated"]
+        # applied: its old key is rotated and its new key (the other signer) is in the registry too
+        if done and pass_applied and len({r.keyid for r in records if r.keyid in signers}) == 2:
+            say(f"already applied: key {fingerprint(done[0].keyid)} of {done[0].device_id!r} was rotated; passed over")
+            return None
         if done:
             raise UsageError(f"refused key rotation: key {fingerprint(done[0].keyid)} of {done[0].device_id!r} "
                              "was already rotated (replayed rotation)") from None

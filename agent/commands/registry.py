@@ -109,10 +109,11 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
+    several = len(args.rotation) > 1
     for name in args.rotation:  # in order: each record is signed by the key the one before introduced
         try:
             data = Path(name).read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read {name!r}: {exc.strerror or exc}") from None
-        enrolment.rotate(data, registry_path(args), print)
+        enrolment.rotate(data, registry_path(args), print, pass_applied=several)
     return 0

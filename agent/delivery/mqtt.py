@@ -38,19 +38,13 @@ def read_password(path: str) -> str | None:
         raise BrokerError(f"cannot read mqtt.credentials_file {path!r}: {exc.strerror}") from None
 
 
-def no_connack(client: mqtt.Client, where: str, timeout_s: float) -> str:
-    """Why no CONNACK came: nothing answered at all (address, network, firewall), or something did
-    but it did not speak MQTT (a wrong port, TLS on one side only). Asked before the client closes."""
-    sock = client.socket()
-    try:
-        connected = sock is not None and bool(sock.getpeername())  # type: ignore[attr-defined]
-    except (OSError, AttributeError):
-        connected = False
-    if not connected:
-        return (f"no connection to the MQTT broker at {where} in {timeout_s:g} s: nothing answered; check the "
-                f"address, the network and the firewall")
-    return (f"the MQTT broker at {where} took the connection but sent no CONNACK in {timeout_s:g} s: is it an "
-            f"MQTT broker on that port, and does [mqtt] tls match it?")
+def no_connack(where: str, timeout_s: float) -> str:
+    """No CONNACK came. Whether anything answered cannot be told reliably from here (a gateway may
+    take every connection and drop it; a TLS-only port hangs up on plain text), so the message
+    names every usual cause: wrong address or port, [mqtt] tls not matching, the network."""
+    return (f"the MQTT broker at {where} sent no CONNACK in {timeout_s:g} s: check that an MQTT broker listens at "
+            f"that address and port, that [mqtt] tls matches it (TLS on one side only looks like this), and the "
+            f"network/firewall")
 
 
 def check_files(cfg: MqttConfig) -> None:
@@ -189,9 +183,8 @@ class Session:
             raise BrokerError(f"cannot reach the MQTT broker at {where} ({exc})") from None
         self.client.loop_start()
         if not self._connack.wait(self.cfg.connect_timeout_s):
-            why = no_connack(self.client, where, self.cfg.connect_timeout_s)
             self.close()
-            raise BrokerError(why)
+            raise BrokerError(no_connack(where, self.cfg.connect_timeout_s))
         if self._refused is not None:
             self.close()
             raise BrokerError(f"the MQTT broker at {where} refused the connection: {self._refused}")

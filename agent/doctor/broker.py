@@ -75,7 +75,7 @@ def probe(cfg: MqttConfig, device: str, site: str, timeout_s: float = 2.0) -> Pr
     c.loop_start()
     try:
         if not connected.wait(timeout_s):
-            return Probe(error=no_connack(c, where, timeout_s), elapsed_s=time.monotonic() - start)
+            return Probe(error=no_connack(where, timeout_s), elapsed_s=time.monotonic() - start)
         if "refused" in state:
             return Probe(error=f"the broker at {where} refused the connection: {state['refused']}",
                          elapsed_s=time.monotonic() - start)

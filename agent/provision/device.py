@@ -27,7 +27,7 @@ from agent.config import check_id, merge, parse, read_toml
 from agent.delivery.outbox import Outbox
 from agent.errors import SignatureError, StateError, UsageError
 from agent.protocol import topics
-from agent.protocol.dsse import SigningKey, key_id
+from agent.protocol.dsse import SigningKey, key_id, open_envelope
 from agent.protocol.enrolment import KEY_FILE, PUB_FILE, enrolment
 from agent.protocol.provisioning import (
     Approval,
@@ -481,34 +481,47 @@ def rotate(paths: DevicePaths, say: Say) -> Path:
     new.save(new_path)
     record = enrolment(new, device_id, site)
     envelope = Rotation(device_id, site, old.keyid, record, from_seq, int(time.time())).sign(old, new)
-    chain = [*keep_earlier(paths.etc / ROTATION_FILE), paths.etc / ROTATION_FILE]
+    chain = [*keep_earlier(paths.etc / ROTATION_FILE, old.keyid), paths.etc / ROTATION_FILE]
     write_public(paths.etc / ROTATION_FILE, envelope)
     os.replace(new_path, key_path)  # the old key is gone from here on
     write_public(paths.etc / PUB_FILE, (json.dumps(record.to_json(), indent=2) + "\n").encode())
     for stick in paths.sticks():
-        keep_earlier(stick / FOLDER / REQUESTS / f"{device_id}.rotation.dsse")
+        keep_earlier(stick / FOLDER / REQUESTS / f"{device_id}.rotation.dsse", old.keyid)
         write_public(stick / FOLDER / REQUESTS / f"{device_id}.rotation.dsse", envelope)
     say(f"rotated {device_id}: key {fingerprint(old.keyid)} -> {fingerprint(new.keyid)} from seq {from_seq}; "
         f"give {' '.join(map(str, chain))} to `edge-agent registry rotate`"
-        f"{' (oldest first; one the registry already has is refused, leave it out)' if len(chain) > 1 else ''}, "
+        f"{' (oldest first; one the registry already has is passed over)' if len(chain) > 1 else ''}, "
         f"then start edge-agent")
     return paths.etc / ROTATION_FILE
 
 
-def keep_earlier(path: Path) -> list[Path]:
-    """An earlier rotation record at path is kept, renamed NAME.1.dsse, NAME.2.dsse, ... (never
-    overwritten: the registry may not have it yet, and a later record is signed by the key it
-    introduced). Returns the kept records, oldest first."""
+def introduced_key(record: bytes) -> str:
+    """The keyid a rotation record (this device's own file) moves to, "" if it cannot be read."""
+    try:
+        doc = json.loads(open_envelope(record)[1])
+        return str(doc["new"]["keyid"])
+    except (SignatureError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def keep_earlier(path: Path, current: str) -> list[Path]:
+    """An earlier rotation record at path is kept, renamed NAME.<n>.dsse with n above every number
+    already there (never overwritten: the registry may not have it yet, and the next record is
+    signed by the key it introduced), but only if it did introduce the key in use now (`current`):
+    one from a rotation that stopped before its key was swapped names a key that no longer exists.
+    Returns the kept records, oldest first."""
     base = path.name.removesuffix(".dsse")
-
-    def numbered(n: int) -> Path:
-        return path.with_name(f"{base}.{n}.dsse")
-
-    n = 1
-    while numbered(n).exists():
-        n += 1
+    kept: dict[int, Path] = {}
+    for p in path.parent.glob(f"{base}.*.dsse"):
+        middle = p.name[len(base) + 1 : -len(".dsse")]
+        if middle.isdigit():
+            kept[int(middle)] = p
     if path.exists():
-        os.replace(path, numbered(n))
-        n += 1
-    return [numbered(k) for k in range(1, n)]
+        if introduced_key(path.read_bytes()) == current:
+            n = max(kept, default=0) + 1
+            kept[n] = path.with_name(f"{base}.{n}.dsse")
+            os.replace(path, kept[n])
+        else:
+            path.unlink()  # a half-made rotation's record: its new key was never used
+    return [kept[n] for n in sorted(kept)]
 

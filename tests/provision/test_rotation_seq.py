@@ -102,10 +102,48 @@ def test_two_rotations_before_the_registry_keep_the_chain(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     active = [r for r in registry.load_or_empty(reg) if r.status == "active"]
     assert [r.keyid for r in active] == [SigningKey.load(etc / KEY_FILE).keyid]
-    # a third rotation keeps both earlier records, numbered in order
+    # a third rotation keeps both earlier records, numbered in order, and the command it prints
+    # works although the registry already has the first two: they are passed over, said so
     rotate(paths, said.append)
-    chain = f"give {kept} {etc / 'rotation.2.dsse'} {etc / ROTATION_FILE} to"
-    assert (etc / "rotation.2.dsse").is_file() and chain in said[2]
+    chain = [kept, etc / "rotation.2.dsse", etc / ROTATION_FILE]
+    assert chain[1].is_file() and f"give {' '.join(map(str, chain))} to" in said[2]
+    again = cli("registry", "rotate", *map(str, chain), "--registry", str(reg))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already applied") == 2 and again.stdout.count("rotated pi-1:") == 1
+    active = [r for r in registry.load_or_empty(reg) if r.status == "active"]
+    assert [r.keyid for r in active] == [SigningKey.load(etc / KEY_FILE).keyid]
+    # given alone, an applied record is still refused as replayed
+    alone = cli("registry", "rotate", str(kept), "--registry", str(reg))
+    assert alone.returncode == 2 and "replayed rotation" in alone.stderr
+    # the operator cleans up the applied ones: the next record is numbered above what is left,
+    # so the printed chain stays oldest first
+    kept.unlink()
+    rotate(paths, said.append)
+    assert (etc / "rotation.3.dsse").is_file() and f"give {chain[1]} {etc / 'rotation.3.dsse'} {chain[2]}" in said[3]
+
+
+def test_a_half_made_rotations_record_is_not_kept(tmp_path: Path) -> None:
+    # rotate-key stopped after writing its record but before the key swap: that record names a key
+    # that was never used, so the next rotation drops it instead of listing it first
+    etc, state = tmp_path / "etc", tmp_path / "state"
+    etc.mkdir()
+    state.mkdir()
+    key = SigningKey.generate()
+    key.save(etc / KEY_FILE)
+    (etc / PUB_FILE).write_text(json.dumps(enrolment(key, DEVICE, SITE).to_json()))
+    paths = DevicePaths(etc=etc, boot=(), media=(), state=state)
+    rotate(paths, print)
+    stale = (etc / ROTATION_FILE).read_bytes()
+    (etc / KEY_FILE).unlink()
+    key.save(etc / KEY_FILE)  # the old key back in place
+    (etc / PUB_FILE).write_text(json.dumps(enrolment(key, DEVICE, SITE).to_json()))
+    (etc / ROTATION_FILE).write_bytes(stale)  # as the half-made run left it: record written, key not swapped
+    said: list[str] = []
+    rotate(paths, said.append)
+    assert not list(etc.glob("rotation.*.dsse")) and f"give {etc / ROTATION_FILE} to" in said[0]
+    reg = tmp_path / "registry.json"
+    save_registry(reg, [enrolment(key, DEVICE, SITE)])
+    central.rotate((etc / ROTATION_FILE).read_bytes(), reg, said.append)  # applies: signed by the key in use
 
 
 def test_a_state_folder_that_does_not_exist_is_refused(tmp_path: Path) -> None:
