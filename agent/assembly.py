@@ -347,8 +347,6 @@ def assemble(
     outbox = open_outbox(cfg)
     try:
         document = privacy_manifest.build(cfg, model_sha, model_id)
-        if fh is not None:
-            fh.truncate(0)
         pub = publishing(cfg, key, document, model_id, outbox=outbox, sink=sink,
                          on_command=remote.offer if remote is not None else None, replay=replay)
         coverage = Coverage(cfg.health.min_fps, cfg.health.dark_level, cfg.health.flat_contrast,
@@ -378,6 +376,8 @@ def assemble(
         if remote is not None:
             remote.live = live
             pipeline.add_boundary(remote)  # changes are applied between two frames
+        if fh is not None:  # every check has passed: the previous run's lines go now, not before
+            fh.truncate(0)
         return Assembly(pipeline, pub, fh, remote, coverage, alive, live)
     except AgentError:  # a mistake said in one line (a missing TLS file, say) is an orderly stop, not a crash
         outbox.close()

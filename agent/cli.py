@@ -50,17 +50,20 @@ class Parser(argparse.ArgumentParser):
         top level's (argparse reports leftovers from the top parser)."""
         ns, extras = self.parse_known_args(args, namespace)
         if extras:
-            words = [self.prog]
-            command = getattr(ns, "command", None)
-            if command:
-                words.append(command)
-                action = getattr(ns, f"{command.replace('-', '_')}_command", None)
-                if isinstance(action, str):
-                    words.append(action)
-            where = " ".join(words)
+            where = self._chosen(list(sys.argv[1:] if args is None else args)).prog
             sys.stderr.write(f"{where}: error: unrecognized arguments: {' '.join(extras)} (see `{where} --help`)\n")
             raise SystemExit(2)
         return ns
+
+    def _chosen(self, words: list[str]) -> argparse.ArgumentParser:
+        """The deepest (sub)command the words name: `models fetch`, `bench detect`, or the top level."""
+        parser: argparse.ArgumentParser = self
+        while True:
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            step = next(((i, w) for i, w in enumerate(words) if subs and w in subs[0].choices), None)
+            if step is None:
+                return parser
+            parser, words = subs[0].choices[step[1]], words[step[0] + 1 :]
 
 
 def build_parser() -> argparse.ArgumentParser:

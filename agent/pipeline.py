@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from agent.delivery.emitter import Emitter
+from agent.errors import AgentError
 from agent.frameloop import FrameLoop, Idle, Stages
 from agent.types import Detection, Frame, Observation
 
@@ -147,6 +149,10 @@ class Pipeline:
                     if stop():
                         break
             self.finish()
+        except AgentError:  # a mistake said in one line (a bad file in a replayed folder): the stream
+            with contextlib.suppress(AgentError):  # still ends in order, open visits end
+                self.finish()
+            raise
         finally:
             self.source.close()
         summary.seconds = time.perf_counter() - start

@@ -97,7 +97,9 @@ cmd_download() {
     if [ "$models" != none ]; then
         local pick=()
         [ -n "$models" ] && pick=(--models "$models")
-        PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}" "$py" -m agent.device.install_media "$dest" "${pick[@]}" "${models_from[@]}" \
+        # ${a[@]+"${a[@]}"}: an empty array under set -u on the bash 3.2 a Mac still has
+        PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}" "$py" -m agent.device.install_media "$dest" \
+            ${pick[@]+"${pick[@]}"} ${models_from[@]+"${models_from[@]}"} \
             || die "the models could not be put in $dest (above); --models none leaves them out"
     fi
     echo "$APP download: $(ls "$dest" | wc -l) files in $dest; on the device: sudo hw/install.sh install --wheels $dest"

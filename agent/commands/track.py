@@ -91,7 +91,9 @@ def run_video(video: Path, out: Path, cfg: Config, max_frames: int = 0) -> tuple
 def cmd_track(args: argparse.Namespace) -> int:
     if bool(args.video) == bool(args.mot_det):
         raise UsageError("give either VIDEO or --mot-det DET.txt")
-    if args.video and ("://" in args.video or args.video.startswith("/dev/")):
+    given = Path(args.video) if args.video else None
+    if args.video and ("://" in args.video or (args.video.startswith("/dev/") and given is not None
+                                               and not given.is_file() and not given.is_dir())):
         raise UsageError(f"{args.video!r} is a camera or a stream; `track` reads video files only, never a live "
                          f"camera (it writes positions: an offline evaluation tool)")
     if args.max_frames < 0:

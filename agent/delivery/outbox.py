@@ -217,8 +217,16 @@ class Outbox:
             from agent.device.writable import not_writable  # SQLite (WAL) writes beside the database
 
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise not_writable(Path(path).parent, "state folder", f"cannot open the outbox {Path(path).name}: {why}",
-                               code=exc.errno if isinstance(exc, OSError) else None) from None
+            folder = Path(path).parent
+            if isinstance(exc, OSError):
+                code = exc.errno
+            else:  # SQLite says no errno: the folder's own probe finds the cause (read-only disk, ...)
+                from agent.device.writable import probe_writable
+
+                found = probe_writable(folder)
+                code = found.errno if found is not None else None
+            raise not_writable(folder, "state folder", f"cannot open the outbox {Path(path).name}: {why}",
+                               code=code) from None
         except BaseException:
             self._unlock()
             raise

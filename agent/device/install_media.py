@@ -16,11 +16,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from agent.assets import Pinned, obtain
 from agent.detect import catalogue
 from agent.device import board
 from agent.errors import AgentError, AssetError
+
+
+FIX = "put it in a folder and name it (hw/install.sh download: --models-from FOLDER; this module: --from FOLDER)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, as everywhere
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
 
 
 def install_set(model_id: str) -> tuple[str, ...]:
@@ -55,14 +65,14 @@ def put(dest: Path, ids: list[str], named: bool, local: list[Path], download: bo
             continue
         if not spec.bundle_ok and not named:
             continue  # AGPL weights only for someone who names them
-        path = obtain(spec.pinned, dest, local, download)
+        path = obtain(spec.pinned, dest, local, download, fix=FIX)
         line = f"{spec.id}: {path} (sha256 ok)"
         if spec.notice:
             if notices.setdefault(spec.notice, spec.notice_sha256) != spec.notice_sha256:
                 raise AssetError(f"{spec.id} needs another {spec.notice} than a model already in {dest}; "
                                  f"put it on a stick of its own (--models {spec.id})")
             item = Pinned(f"{spec.id} licence notice", spec.notice, spec.notice_sha256, spec.notice_urls)
-            notice = obtain(item, dest, local, download)
+            notice = obtain(item, dest, local, download, fix=FIX)
             line += f" + {notice.name} ({spec.licence})"
         if not spec.bundle_ok:
             line += f"; licence {spec.licence}: never bundled with edge-agent, put here because you named it"
@@ -71,7 +81,7 @@ def put(dest: Path, ids: list[str], named: bool, local: list[Path], download: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m agent.device.install_media",
+    p = _Parser(prog="python -m agent.device.install_media",
                                 description="models and their licence notices for an offline install")
     p.add_argument("dest", metavar="DIR", help="the folder the wheels are in (the stick)")
     p.add_argument("--models", metavar="IDS",
@@ -88,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"edge-agent: error: {exc}\n")
         return exc.exit_code
     except OSError as exc:
-        sys.stderr.write(f"edge-agent: error: cannot write {exc.filename or args.dest!r}: {exc.strerror}; "
-                         f"choose a folder this user can write\n")
+        sys.stderr.write(f"edge-agent: error: cannot use {exc.filename or args.dest!r}: {exc.strerror}; "
+                         f"check the --from folder can be read and {args.dest} written\n")
         return 2
     for line in lines:
         print(line)

@@ -28,6 +28,8 @@ def writable_fix(folder: Path, code: int | None) -> str:
     if code in (errno.ENOENT, errno.ENOTDIR):
         return "it cannot be made there; use a folder on the device's disk"
     if code in (errno.EACCES, errno.EPERM) or code is None:
+        if not folder.exists():  # nothing to chown yet: make it, owned by whoever runs the agent
+            return f"create it for user {_user()} (`sudo install -d -o {_user()} {folder}`)"
         return f"make it writable for user {_user()} (`sudo chown -R {_user()} {folder}`, or remount it read-write)"
     return "check the disk it is on"
 

@@ -356,18 +356,19 @@ def check_broker(cfg: Config, now: Callable[[], float]) -> list[Result]:
         check_files(m)
     except AgentError as exc:
         return [Result("broker", FAIL, str(exc), "fix the path in [mqtt]")]
+    keys: list[Result] = []
     if cfg.outbox.ack == "ingest":  # the sender cannot start without the keys its acks are checked with
         from agent.delivery.ingest_keys import load_ingest_keys
 
         try:
             load_ingest_keys(cfg.outbox.ingest_keys)
         except AgentError as exc:
-            return [Result("broker", FAIL, str(exc), "point outbox.ingest_keys at the ingest's public key "
-                           "record (ingest.pub.json, from the site's operator)")]
+            keys.append(Result("ingest keys", FAIL, str(exc), "point outbox.ingest_keys at the ingest's public "
+                               "key record (ingest.pub.json, from the site's operator)"))
     seen = probe(m, cfg.device.id, cfg.device.site, BROKER_S)
     if seen.error:
-        return [Result("broker", FAIL, seen.error, _broker_fix(seen.error))]
-    out = [Result("broker", PASS, f"connected to {m.host}:{m.port}{' over TLS' if m.tls else ''} "
+        return [*keys, Result("broker", FAIL, seen.error, _broker_fix(seen.error))]
+    out = [*keys, Result("broker", PASS, f"connected to {m.host}:{m.port}{' over TLS' if m.tls else ''} "
                   f"in {seen.elapsed_s * 1000:.0f} ms")]
     if seen.cert_not_after_s is not None:
         left = seen.cert_not_after_s - now()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import cli
 
@@ -24,3 +27,18 @@ def test_track_refuses_a_stream_or_a_camera_by_name(tmp_path: Path) -> None:
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert f"{given!r} is a camera or a stream" in r.stderr  # the URL as given, not path-mangled
     assert not (tmp_path / "t.txt").exists()
+
+
+def test_a_video_file_under_dev_shm_is_a_file(clip: Path, tmp_path: Path, model_dir: Path) -> None:
+    # a Pi keeps files off the SD card in /dev/shm: that is a file, not a camera
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.fail("this test needs /dev/shm (every Linux has it)")
+    copy = shm / f"edge-agent-test-{tmp_path.name}.mp4"
+    shutil.copy(clip, copy)
+    try:
+        r = cli("track", str(copy), "--out", str(tmp_path / "t.txt"), "--max-frames", "2",
+                "--model-dir", str(model_dir))
+        assert r.returncode == 0 and "frames: 2" in r.stdout, r.stderr
+    finally:
+        copy.unlink()

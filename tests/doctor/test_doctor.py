@@ -252,8 +252,10 @@ def test_a_state_folder_nothing_can_use(device: Config, tmp_path: Path) -> None:
 def test_ack_ingest_without_its_key_file(device: Config, tmp_path: Path) -> None:
     cfg = config.replace(device, outbox={"ack": "ingest", "ingest_keys": str(tmp_path / "missing.json")},
                          mqtt={"host": "127.0.0.1", "port": 1})
-    broker = by_name(diagnose(cfg, healthy_readers(tmp_path)))["broker"]
-    assert broker.status == FAIL and "missing.json" in broker.message and "outbox.ingest_keys" in broker.fix
+    got = by_name(diagnose(cfg, healthy_readers(tmp_path)))
+    keys = got["ingest keys"]
+    assert keys.status == FAIL and "missing.json" in keys.message and "outbox.ingest_keys" in keys.fix
+    assert got["broker"].status == FAIL and "cannot reach" in got["broker"].message  # still probed
 
 
 def test_no_config_names_the_missing_camera(device: Config, tmp_path: Path) -> None:

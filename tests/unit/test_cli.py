@@ -150,6 +150,7 @@ def test_an_option_a_command_lacks_names_that_commands_help() -> None:
     line = one_clear_line(cli("models", "fetch", "x", "--bogus"))
     assert "(see `edge-agent models fetch --help`)" in line
     assert "(see `edge-agent --help`)" in one_clear_line(cli("--bogus"))
+    assert "(see `edge-agent bench detect --help`)" in one_clear_line(cli("bench", "detect", "--bogus"))
 
 
 def test_a_device_given_as_a_picture(tmp_path: Path) -> None:
