@@ -60,3 +60,16 @@ def test_a_missing_file_found_at_start(clip: Path, tmp_path: Path, mistake: str)
     bad = cli("run", *common)
     assert bad.returncode == 2 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
     assert (state / "outbox.db").is_file() and not unclean_on_record(state)
+
+
+def test_events_out_is_kept_when_the_start_fails(clip: Path, tmp_path: Path) -> None:
+    # the previous run's lines go only once every start-up check has passed
+    script = scripted(tmp_path)
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = 1\ntls = true\nca_file = "{tmp_path / "missing.pem"}"\n')
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"earlier": "run"}\n')
+    bad = cli("replay", str(clip), "--config", str(config), "--state", str(tmp_path / "state"), "--publish",
+              "--detections", str(script), "--events-out", str(events))
+    assert bad.returncode == 2 and "missing.pem" in bad.stderr, bad.stderr
+    assert events.read_text() == '{"earlier": "run"}\n'
