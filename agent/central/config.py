@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.config import check_id, read_toml, section
+from agent.config import Config, check_id, read_toml, section
 from agent.config import described as _help
 from agent.errors import ConfigError
 from agent.protocol.topics import DEFAULT_PREFIX, MAX_EVENT_BYTES, MAX_MANIFEST_BYTES
@@ -76,7 +77,17 @@ def parse(table: dict[str, Any]) -> IngestConfig:
 def load(path: str | Path | None) -> IngestConfig:
     """The [ingest] section of a TOML config file; None gives the defaults. Other sections are the
     device's (agent.config) and are not read here."""
-    return IngestConfig() if path is None else parse(read_toml(path))
+    if path is None:
+        return IngestConfig()
+    table = read_toml(path)
+    # a file may hold a device's sections too; anything else is a typo that would leave [ingest] unset
+    known = {"ingest", *Config.__dataclass_fields__}
+    for name in table:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean [{close[0]}]?" if close else "; the ingest reads [ingest]"
+            raise ConfigError(f"{path}: unknown section [{name}]{hint}")
+    return parse(table)
 
 
 def replace(cfg: IngestConfig, **values: Any) -> IngestConfig:

@@ -86,12 +86,20 @@ def test_stats_without_a_config_creates_nothing(tmp_path: Path, capsys: pytest.C
     assert list(tmp_path.iterdir()) == []
 
 
-def test_store_folder_that_cannot_be_made_is_a_state_error() -> None:
+def test_store_folder_that_does_not_exist_is_a_state_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # never made on the operator's behalf: a typo would start a second, empty database unnoticed
     from agent.errors import StateError
     from agent.central.store import open_store
 
-    with pytest.raises(StateError, match="cannot open the ingest database"):
+    with pytest.raises(StateError, match="'/proc/x' for the ingest database does not exist"):
         open_store("sqlite:////proc/x/y.db")
+    with pytest.raises(StateError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path}/typo/ingest.db")
+    # three slashes make a relative path (SQLAlchemy's convention): the hint names the four
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StateError, match=r"write four slashes: sqlite:////tmp/"):
+        open_store("sqlite:///tmp/ingest-elsewhere/ingest.db")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_running_ingest_keeps_its_registry_when_the_file_becomes_unreadable(tmp_path: Path) -> None:

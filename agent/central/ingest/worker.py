@@ -262,8 +262,9 @@ class IngestWorker:
 
     def run(self) -> None:
         self.connect()
+        where = getattr(self.store, "path", None)  # an SQLite file: where it really is
         log.info("ingest worker ready: group %s, database %s", self.cfg.group,
-                 self.cfg.database.split("@")[-1])
+                 where if where is not None else self.cfg.database.split("@")[-1])
         last_check = last_log = time.monotonic()
         try:
             while not self.stop_event.is_set():

@@ -15,9 +15,16 @@ class SQLiteStore(Store):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         path = Path(url[len("sqlite:///"):])
+        if str(path) != ":memory:" and not path.parent.is_dir():
+            # never made on the operator's behalf: a typo in the URL would start a second, empty
+            # database beside the real one, and the ingest would store there without a word
+            hint = ""
+            if not path.is_absolute() and Path("/", path.parts[0]).is_dir():
+                hint = f"; for the absolute path /{path} write four slashes: sqlite:////{path}"
+            raise StateError(f"the folder {str(path.parent.absolute())!r} for the ingest database does not exist "
+                             f"(from {url!r}){hint}; create it first or fix [ingest] database")
+        self.path = path.absolute()
         try:
-            if str(path) != ":memory:":
-                path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(
                 str(path), isolation_level=None, timeout=30, check_same_thread=False
             )
@@ -25,7 +32,7 @@ class SQLiteStore(Store):
             self.conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the ingest database {str(path)!r}: {exc}") from None
-        except OSError as exc:  # the folder cannot be made (read-only, /proc, a file in the way)
+        except OSError as exc:  # the folder cannot be used (read-only, /proc, a file in the way)
             raise StateError(
                 f"cannot open the ingest database {str(path)!r}: {exc.strerror or exc}"
             ) from None
