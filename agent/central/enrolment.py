@@ -205,6 +205,11 @@ def approve(device_id: str, registry_file: Path, key: SigningKey, say: Say, *, f
     digits = spoken_fingerprint(fingerprint_read)
     requests = [p for p in pending(registry_file) if p.request.record.device_id == device_id]
     if not requests:
+        enrolled = [r for r in registry.load_or_empty(registry_file)
+                    if r.device_id == device_id and r.status == "active"]
+        if enrolled:
+            raise UsageError(f"{device_id!r} is already enrolled (key {fingerprint(enrolled[0].keyid)}) and has no "
+                             f"pending request; nothing to approve")
         raise UsageError(f"no pending request for {device_id!r}; "
                          "collect it with `edge-agent registry pending --from DIR`")
     matches = [p for p in requests

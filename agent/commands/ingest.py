@@ -73,6 +73,9 @@ def cmd_clear_conflict(args: argparse.Namespace) -> int:
         seq = store.clear_conflict(args.device)
     finally:
         store.close()
+    if seq < 0:
+        raise UsageError(f"the ingest has stored nothing of device {args.device!r}; check the id "
+                         f"(`edge-agent ingest stats` lists the devices)")
     if not seq:
         raise UsageError(f"device {args.device!r} has no seq conflict")
     print(f"{args.device}: seq conflict from seq {seq} cleared; acks resume at the next batch "

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ro.add_argument("rotation", metavar="FILE", nargs="+",
                     help="rotation.dsse from `edge-agent rotate-key` (several: applied in order, oldest first)")
     for q in (a, r, ls, pe, ap, ro):
-        q.add_argument("--registry", metavar="FILE", help="registry file (default: ingest.registry)")
+        q.add_argument("--registry", metavar="FILE",
+                       help="registry file (default: --config's ingest.registry, else ./registry.json)")
         q.add_argument("--config", metavar="FILE", help="TOML config whose [ingest] names the registry")
     pe.set_defaults(func=cmd_pending)
     ap.set_defaults(func=cmd_approve)
@@ -59,7 +60,14 @@ def registry_path(args: argparse.Namespace) -> Path:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    rec = registry.add(registry_path(args), registry.read_record(Path(args.record)))
+    path = registry_path(args)
+    if not path.parent.is_dir():  # a typo in the path would start a second registry the ingest never reads
+        raise UsageError(f"the folder {str(path.parent.absolute())!r} for the registry does not exist; "
+                         f"create it first or fix --registry / ingest.registry")
+    new = not path.exists()
+    rec = registry.add(path, registry.read_record(Path(args.record)))
+    if new:
+        print(f"new registry file {path.absolute()} (point ingest.registry at it)")
     print(
         f"enrolled {rec.device_id} (site {rec.site}, key {rec.keyid[:16]}...) at {rec.enrolled_at}"
     )

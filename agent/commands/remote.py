@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.errors import BrokerError, UsageError
 
@@ -64,7 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--config",
         required=True,
         metavar="FILE",
-        help="TOML config whose [mqtt] says how to reach the broker",
+        help="TOML config whose [mqtt] (or else [ingest]) says how to reach the broker",
     )
     q.add_argument("--username", default="operator", help="MQTT user name (default operator)")
     q.add_argument(
@@ -144,8 +147,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from agent import config
-    from agent.delivery.mqtt import read_password
+    from agent.delivery.mqtt import no_connack
     from agent.errors import SignatureError
     from agent.protocol import change as ch
     from agent.protocol.dsse import open_envelope
@@ -162,35 +164,44 @@ def cmd_push(args: argparse.Namespace) -> int:
         target = ch.parse(body)
     except (SignatureError, ch.ChangeRefused) as exc:
         raise UsageError(f"{args.envelope!r} is not a signed configuration change: {exc}") from None
-    cfg = config.load(args.config)
-    if cfg.mqtt is None:
-        raise UsageError(f"{args.config!r} has no [mqtt] section")
-    m = cfg.mqtt
     devices = [target.device] if target.device else list(args.to)
     if not devices:
         raise UsageError("a site-wide change needs --to DEVICE for each device to deliver it to")
+    link = _push_link(args.config, args.username)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"{args.username}-push-{int(time.time())}",
+        client_id=f"{link.username}-push-{int(time.time())}",
         protocol=mqtt.MQTTv5,
     )
-    client.username_pw_set(args.username, read_password(m.credentials_file))
-    if m.tls:
-        client.tls_set(
-            ca_certs=m.ca_file or None, certfile=m.cert_file or None, keyfile=m.key_file or None
-        )
+    client.username_pw_set(link.username, link.password)
+    if link.tls:
+        client.tls_set(ca_certs=link.ca_file or None, certfile=link.cert_file or None, keyfile=link.key_file or None)
+    connected = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            refused.append(str(reason))
+        connected.set()
+
+    client.on_connect = on_connect
+    where = f"{link.host}:{link.port}"
     try:
-        client.connect(m.host, m.port, keepalive=m.keepalive_s)
+        client.connect(link.host, link.port, keepalive=link.keepalive_s)
     except OSError as exc:
-        raise BrokerError(f"cannot reach the MQTT broker at {m.host}:{m.port} ({exc})") from None
+        raise BrokerError(f"cannot reach the MQTT broker at {where} ({exc})") from None
     client.loop_start()
     try:
+        if not connected.wait(link.timeout_s):  # said as a connection problem, not a missing ack
+            raise BrokerError(no_connack(where, link.timeout_s))
+        if refused:
+            raise BrokerError(f"the MQTT broker at {where} refused the connection: {refused[0]}")
         for device in devices:
-            topic = cmd_topic(m.topic_prefix, target.site, device)
+            topic = cmd_topic(link.topic_prefix, target.site, device)
             info = client.publish(
                 topic, envelope, qos=1, retain=True
             )  # retained: a device offline gets it later
-            info.wait_for_publish(m.connect_timeout_s)
+            info.wait_for_publish(link.timeout_s)
             if not info.is_published():
                 raise BrokerError(f"the broker did not acknowledge the change on {topic}")
             print(f"pushed version {target.version} to {topic} (retained)")
@@ -198,6 +209,45 @@ def cmd_push(args: argparse.Namespace) -> int:
         client.disconnect()
         client.loop_stop()
     return 0
+
+
+@dataclass(frozen=True)
+class _Link:
+    """How `config push` reaches the broker."""
+
+    host: str
+    port: int
+    tls: bool
+    ca_file: str
+    cert_file: str
+    key_file: str
+    username: str
+    password: str | None
+    topic_prefix: str
+    keepalive_s: int
+    timeout_s: float
+
+
+def _push_link(path: str, username: str) -> _Link:
+    """The broker from the file's [mqtt] (an operator's device-style config) or else its [ingest]
+    (the central side's own file, which `registry approve --publish` reads too)."""
+    from agent import config
+    from agent.central import config as central
+    from agent.delivery.mqtt import read_password
+
+    m = config.load(path).mqtt
+    if m is not None:
+        return _Link(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file, username,
+                     read_password(m.credentials_file), m.topic_prefix, m.keepalive_s, m.connect_timeout_s)
+    if "ingest" not in config.read_toml(path):
+        raise UsageError(f"{path!r} has neither [mqtt] nor [ingest]: nothing says how to reach the broker")
+    ing = central.load(path)
+    try:
+        password = Path(ing.password_file).read_text().strip() if ing.password_file else None
+    except OSError as exc:
+        raise UsageError(f"cannot read ingest.password_file {ing.password_file!r}: {exc.strerror}") from None
+    return _Link(ing.host, ing.port, ing.tls, ing.ca_file, ing.cert_file, ing.key_file, ing.username or username,
+                 password, ing.topic_prefix, ing.keepalive_s, 10.0)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

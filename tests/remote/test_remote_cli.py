@@ -45,6 +45,25 @@ def test_sign_then_push_leaves_a_retained_verifiable_change(tmp_path: Path, mosq
     finally:
         sub.close()
 
+    # the central side's own file works too: its [ingest] says where the broker is
+    ingest = tmp_path / "ingest.toml"
+    ingest.write_text(f'[ingest]\nbroker = "mqtt://{mosquitto.host}:{mosquitto.port}"\n')
+    r = cli("config", "push", str(out), "--config", str(ingest))
+    assert r.returncode == 0 and "pushed version 3" in r.stdout, r.stderr
+    # nothing listening: said as a connection problem, not as a change the broker did not take
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    cfg.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {free}\n')
+    r = cli("config", "push", str(out), "--config", str(cfg))
+    assert r.returncode == 2 and "cannot reach the MQTT broker" in r.stderr and "acknowledge" not in r.stderr
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes the connection, never answers
+        cfg.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {silent.getsockname()[1]}\nconnect_timeout_s = 1\n')
+        r = cli("config", "push", str(out), "--config", str(cfg))
+    assert r.returncode == 2 and "sent no CONNACK in 1 s" in r.stderr and "acknowledge" not in r.stderr
+
 
 def test_sign_refuses_what_a_device_would_refuse_in_one_line(tmp_path: Path) -> None:
     keygen(tmp_path / "op", "alice", "operators")

@@ -114,3 +114,31 @@ def test_a_running_ingest_keeps_its_registry_when_the_file_becomes_unreadable(tm
     path.rmdir()
     path.write_text(json.dumps({"devices": [watch.records[0].to_json()] * 2}))  # a duplicate keyid
     assert watch.poll(force=True) is None and len(watch.records) == 1
+
+
+def test_operator_typos_are_said_not_started_afresh(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keygen(tmp_path / "dev", "cam-1", "lab")
+    pub = tmp_path / "dev" / "device.pub.json"
+    assert pub.stat().st_mode & 0o777 == 0o644  # a public record the operator copies off the device
+    # a registry in a folder that does not exist: refused, nothing made
+    line = one_line(capsys, ["registry", "add", str(pub), "--registry", str(tmp_path / "typo" / "registry.json")])
+    assert "for the registry does not exist" in line and not (tmp_path / "typo").exists()
+    # a new registry file is said
+    reg = tmp_path / "registry.json"
+    assert main(["registry", "add", str(pub), "--registry", str(reg)]) == 0
+    assert f"new registry file {reg}" in capsys.readouterr().out
+    # approving a device that is enrolled and asked for nothing: said as such
+    op = tmp_path / "op"
+    keygen(op, "ingest", "central")
+    line = one_line(capsys, ["registry", "approve", "cam-1", "--fingerprint", "0000-0000", "--registry", str(reg),
+                             "--key", str(op / "device.key")])
+    assert "'cam-1' is already enrolled" in line
+
+
+def test_clear_conflict_of_a_device_the_ingest_never_saw(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.central.store import open_store
+
+    db = tmp_path / "ingest.db"
+    open_store(f"sqlite:///{db}").close()
+    line = one_line(capsys, ["ingest", "clear-conflict", "cam-nope", "--database", f"sqlite:///{db}"])
+    assert "stored nothing of device 'cam-nope'" in line

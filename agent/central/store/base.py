@@ -287,7 +287,7 @@ class Store:
 
     def clear_conflict(self, device: str) -> int:
         """An operator's decision after a seq conflict: ack the device normally again. Returns
-        the conflict seq that was set (0: none)."""
+        the conflict seq that was set (0: none; -1: the ingest has never stored anything of this device)."""
         self._begin()
         try:
             row = self._exec("SELECT conflict_seq FROM devices WHERE device = ?", (device,)).fetchone()
@@ -296,7 +296,7 @@ class Store:
         except Exception:
             self._rollback()
             raise
-        return int(row[0]) if row else 0
+        return int(row[0]) if row else -1
 
     def gaps(self, device: str, limit: int = 100) -> list[tuple[int, int]]:
         """Missing seq ranges (inclusive) between 1 and the highest stored seq."""
