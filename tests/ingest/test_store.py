@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from agent.central.store import open_store
 from agent.central.store.migrations import SCHEMA_VERSION
 from agent.central.store.base import Store
@@ -46,7 +48,9 @@ def test_two_connections_dedupe_and_agree_on_the_mark(db_url: str) -> None:
     # the same seqs again through the other connection: replays, quarantined in the same transaction
     new, replayed = w2.store_batch([row("d", 3), row("d", 3), row("d", 21)], [])
     assert [e.seq for e in new] == [21] and [e.seq for e in replayed] == [3, 3]
-    assert [q.reason for q in w1.quarantined()] == ["replayed", "replayed"]
+    # the same message twice is one quarantine row with two copies
+    assert [(q.reason, q.copies) for q in w1.quarantined()] == [("replayed", 2)]
+    assert w1.reject_counts() == {"replayed": 2}
     assert len(w1.events("d")) == 21
     assert w1.marks()[0].replayed == 2
     w1.close()
@@ -82,6 +86,26 @@ def test_quarantine_keeps_reason_detail_and_bytes(db_url: str) -> None:
     s.close()
 
 
+def test_the_same_reject_again_is_one_row_with_its_copies(db_url: str) -> None:
+    # a revoked device re-sends what is never acked, for ever: the table grows with distinct
+    # messages, not with time (migration 7)
+    from agent.central.store.rows import reject_digest
+
+    s = open_store(db_url)
+    topic, payload = "edge/v1/s1/d/event/count", b"signed by a revoked key"
+    first = QuarantineRow(7, topic, "d", "revoked", "revoked key", len(payload), payload, reject_digest(topic, payload))
+    for n in range(5):
+        s.store_batch([], [dataclasses.replace(first, received_ms=7 + n)])
+    other = QuarantineRow(9, topic, "d", "revoked", "revoked key", 3, b"xyz", reject_digest(topic, b"xyz"))
+    s.store_batch([], [other, other])
+    got = s.quarantined()
+    assert [(q.raw, q.copies, q.received_ms) for q in got] == [(payload, 5, 7), (b"xyz", 2, 9)]
+    assert s.reject_counts() == {"revoked": 7}
+    (last,), = raw(s, "SELECT last_ms FROM quarantine WHERE raw = ?", (payload,))
+    assert last == 11
+    s.close()
+
+
 def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import agent.central.store.base as st  # Store.migrate reads MIGRATIONS there
 
@@ -95,7 +119,7 @@ def test_a_version_1_database_is_upgraded_in_place(db_url: str, monkeypatch) -> 
     old.close()
     monkeypatch.undo()
     s = open_store(db_url)
-    assert s.schema_version() == SCHEMA_VERSION == 6
+    assert s.schema_version() == SCHEMA_VERSION == 7
     assert s.coverage() == []  # migration 6: the coverage table, empty for events stored before it
     assert len(s.events()) == 1 and s.dropped("d") == []
     assert s.replay_counts() == {}  # an event stored before migration 5 counts as live

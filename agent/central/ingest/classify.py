@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from agent.errors import SignatureError
-from agent.central.store.rows import EventRow, ManifestRow, QuarantineRow
+from agent.central.store.rows import EventRow, ManifestRow, QuarantineRow, reject_digest
 from agent.central.verify import Verifier
 from agent.protocol.canonical import canonical_json
 from agent.protocol.topics import (
@@ -61,7 +61,7 @@ class Classifier:
     def reject(self, topic: str, device: str | None, reason: str, detail: str, payload: bytes,
                received_ms: int) -> QuarantineRow:
         return QuarantineRow(received_ms, topic[:512], device, reason, detail[:300], len(payload),
-                             bytes(payload[: self.raw_cap]))
+                             bytes(payload[: self.raw_cap]), reject_digest(topic, payload))
 
     def classify(self, topic: str, payload: bytes, received_ms: int) -> Outcome:
         t = parse_topic(self.prefix, topic)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from agent.central.store.migrations import MIGRATIONS
-from agent.central.store.rows import DeviceMark, EventRow, ManifestRow, QuarantineRow
+from agent.central.store.rows import DeviceMark, EventRow, ManifestRow, QuarantineRow, reject_digest
 
 
 @dataclass
@@ -150,17 +150,23 @@ class Store:
             rows = [*quarantine, *(
                 QuarantineRow(e.received_ms, e.topic, e.device, "replayed",
                               f"seq {e.seq} of {e.device} is already stored", len(e.envelope),
-                              e.envelope[:raw_cap])
+                              e.envelope[:raw_cap], reject_digest(e.topic, e.envelope))
                 for e in replayed), *(
                 QuarantineRow(e.received_ms, e.topic, e.device, "seq-conflict",
                               f"seq {e.seq} of {e.device} is stored with another body (event "
-                              f"{e.event_id[:32]}); not acked past it", len(e.envelope), e.envelope[:raw_cap])
+                              f"{e.event_id[:32]}); not acked past it", len(e.envelope), e.envelope[:raw_cap],
+                              reject_digest(e.topic, e.envelope))
                 for e in conflicts)]
             if rows:
+                # The same message again (a revoked device re-sending what is never acked, a retained
+                # manifest at every restart) is one row whose copies and last_ms grow, not a new row.
                 cur.executemany(
-                    self.sql("INSERT INTO quarantine (received_ms, topic, device, reason, detail, size, raw) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)"),
-                    [(q.received_ms, q.topic, q.device, q.reason, q.detail, q.size, q.raw) for q in rows],
+                    self.sql("INSERT INTO quarantine (received_ms, topic, device, reason, detail, size, raw, digest, "
+                             "copies, last_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                             "ON CONFLICT (reason, digest) DO UPDATE SET copies = quarantine.copies + "
+                             "excluded.copies, last_ms = excluded.last_ms"),
+                    [(q.received_ms, q.topic, q.device, q.reason, q.detail, q.size, q.raw, q.digest or None,
+                      q.copies, q.received_ms) for q in rows],
                 )
             if manifests:
                 cur.executemany(
@@ -331,7 +337,7 @@ class Store:
         return {r[0]: int(r[1]) for r in rows}
 
     def reject_counts(self) -> dict[str, int]:
-        rows = self._exec("SELECT reason, COUNT(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
+        rows = self._exec("SELECT reason, SUM(copies) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
         self._commit()
         return {r[0]: int(r[1]) for r in rows}
 
@@ -363,10 +369,11 @@ class Store:
 
     def quarantined(self) -> list[QuarantineRow]:
         rows = self._exec(
-            "SELECT received_ms, topic, device, reason, detail, size, raw FROM quarantine ORDER BY id"
+            "SELECT received_ms, topic, device, reason, detail, size, raw, digest, copies FROM quarantine ORDER BY id"
         ).fetchall()
         self._commit()
-        return [QuarantineRow(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), bytes(r[6])) for r in rows]
+        return [QuarantineRow(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), bytes(r[6]), r[7] or "", int(r[8]))
+                for r in rows]
 
 
 def skip_dropped(mark: int, ranges: list[tuple[int, int]]) -> int:

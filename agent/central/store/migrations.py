@@ -92,4 +92,14 @@ MIGRATIONS.append((6, [
     )""",
     "CREATE INDEX coverage_by_time ON coverage (device, end_ms)",
 ]))
+# The same rejected message again (a revoked or unknown device re-sends what the ingest never acks,
+# every resend_s, for ever; a retained manifest comes back at each restart) is one quarantine row
+# whose copies and last_ms grow: the table grows with distinct messages, not with time. Rows from
+# before keep digest NULL (never equal), so they stay as they were.
+MIGRATIONS.append((7, [
+    "ALTER TABLE quarantine ADD COLUMN digest TEXT",
+    "ALTER TABLE quarantine ADD COLUMN copies BIGINT NOT NULL DEFAULT 1",
+    "ALTER TABLE quarantine ADD COLUMN last_ms BIGINT NOT NULL DEFAULT 0",
+    "CREATE UNIQUE INDEX quarantine_by_digest ON quarantine (reason, digest)",
+]))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

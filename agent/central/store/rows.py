@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,13 @@ class QuarantineRow:
     detail: str
     size: int
     raw: bytes
+    digest: str = ""  # SHA-256 of topic and whole message: the same reject again is one row, counted
+    copies: int = 1  # how many times that message was received (a device re-sending what is never acked)
+
+
+def reject_digest(topic: str, payload: bytes) -> str:
+    """What makes two rejects the same message: its topic and every byte of it (not the kept prefix)."""
+    return hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + bytes(payload)).hexdigest()
 
 
 @dataclass(frozen=True)
