@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b.add_argument("--ingest-keys", required=True, metavar="FILE", help="the ingest's public key record(s)")
     b.add_argument("--operator-key", metavar="FILE",
                    help="public key record that signs configuration (default: the provisioning key's)")
-    b.add_argument("--enrol-broker", default="", metavar="URL", help="enrolment listener, mqtts://HOST:PORT")
+    b.add_argument("--enrol-broker", default="", metavar="URL",
+                   help="enrolment listener, mqtts://HOST:PORT (TLS only: the request carries the device's key)")
     b.add_argument("--enrol-user", default="", help="broker account that may only publish enrolment requests")
     b.add_argument("--enrol-password-file", metavar="FILE", help="that account's password")
     b.add_argument("--settings", metavar="FILE.toml", help="default config sections for the site's devices")

@@ -113,6 +113,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
         fingerprint_read=args.fingerprint, out=[Path(o) for o in args.out],
         broker=config.load(args.config) if args.publish else None,
     )
+    if not args.ca_cert:  # said now, not found out on the device ("no certificate issued")
+        print("no client certificate issued (no --ca-cert/--ca-key): the device connects to a broker that "
+              "needs none, or gets one by a later approval")
     return 0
 
 
