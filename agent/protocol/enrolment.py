@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +93,6 @@ def keygen(out_dir: Path, device_id: str, site: str) -> Enrolment:
     try:
         key.save(key_path)
         (out_dir / PUB_FILE).write_text(json.dumps(rec.to_json(), indent=2) + "\n")
-        os.chmod(out_dir / PUB_FILE, 0o644)  # a public record the operator copies off: readable by all
     except FileExistsError:
         raise UsageError(f"{key_path} already exists; a device key is never overwritten") from None
     except OSError as exc:
