@@ -79,16 +79,21 @@ def test_no_outbox_yet_starts_at_one(tmp_path: Path) -> None:
     assert not (tmp_path / "outbox.db").exists()  # asking does not create one
 
 
-def test_two_rotations_before_the_registry_keep_the_chain(tmp_path: Path) -> None:
-    # rotate-key run twice before `registry rotate`: the first record must not be overwritten, or
-    # the second (signed by the key the first introduced) could never be applied
+def enrolled_device(tmp_path: Path) -> tuple[Path, SigningKey, DevicePaths]:
+    """A device's key folder (key and record) and an empty state folder: (etc, key, paths)."""
     etc, state = tmp_path / "etc", tmp_path / "state"
     etc.mkdir()
     state.mkdir()
-    first = SigningKey.generate()
-    first.save(etc / KEY_FILE)
-    (etc / PUB_FILE).write_text(json.dumps(enrolment(first, DEVICE, SITE).to_json()))
-    paths = DevicePaths(etc=etc, boot=(), media=(), state=state)
+    key = SigningKey.generate()
+    key.save(etc / KEY_FILE)
+    (etc / PUB_FILE).write_text(json.dumps(enrolment(key, DEVICE, SITE).to_json()))
+    return etc, key, DevicePaths(etc=etc, boot=(), media=(), state=state)
+
+
+def test_two_rotations_before_the_registry_keep_the_chain(tmp_path: Path) -> None:
+    # rotate-key run twice before `registry rotate`: the first record must not be overwritten, or
+    # the second (signed by the key the first introduced) could never be applied
+    etc, first, paths = enrolled_device(tmp_path)
     said: list[str] = []
     rotate(paths, said.append)
     rotate(paths, said.append)
@@ -125,13 +130,7 @@ def test_two_rotations_before_the_registry_keep_the_chain(tmp_path: Path) -> Non
 def test_a_half_made_rotations_record_is_not_kept(tmp_path: Path) -> None:
     # rotate-key stopped after writing its record but before the key swap: that record names a key
     # that was never used, so the next rotation drops it instead of listing it first
-    etc, state = tmp_path / "etc", tmp_path / "state"
-    etc.mkdir()
-    state.mkdir()
-    key = SigningKey.generate()
-    key.save(etc / KEY_FILE)
-    (etc / PUB_FILE).write_text(json.dumps(enrolment(key, DEVICE, SITE).to_json()))
-    paths = DevicePaths(etc=etc, boot=(), media=(), state=state)
+    etc, key, paths = enrolled_device(tmp_path)
     rotate(paths, print)
     stale = (etc / ROTATION_FILE).read_bytes()
     (etc / KEY_FILE).unlink()
