@@ -290,6 +290,7 @@ class IngestWorker:
             self.client.disconnect()
             self.client.loop_stop()
             self.store.close()
+            log.info("ingest worker stopped")
 
     def log_totals(self) -> None:
         t = self.pipeline.totals
