@@ -236,7 +236,8 @@ def lines(document: dict[str, Any], sha256: str) -> list[str]:
                                                     if k not in ("id", "kind")) for r in document["rules"]),
         "positions: " + (
             f"coarse grid cells, {document['positions']['grid']} per side"
-            if isinstance(document["positions"], dict) else "never leave"
+            if isinstance(document["positions"], dict)
+            else "no coordinates leave; an event names only the zone or line above it is about"
         ),
         "counts below k suppressed: " + (f"k = {document['min_count_k']}" if document["min_count_k"] else "off"),
         f"timestamps of {', '.join(document['time_precision']['types'])}: "
