@@ -53,6 +53,7 @@ def check_classes(cfg: Config) -> None:
 
 def cmd_privacy_report(args: argparse.Namespace) -> int:
     from agent.privacy import manifest as privacy_manifest
+    from agent.protocol import topics
     from agent.protocol.dsse import MANIFEST_PAYLOAD_TYPE
 
     from agent.rules import build_rules
@@ -69,7 +70,12 @@ def cmd_privacy_report(args: argparse.Namespace) -> int:
         from agent.assembly import load_or_create_key
 
         key = load_or_create_key(cfg, say=lambda _: None)  # the device's own key, never replay's throwaway
-        sys.stdout.write(key.envelope(MANIFEST_PAYLOAD_TYPE, body).decode("ascii") + "\n")
+        envelope = key.envelope(MANIFEST_PAYLOAD_TYPE, body)
+        if len(envelope) > topics.MAX_MANIFEST_BYTES:  # the device would refuse to publish it: so do we
+            raise UsageError(f"the signed privacy manifest would be {len(envelope)} bytes, over the "
+                             f"{topics.MAX_MANIFEST_BYTES} a device publishes: fewer zones and lines, or "
+                             f"polygons with fewer points")
+        sys.stdout.write(envelope.decode("ascii") + "\n")
     else:
         for line in privacy_manifest.lines(doc, privacy_manifest.manifest_hash(body)):
             print(line)

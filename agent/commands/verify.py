@@ -67,13 +67,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     gaps = excerpt.gaps()
     for device, ranges in gaps.items():
         print(f"{device}: seq gaps {ranges_text(ranges)}")
+    uncited = 0  # events whose own signature is good but whose manifest is not among those given
     if manifests:  # with manifests in the input, every event must cite one of them
         for sha, count in sorted(cited.items()):
             if sha not in manifests:
-                bad += count
+                uncited += count
                 print(f"manifest {sha}: BAD cited by {count} event(s) but not among the verified manifests")
-    print(f"verified: {good} ok, {bad} bad, {dupes} duplicates, {sum(len(r) for r in gaps.values())} gaps")
+    tail = f", {uncited} citing a manifest not verified here" if uncited else ""
+    print(f"verified: {good} ok, {bad} bad, {dupes} duplicates, {sum(len(r) for r in gaps.values())} gaps{tail}")
     if not (good or bad or dupes):  # nothing verified is not a success
         raise UsageError(f"{'standard input' if args.file == '-' else repr(args.file)} holds no envelope; "
                          f"give the --events-out file (one envelope per line) or a subscriber's output")
-    return 1 if bad else 0
+    return 1 if bad or uncited else 0

@@ -89,7 +89,10 @@ class EgressGuard:
     def _check(self, payload_type: str, body: bytes, envelope: bytes) -> None:
         cap = self.max_bytes if payload_type == EVENT_PAYLOAD_TYPE else topics.MAX_MANIFEST_BYTES
         if len(envelope) > cap:
-            raise Refused("size", f"envelope is {len(envelope)} bytes, the cap is {cap}")
+            if payload_type == EVENT_PAYLOAD_TYPE:
+                raise Refused("size", f"envelope is {len(envelope)} bytes, the cap is {cap}")
+            raise Refused("size", f"the signed privacy manifest is {len(envelope)} bytes, the cap is {cap}: "
+                                  f"fewer zones and lines, or polygons with fewer points")
         found = image_signature(body)
         if found:
             raise Refused("image", f"payload carries {found} image data")

@@ -84,6 +84,9 @@ def test_manifest_citations_are_checked(device: Device, tmp_path: Path) -> None:
     assert r.returncode == 1
     assert f"line 1: MANIFEST cam-1 sha256 {sha}" in r.stdout
     assert "BAD cited by 1 event(s) but not among the verified manifests" in r.stdout
+    # each envelope counted once: the event's signature is good, its manifest is what is missing
+    last = r.stdout.strip().splitlines()[-1]
+    assert last == "verified: 2 ok, 0 bad, 0 duplicates, 0 gaps, 1 citing a manifest not verified here"
 
 
 def test_excerpt_out_of_order_and_seq_conflicts(device: Device, tmp_path: Path) -> None:
