@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.detect import catalogue
 from agent.assets import expected_hash, install_checked, install_unpinned, obtain, sha256_file
 from agent.commands import add_config_args, load_config
-from agent.detect.notices import install_notice, model_folders, notice_path
+from agent.detect.notices import install_notice, model_folders, notice_ok, notice_path
 from agent.errors import AssetError, UsageError
 from agent.device.hints import fetch_hint
 from agent.device.writable import ensure_writable
@@ -157,11 +157,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         checked += 1
         expected = expected_hash(spec.pinned, path)
         seen = sha256_file(path)
-        notice = notice_path(spec, cfg.model_dir)
-        if expected and seen == expected and notice is not None and not (
-                notice.is_file() and sha256_file(notice) == spec.notice_sha256):
+        if expected and seen == expected and not notice_ok(spec, cfg.model_dir):
             bad += 1  # the licence must travel with the file: a model without it is not installed right
-            print(f"{spec.id}: BAD its licence notice {notice} is missing or changed ({spec.licence}); "
+            print(f"{spec.id}: BAD its licence notice {notice_path(spec, cfg.model_dir)} is missing or changed "
+                  f"({spec.licence}); "
                   f"install it again: {fetch_hint(spec.id, cfg)}")
         elif expected and seen == expected:
             print(f"{spec.id}: ok" + ("" if spec.sha256 else " (hash recorded on first use, unchecked upstream)"))

@@ -144,9 +144,6 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from agent.delivery.mqtt import no_connack
     from agent.errors import SignatureError
     from agent.protocol import change as ch
@@ -167,15 +164,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     devices = [target.device] if target.device else list(args.to)
     if not devices:
         raise UsageError("a site-wide change needs --to DEVICE for each device to deliver it to")
-    link = _push_link(args.config, args.username)
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"{link.username}-push-{int(time.time())}",
-        protocol=mqtt.MQTTv5,
-    )
-    client.username_pw_set(link.username, link.password)
-    if link.tls:
-        client.tls_set(ca_certs=link.ca_file or None, certfile=link.cert_file or None, keyfile=link.key_file or None)
+    client, link = _push_client(args.config, args.username)
     connected = threading.Event()
     refused: list[str] = []
 
@@ -213,41 +202,39 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class _Link:
-    """How `config push` reaches the broker."""
+    """Where `config push` publishes."""
 
     host: str
     port: int
-    tls: bool
-    ca_file: str
-    cert_file: str
-    key_file: str
-    username: str
-    password: str | None
     topic_prefix: str
     keepalive_s: int
     timeout_s: float
 
 
-def _push_link(path: str, username: str) -> _Link:
-    """The broker from the file's [mqtt] (an operator's device-style config) or else its [ingest]
-    (the central side's own file, which `registry approve --publish` reads too)."""
+def _push_client(path: str, username: str) -> tuple[Any, _Link]:
+    """A paho client for the file's [mqtt] (an operator's device-style config), or else for its
+    [ingest] (the central side's own file, with the ingest worker's own client settings)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
     from agent import config
-    from agent.central import config as central
     from agent.delivery.mqtt import read_password
 
+    client_id = f"{username}-push-{int(time.time())}"
     m = config.load(path).mqtt
     if m is not None:
-        return _Link(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file, username,
-                     read_password(m.credentials_file), m.topic_prefix, m.keepalive_s, m.connect_timeout_s)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        client.username_pw_set(username, read_password(m.credentials_file))
+        if m.tls:
+            client.tls_set(ca_certs=m.ca_file or None, certfile=m.cert_file or None, keyfile=m.key_file or None)
+        return client, _Link(m.host, m.port, m.topic_prefix, m.keepalive_s, m.connect_timeout_s)
     if "ingest" not in config.read_toml(path):
         raise UsageError(f"{path!r} has neither [mqtt] nor [ingest]: nothing says how to reach the broker")
+    from agent.central import config as central
+    from agent.central.ingest.worker import mqtt_client
+
     ing = central.load(path)
-    try:
-        password = Path(ing.password_file).read_text().strip() if ing.password_file else None
-    except OSError as exc:
-        raise UsageError(f"cannot read ingest.password_file {ing.password_file!r}: {exc.strerror}") from None
-    return _Link(ing.host, ing.port, ing.tls, ing.ca_file, ing.cert_file, ing.key_file, ing.username or username,
-                 password, ing.topic_prefix, ing.keepalive_s, 10.0)
+    return mqtt_client(ing, client_id), _Link(ing.host, ing.port, ing.topic_prefix, ing.keepalive_s, 10.0)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

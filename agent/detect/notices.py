@@ -14,6 +14,12 @@ def notice_path(spec: ModelSpec, model_dir: Path) -> Path | None:
     return model_dir / f"{spec.file}.{spec.notice}" if spec.notice else None
 
 
+def notice_ok(spec: ModelSpec, model_dir: Path) -> bool:
+    """The model's notice is installed beside it, unchanged (True for a model that needs none)."""
+    dest = notice_path(spec, model_dir)
+    return dest is None or (dest.is_file() and sha256_file(dest) == spec.notice_sha256)
+
+
 def install_notice(spec: ModelSpec, model_dir: Path, beside: list[Path], download: bool) -> Path | None:
     """Install the model's notice from a folder the model came from, else from its pinned URL.
 
@@ -23,7 +29,7 @@ def install_notice(spec: ModelSpec, model_dir: Path, beside: list[Path], downloa
     dest = notice_path(spec, model_dir)
     if dest is None:
         return None
-    if dest.is_file() and sha256_file(dest) == spec.notice_sha256:
+    if notice_ok(spec, model_dir):
         return dest
     for folder in beside:
         candidate = folder / spec.notice

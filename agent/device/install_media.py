@@ -13,10 +13,8 @@ checks that nothing else is imported).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from agent.assets import Pinned, obtain
 from agent.detect import catalogue
@@ -25,12 +23,6 @@ from agent.errors import AgentError, AssetError
 
 
 FIX = "put it in a folder and name it (hw/install.sh download: --models-from FOLDER; this module: --from FOLDER)"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, exit 2, as everywhere
-        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-        raise SystemExit(2)
 
 
 def install_set(model_id: str) -> tuple[str, ...]:
@@ -81,7 +73,9 @@ def put(dest: Path, ids: list[str], named: bool, local: list[Path], download: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = _Parser(prog="python -m agent.device.install_media",
+    from agent.cli import Parser  # the CLI's own: a usage mistake is one line, exit 2 (stdlib only at import)
+
+    p = Parser(prog="python -m agent.device.install_media",
                                 description="models and their licence notices for an offline install")
     p.add_argument("dest", metavar="DIR", help="the folder the wheels are in (the stick)")
     p.add_argument("--models", metavar="IDS",

@@ -61,7 +61,8 @@ def ensure_writable(folder: Path, what: str, option: str = "--state") -> None:
         raise StateError(f"the {what} {str(folder)!r} is a file; give {option} a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".edge-agent-probe-"):
-            pass
     except OSError as exc:
         raise not_writable(folder, what, exc.strerror or exc.__class__.__name__, option, exc.errno) from None
+    failed = probe_writable(folder)
+    if failed is not None:
+        raise not_writable(folder, what, failed.strerror or failed.__class__.__name__, option, failed.errno)
